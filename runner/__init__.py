@@ -1,0 +1,3 @@
+"""Lifecycle email campaigns for online shops."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,78 @@
+"""The one exception tree: every error a user can meet derives from LifecycleError.
+
+    LifecycleError                  base; str(err) is the one-line message, err.hint the fix
+    ├── ConfigError                 a setting is missing or malformed
+    ├── StoreError                  the database is missing, too old or unreachable
+    ├── CampaignError               a campaign file or template is invalid (carries problems)
+    ├── DataImportError             an import file has a bad row; nothing was written
+    └── ProviderError               the mail provider cannot be used at all (bad credentials, ...)
+
+Per-message delivery failures are not exceptions: providers return them as results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LifecycleError(Exception):
+    """Base of every error shown to a user: a message and a hint saying what to do next."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(LifecycleError):
+    """A setting is missing or malformed."""
+
+
+class StoreError(LifecycleError):
+    """The store cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a campaign or template file, located by file and line."""
+
+    path: str
+    line: int | None
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        text = f"{where}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class CampaignError(LifecycleError):
+    """One or more campaign files or templates are invalid; `problems` lists each one."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        first = str(problems[0]) if problems else "invalid campaign set"
+        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        super().__init__(first + more, "run `lifecycle validate` to list every problem")
+
+
+class DataImportError(LifecycleError):
+    """An import file has a bad row; the store was left untouched."""
+
+    def __init__(self, path: str, row: int | None, column: str | None, reason: str,
+                 hint: str | None = None) -> None:
+        where = path
+        if row is not None:
+            where += f": row {row}"
+        if column:
+            where += f", column {column!r}"
+        super().__init__(f"{where}: {reason}; nothing was imported", hint)
+        self.path, self.row, self.column, self.reason = path, row, column, reason
+
+
+class ProviderError(LifecycleError):
+    """The mail provider cannot be used at all (configuration, credentials)."""

@@ -1,0 +1,184 @@
+"""The store's tables. Timestamps are naive UTC; money is in minor units (cents).
+
+Customers carry order aggregates (order_count, total_spent_cents, first/last order) that
+imports keep current, so audience filters and the win-back trigger read one indexed row
+instead of aggregating orders on every tick. Order lines repeat their order's customer and
+placed_at for the same reason: the replenishment trigger's reorder check is one index probe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import String as SAString
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+def birthday_key(birthday: dt.date | None) -> str | None:
+    """The month-day key ("MM-DD") the birthday trigger matches on."""
+    return birthday.strftime("%m-%d") if birthday else None
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class Customer(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_customer_birthday", "birthday_md", "time_zone"),
+        Index("ix_customer_last_order", "last_order_at"),
+        Index("ix_customer_time_zone", "time_zone"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str | None = Field(default=None, unique=True)
+    email: str = Field(unique=True)
+    first_name: str = ""
+    last_name: str = ""
+    birthday: dt.date | None = None
+    birthday_md: str | None = Field(default=None, sa_column=Column(SAString(5)))
+    time_zone: str | None = None
+    accepts_marketing: bool = False
+    consent_at: dt.datetime | None = None
+    created_at: dt.datetime
+    order_count: int = 0
+    total_spent_cents: int = 0
+    first_order_at: dt.datetime | None = None
+    last_order_at: dt.datetime | None = None
+
+
+class CustomerTag(SQLModel, table=True):
+    __tablename__ = "customer_tag"
+    __table_args__ = (Index("ix_customer_tag_tag", "tag", "customer_id"),)
+
+    customer_id: int = Field(foreign_key="customer.id", primary_key=True)
+    tag: str = Field(primary_key=True)
+
+
+class Product(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(unique=True)
+    name: str = ""
+    url: str | None = None
+    image_url: str | None = None
+    price_cents: int | None = None
+    updated_at: dt.datetime | None = None
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_customer_placed", "customer_id", "placed_at"),
+        Index("ix_orders_placed", "placed_at"),
+        Index("ix_orders_delivered", "delivered_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True)
+    name: str = ""
+    customer_id: int = Field(foreign_key="customer.id")
+    placed_at: dt.datetime
+    delivered_at: dt.datetime | None = None
+    cancelled_at: dt.datetime | None = None
+    subtotal_cents: int = 0
+    total_cents: int = 0
+    currency: str = "USD"
+    discount_code: str | None = None
+
+
+class OrderLine(SQLModel, table=True):
+    __tablename__ = "order_line"
+    __table_args__ = (
+        Index("ix_order_line_order", "order_id"),
+        Index("ix_order_line_placed", "placed_at"),
+        Index("ix_order_line_reorder", "customer_id", "sku", "placed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id")
+    customer_id: int = Field(foreign_key="customer.id")
+    placed_at: dt.datetime
+    sku: str
+    name: str = ""
+    quantity: int = 1
+    unit_price_cents: int = 0
+
+
+class SendStatus(StrEnum):
+    PLANNED = "planned"  # decided, not yet handed to the provider
+    SENDING = "sending"  # handed to the provider; outcome not yet recorded (lease in lease_until)
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class SkipReason(StrEnum):
+    NO_CONSENT = "no_consent"
+    SUPPRESSED = "suppressed"
+    EXPIRED = "expired"
+    NO_LONGER_DUE = "no_longer_due"
+
+
+class Send(SQLModel, table=True):
+    """The ledger: one row per (campaign, occurrence); its uniqueness makes a second send impossible."""
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "occurrence_key", name="uq_send_occurrence"),
+        Index("ix_send_queue", "campaign_id", "status", "next_attempt_at"),
+        Index("ix_send_customer", "customer_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str
+    occurrence_key: str
+    customer_id: int = Field(foreign_key="customer.id")
+    order_id: int | None = None
+    order_line_id: int | None = None
+    due_at: dt.datetime
+    reason: str = ""
+    status: str = SendStatus.PLANNED
+    skip_reason: str | None = None
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = None
+    lease_until: dt.datetime | None = None
+    provider: str | None = None
+    provider_message_id: str | None = None
+    last_error: str | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    sent_at: dt.datetime | None = None
+
+
+class SuppressionReason(StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    MANUAL = "manual"
+
+
+class Suppression(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    reason: str
+    created_at: dt.datetime
+    detail: str | None = None
+
+
+class CampaignState(SQLModel, table=True):
+    """When each campaign was last evaluated, so downtime can be told from a first run."""
+
+    __tablename__ = "campaign_state"
+
+    campaign_id: str = Field(primary_key=True)
+    last_evaluated_at: dt.datetime
+
+
+class Meta(SQLModel, table=True):
+    """Key/value facts about the store itself: schema version, generated signing key."""
+
+    key: str = Field(primary_key=True)
+    value: str

@@ -1,0 +1,99 @@
+"""The mail-provider extension point: one required method, `send_batch`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from enum import StrEnum
+from typing import ClassVar, Self
+
+from ..settings import Setting, Settings
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A rendered email ready for a provider.
+
+    `mime` is the complete standards-compliant message; the other fields repeat its parts for
+    APIs that take JSON. `idempotency_key` is stable across retries of the same ledger row, so a
+    provider that supports idempotency never delivers a retried message twice. `headers` holds the
+    extra headers every provider must pass on (List-Unsubscribe, X-Campaign-ID, X-Send-ID).
+    """
+
+    idempotency_key: str
+    campaign_id: str
+    send_id: int | None
+    to: str
+    from_: str
+    subject: str
+    html: str
+    text: str
+    mime: EmailMessage
+    reply_to: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    is_test: bool = False
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """What providers attach as tags/metadata so webhook events map back to the ledger."""
+        meta = {"campaign_id": self.campaign_id}
+        if self.send_id is not None:
+            meta["send_id"] = str(self.send_id)
+        return meta
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    RETRYABLE = "retryable"  # worth trying again later: 429, 5xx, timeouts, dropped connections
+    PERMANENT = "permanent"  # will never succeed as it is: invalid recipient, rejected content
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    provider_message_id: str | None = None
+    error: str | None = None
+    retry_after: float | None = None  # seconds the provider asked us to wait, when it said
+
+    @classmethod
+    def accepted(cls, message_id: str | None) -> SendResult:
+        return cls(Outcome.ACCEPTED, provider_message_id=message_id)
+
+    @classmethod
+    def retryable(cls, error: str, retry_after: float | None = None) -> SendResult:
+        return cls(Outcome.RETRYABLE, error=error, retry_after=retry_after)
+
+    @classmethod
+    def permanent(cls, error: str) -> SendResult:
+        return cls(Outcome.PERMANENT, error=error)
+
+
+class Provider(ABC):
+    """Delivers batches of messages. Subclasses implement `send_batch` and usually `from_settings`.
+
+    `send_batch` returns one result per message, in order, and does not raise for per-message
+    failures; it raises ProviderError only when the provider cannot be used at all.
+    """
+
+    name: ClassVar[str]
+    max_batch_size: ClassVar[int] = 1
+    settings: ClassVar[tuple[Setting, ...]] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls()
+
+    @abstractmethod
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """Hand the messages to the provider; one result per message, in the same order."""
+
+    def close(self) -> None:
+        """Release connections. Called once when the program is done with the provider."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

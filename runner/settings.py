@@ -1,0 +1,147 @@
+"""Settings: one declarative table of name, default and help, read from the environment and `.env`.
+
+Core settings live here; each provider declares its own `Setting`s next to its code
+(`Provider.settings`). `config.example.env` documents all of them, and a test keeps
+that file and these tables in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+PREFIX = "LIFECYCLE_"
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def parse_zone(raw: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(raw.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone such as Europe/Berlin") from None
+
+
+def parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return value
+
+
+def parse_positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("expected a number greater than 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its environment name (with prefix), default, help and how to parse it."""
+
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+    secret: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name.startswith(PREFIX):
+            raise ValueError(f"setting {self.name} must start with {PREFIX}")
+
+
+DATABASE_URL = Setting("LIFECYCLE_DATABASE_URL", "sqlite:///lifecycle.db",
+                       "SQLAlchemy database URL; SQLite file by default, postgresql+psycopg://... for PostgreSQL")
+CAMPAIGNS_DIR = Setting("LIFECYCLE_CAMPAIGNS_DIR", "campaigns", "folder of campaign YAML files", Path)
+TEMPLATES_DIR = Setting("LIFECYCLE_TEMPLATES_DIR", "templates", "folder of Jinja2 email templates", Path)
+PROVIDER = Setting("LIFECYCLE_PROVIDER", "file",
+                   "mail provider: file, console, or any installed lifecycle.providers entry point")
+OUTBOX_DIR = Setting("LIFECYCLE_OUTBOX_DIR", "outbox", "where the file provider writes .eml files", Path)
+SHOP_NAME = Setting("LIFECYCLE_SHOP_NAME", "Example Shop", "shop name shown in emails")
+SHOP_URL = Setting("LIFECYCLE_SHOP_URL", "https://shop.example.com", "shop home page, used for links")
+SHOP_ADDRESS = Setting("LIFECYCLE_SHOP_ADDRESS", "1 Example Street, Example City",
+                       "postal address printed in every email footer (required by anti-spam law)")
+FROM_ADDRESS = Setting("LIFECYCLE_FROM_ADDRESS", "Example Shop <hello@shop.example.com>",
+                       "default From header when a campaign sets none")
+DEFAULT_TIMEZONE = Setting("LIFECYCLE_DEFAULT_TIMEZONE", "UTC",
+                           "shop time zone, used for customers without one", parse_zone)
+PUBLIC_URL = Setting("LIFECYCLE_PUBLIC_URL", "http://localhost:8025",
+                     "public base URL of `lifecycle serve` (unsubscribe links point here)")
+SECRET_KEY = Setting("LIFECYCLE_SECRET_KEY", "",
+                     "key that signs unsubscribe links; when empty, one is generated and kept in the store",
+                     secret=True)
+BATCH_SIZE = Setting("LIFECYCLE_BATCH_SIZE", "100",
+                     "messages handed to the provider per call (capped at the provider's maximum)",
+                     parse_positive_int)
+MAX_ATTEMPTS = Setting("LIFECYCLE_MAX_ATTEMPTS", "5",
+                       "delivery attempts before a retryable failure is recorded as failed", parse_positive_int)
+RETRY_BASE_SECONDS = Setting("LIFECYCLE_RETRY_BASE_SECONDS", "300",
+                             "first wait before a failed send is tried again; doubles each attempt",
+                             parse_positive_float)
+
+CORE_SETTINGS: tuple[Setting, ...] = (
+    DATABASE_URL, CAMPAIGNS_DIR, TEMPLATES_DIR, PROVIDER, OUTBOX_DIR, SHOP_NAME, SHOP_URL,
+    SHOP_ADDRESS, FROM_ADDRESS, DEFAULT_TIMEZONE, PUBLIC_URL, SECRET_KEY, BATCH_SIZE,
+    MAX_ATTEMPTS, RETRY_BASE_SECONDS,
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The environment as the program sees it: `settings[SETTING]` parses and validates a value."""
+
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
+        """Read `.env` (when present) under the process environment, which wins."""
+        merged: dict[str, str] = {}
+        if dotenv is not None and dotenv.is_file():
+            merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        merged.update(os.environ if environ is None else environ)
+        return cls({k: v for k, v in merged.items() if k.startswith(PREFIX)})
+
+    def raw(self, setting: Setting) -> str:
+        return self.environ.get(setting.name, setting.default)
+
+    def __getitem__(self, setting: Setting) -> Any:
+        raw = self.raw(setting)
+        try:
+            return setting.parse(raw)
+        except (ValueError, TypeError) as exc:
+            shown = "(hidden)" if setting.secret else repr(raw)
+            raise ConfigError(f"{setting.name}={shown} is invalid: {exc}",
+                              f"fix it in the environment or .env; see config.example.env ({setting.help})") from None
+
+    def require(self, setting: Setting) -> Any:
+        """The value of a setting that has no usable default, or a ConfigError naming it."""
+        if not self.raw(setting).strip():
+            raise ConfigError(f"{setting.name} is not set", f"set it in the environment or .env: {setting.help}")
+        return self[setting]
+
+    def with_values(self, **values: str) -> Settings:
+        """A copy with some settings replaced (names with or without the prefix)."""
+        updated = dict(self.environ)
+        for key, value in values.items():
+            updated[key if key.startswith(PREFIX) else PREFIX + key.upper()] = value
+        return Settings(updated)
+
+    def redacted(self, settings: tuple[Setting, ...]) -> dict[str, str]:
+        """Values for display, secrets masked."""
+        return {s.name: ("********" if s.secret and self.raw(s) else self.raw(s)) for s in settings}
