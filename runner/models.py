@@ -1,4 +1,4 @@
-"""The store's tables. Timestamps are naive UTC; money is in minor units (cents).
+"""The store's tables. Timestamps are naive UTC (plain DateTime columns); money is in minor units (cents).
 
 Customers carry order aggregates (order_count, total_spent_cents, first/last order) that
 imports keep current, so audience filters and the win-back trigger read one indexed row
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, UniqueConstraint
 from sqlalchemy import String as SAString
 from sqlmodel import Field, SQLModel
 
@@ -43,12 +43,12 @@ class Customer(SQLModel, table=True):
     birthday_md: str | None = Field(default=None, sa_column=Column(SAString(5)))
     time_zone: str | None = None
     accepts_marketing: bool = False
-    consent_at: dt.datetime | None = None
-    created_at: dt.datetime
+    consent_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
+    created_at: dt.datetime = Field(sa_type=DateTime)
     order_count: int = 0
     total_spent_cents: int = 0
-    first_order_at: dt.datetime | None = None
-    last_order_at: dt.datetime | None = None
+    first_order_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
+    last_order_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
 
 
 class CustomerTag(SQLModel, table=True):
@@ -66,7 +66,7 @@ class Product(SQLModel, table=True):
     url: str | None = None
     image_url: str | None = None
     price_cents: int | None = None
-    updated_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
 
 
 class Order(SQLModel, table=True):
@@ -81,9 +81,9 @@ class Order(SQLModel, table=True):
     external_id: str = Field(unique=True)
     name: str = ""
     customer_id: int = Field(foreign_key="customer.id")
-    placed_at: dt.datetime
-    delivered_at: dt.datetime | None = None
-    cancelled_at: dt.datetime | None = None
+    placed_at: dt.datetime = Field(sa_type=DateTime)
+    delivered_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
+    cancelled_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
     subtotal_cents: int = 0
     total_cents: int = 0
     currency: str = "USD"
@@ -101,7 +101,7 @@ class OrderLine(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     order_id: int = Field(foreign_key="orders.id")
     customer_id: int = Field(foreign_key="customer.id")
-    placed_at: dt.datetime
+    placed_at: dt.datetime = Field(sa_type=DateTime)
     sku: str
     name: str = ""
     quantity: int = 1
@@ -138,19 +138,20 @@ class Send(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id")
     order_id: int | None = None
     order_line_id: int | None = None
-    due_at: dt.datetime
+    due_at: dt.datetime = Field(sa_type=DateTime)
     reason: str = ""
     status: str = SendStatus.PLANNED
     skip_reason: str | None = None
     attempts: int = 0
-    next_attempt_at: dt.datetime | None = None
-    lease_until: dt.datetime | None = None
+    next_attempt_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
+    lease_until: dt.datetime | None = Field(default=None, sa_type=DateTime)
+    claim_token: str | None = Field(default=None, index=True)
     provider: str | None = None
     provider_message_id: str | None = None
     last_error: str | None = None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    sent_at: dt.datetime | None = None
+    created_at: dt.datetime = Field(sa_type=DateTime)
+    updated_at: dt.datetime = Field(sa_type=DateTime)
+    sent_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
 
 
 class SuppressionReason(StrEnum):
@@ -164,7 +165,7 @@ class Suppression(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True)
     reason: str
-    created_at: dt.datetime
+    created_at: dt.datetime = Field(sa_type=DateTime)
     detail: str | None = None
 
 
@@ -174,7 +175,7 @@ class CampaignState(SQLModel, table=True):
     __tablename__ = "campaign_state"
 
     campaign_id: str = Field(primary_key=True)
-    last_evaluated_at: dt.datetime
+    last_evaluated_at: dt.datetime = Field(sa_type=DateTime)
 
 
 class Meta(SQLModel, table=True):
@@ -182,3 +183,13 @@ class Meta(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     value: str
+
+
+class ProductAffinity(SQLModel, table=True):
+    """How often two products were bought in one order recently; feeds "often bought with"."""
+
+    __tablename__ = "product_affinity"
+
+    sku: str = Field(primary_key=True)
+    related_sku: str = Field(primary_key=True)
+    orders: int

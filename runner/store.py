@@ -57,6 +57,7 @@ class Store:
             if session.get(Meta, "schema_version") is None:
                 session.add(Meta(key="schema_version", value=str(models.SCHEMA_VERSION)))
             session.commit()
+        self.signing_key("")  # created now, so that reading commands (preview) never write
         return created
 
     def check(self) -> None:

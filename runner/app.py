@@ -1,0 +1,215 @@
+"""The library's front door: one object per configuration that validates, ticks and previews.
+
+The CLI, the daemon and the tests all go through `App`; each of its methods takes `now`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import select
+
+from . import settings as s
+from .campaigns import Campaign, load_campaigns
+from .context import Shop, build_contexts, sample_context
+from .dispatch import DeliveryPolicy, dispatch, message_headers
+from .engine import Occurrence, find_occurrences, last_evaluated, plan, store_time_zones, window_for
+from .errors import CampaignError, LifecycleError, Problem
+from .models import Customer, normalise_email
+from .providers import Provider, provider_from_settings
+from .providers.base import OutgoingMessage, SendResult
+from .recommend import refresh_if_stale
+from .render import RenderedEmail, Renderer, build_mime
+from .settings import Settings
+from .store import Store, utc_naive
+
+
+@dataclass
+class TickReport:
+    """Counts per campaign: due (newly planned), sent, failed, retrying, skipped:<reason>."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for campaign_id, c in self.counts.items():
+            skipped = {k.split(":", 1)[1]: v for k, v in sorted(c.items()) if k.startswith("skipped:")}
+            out.append({"campaign": campaign_id, "due": c["due"], "sent": c["sent"], "failed": c["failed"],
+                        "retrying": c["retrying"], "skipped": skipped})
+        return out
+
+
+@dataclass(frozen=True)
+class PreviewItem:
+    occurrence: Occurrence
+    email: RenderedEmail | None  # None when the occurrence would be skipped
+    error: str | None = None
+
+
+class App:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings[s.DATABASE_URL])
+
+    # ------------------------------------------------------------ campaign set
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        return Renderer(self.settings[s.TEMPLATES_DIR])
+
+    def shop(self, signing_key: bytes | None = None) -> Shop:
+        key = signing_key if signing_key is not None else self.store.signing_key(self.settings[s.SECRET_KEY])
+        return Shop(name=self.settings[s.SHOP_NAME], url=self.settings[s.SHOP_URL],
+                    address=self.settings[s.SHOP_ADDRESS], public_url=self.settings[s.PUBLIC_URL],
+                    signing_key=key, default_zone=self.settings[s.DEFAULT_TIMEZONE])
+
+    @property
+    def default_from(self) -> str:
+        return self.settings[s.FROM_ADDRESS]
+
+    def problems(self, now: dt.datetime) -> tuple[list[Campaign], list[Problem]]:
+        """Every campaign and every problem with campaign files and the templates they use."""
+        campaigns, problems = load_campaigns(self.settings[s.CAMPAIGNS_DIR])
+        shop = self.shop(signing_key=b"validation")
+        for campaign in campaigns:
+            problems.extend(self.renderer.check(campaign, sample_context(campaign, shop, now),
+                                                default_from=self.default_from))
+        return campaigns, problems
+
+    def campaigns(self, now: dt.datetime, only: list[str] | None = None, *, enabled: bool = True) -> list[Campaign]:
+        """The valid campaign set (refusing an invalid one), filtered to `only` and enabled campaigns."""
+        campaigns, problems = self.problems(now)
+        if problems:
+            raise CampaignError(problems)
+        if only:
+            known = {c.id for c in campaigns}
+            unknown = [c for c in only if c not in known]
+            if unknown:
+                raise LifecycleError(f"no campaign with id {unknown[0]!r}",
+                                     f"campaign ids: {', '.join(sorted(known)) or 'none'}")
+            return [c for c in campaigns if c.id in only]
+        return [c for c in campaigns if c.spec.enabled or not enabled]
+
+    # ------------------------------------------------------------ ticks
+
+    def policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(batch_size=self.settings[s.BATCH_SIZE], max_attempts=self.settings[s.MAX_ATTEMPTS],
+                              retry_base=dt.timedelta(seconds=self.settings[s.RETRY_BASE_SECONDS]))
+
+    def tick(self, now: dt.datetime, campaigns: list[Campaign], provider: Provider,
+             should_stop: Callable[[], bool] = lambda: False) -> TickReport:
+        """Evaluate and dispatch each campaign at `now`."""
+        now = utc_naive(now)
+        self.store.check()
+        report = TickReport()
+        shop = self.shop()
+        with self.store.session() as session:
+            refresh_if_stale(session, now)
+            zones = store_time_zones(session)
+            for campaign in campaigns:
+                if should_stop():
+                    break
+                window = window_for(campaign, now, last_evaluated(session, campaign.id),
+                                    shop.default_zone, zones)
+                counts = plan(session, campaign, window)
+                counts.update(dispatch(session, campaign, renderer=self.renderer, provider=provider, shop=shop,
+                                       default_from=self.default_from, now=now, policy=self.policy(),
+                                       should_stop=should_stop))
+                report.counts[campaign.id] = counts
+        return report
+
+    def provider(self) -> Provider:
+        return provider_from_settings(self.settings)
+
+    # ------------------------------------------------------------ preview and test sends
+
+    def preview(self, now: dt.datetime, campaigns: list[Campaign], customer: str | None = None) -> Iterator[PreviewItem]:
+        """What a tick at `now` would send, rendered; reads the store and writes nothing."""
+        now = utc_naive(now)
+        self.store.check()
+        shop = self.shop()
+        with self.store.session() as session:
+            customer_id = self._customer_id(session, customer) if customer else None
+            zones = store_time_zones(session)
+            for campaign in campaigns:
+                window = window_for(campaign, now, last_evaluated(session, campaign.id), shop.default_zone, zones)
+                found = [o for o in find_occurrences(session, campaign, window)
+                         if customer_id is None or o.customer_id == customer_id]
+                for start in range(0, len(found), 500):
+                    chunk = found[start:start + 500]
+                    to_render = [o for o in chunk if o.skip_reason is None]
+                    rendered = dict(zip((o.occurrence_key for o in to_render),
+                                        self._render_all(session, campaign, to_render, shop, now), strict=True))
+                    for occ in chunk:
+                        email, error = rendered.get(occ.occurrence_key, (None, None))
+                        yield PreviewItem(occ, email, error)
+
+    def _render_all(self, session: Any, campaign: Campaign, items: list[Occurrence], shop: Shop,
+                    now: dt.datetime) -> list[tuple[RenderedEmail | None, str | None]]:
+        out: list[tuple[RenderedEmail | None, str | None]] = []
+        for context in build_contexts(session, campaign, items, shop, now):
+            try:
+                out.append((self.renderer.render(campaign.spec.message, context, default_from=self.default_from),
+                            None))
+            except LifecycleError as exc:
+                out.append((None, str(exc)))
+        return out
+
+    def send_test(self, now: dt.datetime, campaign: Campaign, to: str, provider: Provider,
+                  customer: str | None = None) -> tuple[SendResult, str]:
+        """Render one campaign's email for a customer (or sample data) and send it to `to`; no ledger row."""
+        now = utc_naive(now)
+        self.store.check()
+        shop = self.shop()
+        with self.store.session() as session:
+            if customer:
+                item = _TestItem(customer_id=self._customer_id(session, customer), due_at=now)
+                item.order_id, item.order_line_id = self._latest_order(session, item.customer_id)
+                context = build_contexts(session, campaign, [item], shop, now)[0]
+            else:
+                context = sample_context(campaign, shop, now)
+        rendered = self.renderer.render(campaign.spec.message, context, default_from=self.default_from)
+        rendered = RenderedEmail(subject=f"[TEST] {rendered.subject}", preheader=rendered.preheader,
+                                 html=rendered.html, text=rendered.text, from_=rendered.from_,
+                                 reply_to=rendered.reply_to)
+        headers = message_headers(campaign.id, None, context["unsubscribe_url"]) | {"X-Lifecycle-Test": "yes"}
+        mime = build_mime(rendered, to=to, headers=headers, date=now.replace(tzinfo=dt.UTC))
+        key = f"test-{campaign.id}-{now:%Y%m%d%H%M%S}"
+        message = OutgoingMessage(idempotency_key=key, campaign_id=campaign.id, send_id=None, to=to,
+                                  from_=rendered.from_, subject=rendered.subject, html=rendered.html,
+                                  text=rendered.text, mime=mime, reply_to=rendered.reply_to, headers=headers,
+                                  is_test=True)
+        return provider.send_batch([message])[0], rendered.subject
+
+    @staticmethod
+    def _customer_id(session: Any, email: str) -> int:
+        found = session.execute(select(Customer.id).where(Customer.email == normalise_email(email))).scalar()
+        if found is None:
+            raise LifecycleError(f"no customer with email {email!r} in the store",
+                                 "check the address, or import the customer first")
+        return int(found)
+
+    @staticmethod
+    def _latest_order(session: Any, customer_id: int) -> tuple[int | None, int | None]:
+        from .models import Order, OrderLine
+
+        order_id = session.execute(select(Order.id).where(Order.customer_id == customer_id)
+                                   .order_by(Order.placed_at.desc()).limit(1)).scalar()
+        line_id = session.execute(select(OrderLine.id).where(OrderLine.order_id == order_id)
+                                  .order_by(OrderLine.id).limit(1)).scalar() if order_id else None
+        return order_id, line_id
+
+
+@dataclass
+class _TestItem:
+    customer_id: int
+    due_at: dt.datetime
+    occurrence_key: str = "test"
+    order_id: int | None = None
+    order_line_id: int | None = None
+    reason: str = "test send"

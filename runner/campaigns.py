@@ -1,0 +1,291 @@
+"""Campaign files: the YAML schema, strict validation with file:line messages, and loading a folder."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from .durations import HINT as DURATION_HINT
+from .durations import Duration
+from .errors import CampaignError, Problem
+from .plugins import TRIGGERS, available
+from .triggers.base import Trigger
+
+CRON_HINT = "five fields: minute hour day-of-month month day-of-week, e.g. '*/15 * * * *'"
+
+
+def _check_cron(value: str) -> str:
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a cron expression ({exc}); {CRON_HINT}") from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_check_cron)]
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class MessageSpec(Strict):
+    """What to send: a template name plus Jinja strings for subject and preheader."""
+
+    template: str = Field(pattern=r"^[A-Za-z0-9_./-]+$")
+    subject: str = Field(min_length=1)
+    from_: str | None = Field(default=None, alias="from")
+    reply_to: str | None = None
+    preheader: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in")
+OPERATORS = (*COMPARISONS, "older_than", "within", "is_set", "includes", "excludes")
+
+
+class Condition(Strict):
+    """One audience filter: a field and exactly one operator, e.g. `{field: total_spent, gte: 100}`."""
+
+    field: Literal["order_count", "total_spent", "last_order_at", "first_order_at", "created_at",
+                   "tags", "accepts_marketing", "email", "time_zone", "birthday", "first_name", "last_name"]
+    eq: Any = None
+    ne: Any = None
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+    in_: list[Any] | None = Field(default=None, alias="in")
+    not_in: list[Any] | None = None
+    older_than: Duration | None = None
+    within: Duration | None = None
+    is_set: bool | None = None
+    includes: str | list[str] | None = None
+    excludes: str | list[str] | None = None
+
+    @property
+    def operator(self) -> tuple[str, Any]:
+        for op in OPERATORS:
+            value = getattr(self, "in_" if op == "in" else op)
+            if value is not None:
+                return op, value
+        raise AssertionError("validated conditions have one operator")
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Condition:
+        ops = [op for op in OPERATORS if getattr(self, "in_" if op == "in" else op) is not None]
+        if len(ops) != 1:
+            raise ValueError(f"give exactly one operator, one of: {', '.join(OPERATORS)}")
+        op = ops[0]
+        dates = {"last_order_at", "first_order_at", "created_at", "birthday"}
+        if op in {"older_than", "within"} and self.field not in dates:
+            raise ValueError(f"{op} applies to dates ({', '.join(sorted(dates))}), not {self.field}")
+        if op in {"includes", "excludes"} and self.field != "tags":
+            raise ValueError(f"{op} applies to tags only")
+        if self.field == "tags" and op not in {"includes", "excludes"}:
+            raise ValueError("tags take includes or excludes")
+        if op in {"gt", "gte", "lt", "lte"} and self.field not in {"order_count", "total_spent"}:
+            raise ValueError(f"{op} applies to order_count and total_spent")
+        return self
+
+
+class TriggerSpec(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+
+
+class CampaignSpec(Strict):
+    id: Slug
+    name: str = Field(min_length=1)
+    enabled: bool = True
+    kind: Literal["marketing", "transactional"] = "marketing"
+    trigger: TriggerSpec
+    audience: list[Condition] = Field(default_factory=list)
+    message: MessageSpec
+    expire_after: Duration = Field(default="1d", validate_default=True)  # type: ignore[assignment]
+    schedule: Cron = "*/15 * * * *"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A validated campaign with its trigger instantiated and the file it came from."""
+
+    spec: CampaignSpec
+    trigger: Trigger
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def marketing(self) -> bool:
+        return self.spec.kind == "marketing"
+
+
+# ---------------------------------------------------------------- locating problems
+
+def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the deepest YAML node along a pydantic error location."""
+    line = None
+    for part in loc:
+        if isinstance(node, CommentedMap):
+            key = "in" if part == "in_" else ("from" if part == "from_" else part)
+            if key in node:
+                line = node.lc.key(key)[0] + 1
+                node = node[key]
+                continue
+            if line is None:
+                line = node.lc.line + 1
+            break
+        if isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+            continue
+        break
+    return line
+
+
+def _hint(error: dict[str, Any], model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
+    kind = error["type"]
+    if kind == "extra_forbidden" and model is not None:
+        field = str(loc[-1])
+        valid = sorted((f.alias or name) for name, f in model.model_fields.items())
+        close = difflib.get_close_matches(field, valid, n=1)
+        return (f"did you mean {close[0]!r}? " if close else "") + f"valid keys here: {', '.join(valid)}"
+    if kind == "missing":
+        return f"add `{loc[-1]}:` here"
+    message = str(error.get("msg", ""))
+    if "duration" in message:
+        return DURATION_HINT
+    if "cron" in message:
+        return CRON_HINT
+    return None
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the last part of `loc` (for suggesting valid keys)."""
+    model: type[BaseModel] | None = root
+    for part in loc[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+    return model
+
+
+def _problems(path: Path, doc: Any, exc: ValidationError, model: type[BaseModel],
+              prefix: tuple[Any, ...] = ()) -> list[Problem]:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        full = prefix + loc
+        where = ".".join(str(p) for p in full) or "(file)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"unknown key {str(loc[-1])!r}"
+        elif error["type"] == "missing":
+            message = f"{where} is required"
+        else:
+            message = f"{where}: {message}"
+        problems.append(Problem(str(path), _line_of(doc, full), message, _hint(error, _model_at(model, loc), loc)))
+    return problems
+
+
+# ---------------------------------------------------------------- loading
+
+def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(str(path), None, f"cannot read the file: {exc}")]
+    try:
+        return YAML(typ="rt").load(text), []
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        return None, [Problem(str(path), line, f"YAML syntax error: {exc.problem or exc.context}",
+                              "check indentation and quoting on this line and the one above")]
+
+
+def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
+    """Validate one campaign file; returns the campaign or the problems found in it."""
+    doc, problems = _read_yaml(path)
+    if problems:
+        return None, problems
+    if not isinstance(doc, CommentedMap):
+        return None, [Problem(str(path), 1, "a campaign file must be a mapping of keys (id:, name:, trigger:, ...)",
+                              "see docs/campaigns.md for a complete example")]
+    try:
+        spec = CampaignSpec.model_validate(_plain(doc))
+    except ValidationError as exc:
+        return None, _problems(path, doc, exc, CampaignSpec)
+    triggers = available(TRIGGERS)
+    if spec.trigger.type not in triggers:
+        close = difflib.get_close_matches(spec.trigger.type, list(triggers), n=1)
+        hint = (f"did you mean {close[0]!r}? " if close else "") + f"trigger types: {', '.join(sorted(triggers))}"
+        return None, [Problem(str(path), _line_of(doc, ("trigger", "type")),
+                              f"unknown trigger type {spec.trigger.type!r}", hint)]
+    trigger_cls: type[Trigger] = triggers[spec.trigger.type].load()
+    try:
+        params = trigger_cls.Params.model_validate(spec.trigger.model_extra or {})
+    except ValidationError as exc:
+        return None, _problems(path, doc, exc, trigger_cls.Params, prefix=("trigger",))
+    return Campaign(spec, trigger_cls(params), path), []
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def campaign_files(folder: Path) -> Iterator[Path]:
+    yield from sorted(p for p in folder.glob("*.y*ml") if p.suffix in {".yaml", ".yml"})
+
+
+def load_campaigns(folder: Path) -> tuple[list[Campaign], list[Problem]]:
+    """Every campaign in a folder, and every problem found (including duplicate ids)."""
+    if not folder.is_dir():
+        return [], [Problem(str(folder), None, "campaigns folder not found",
+                            "set LIFECYCLE_CAMPAIGNS_DIR or run from the folder that holds campaigns/")]
+    campaigns: list[Campaign] = []
+    problems: list[Problem] = []
+    seen: dict[str, Path] = {}
+    for path in campaign_files(folder):
+        campaign, found = parse_campaign(path)
+        problems.extend(found)
+        if campaign is None:
+            continue
+        if campaign.id in seen:
+            problems.append(Problem(str(path), None, f"campaign id {campaign.id!r} is also used by {seen[campaign.id]}",
+                                    "give every campaign its own id: it keys the send ledger"))
+            continue
+        seen[campaign.id] = path
+        campaigns.append(campaign)
+    return campaigns, problems
+
+
+def require_campaigns(folder: Path) -> list[Campaign]:
+    """The campaigns of a folder, or CampaignError when any file is invalid."""
+    campaigns, problems = load_campaigns(folder)
+    if problems:
+        raise CampaignError(problems)
+    return campaigns

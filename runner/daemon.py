@@ -1,0 +1,98 @@
+"""The scheduler daemon: one APScheduler job per enabled campaign, reloaded on SIGHUP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from . import settings as s
+from .app import App
+from .campaigns import Campaign
+from .errors import LifecycleError
+from .providers import Provider
+
+log = logging.getLogger("lifecycle.daemon")
+
+
+class Daemon:
+    """Runs campaigns on their schedules. Jobs coalesce missed runs and never overlap: one worker
+    thread runs them one at a time, which also keeps a single writer on a SQLite store."""
+
+    def __init__(self, app: App, clock: Callable[[], dt.datetime]) -> None:
+        self.app = app
+        self.clock = clock
+        self.stopping = threading.Event()
+        self.campaigns: dict[str, Campaign] = {}
+        self.provider: Provider | None = None
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=app.settings[s.DEFAULT_TIMEZONE],
+        )
+
+    def load(self) -> None:
+        """Validate the campaign set and (re)schedule one job per enabled campaign."""
+        now = self.clock()
+        campaigns = {c.id: c for c in self.app.campaigns(now)}
+        for job in self.scheduler.get_jobs():
+            job.remove()
+        self.campaigns = campaigns
+        for campaign in campaigns.values():
+            trigger = CronTrigger.from_crontab(campaign.spec.schedule, timezone=self.app.settings[s.DEFAULT_TIMEZONE])
+            # First run right away: whatever fell due while the daemon was down goes out now.
+            self.scheduler.add_job(self.run_campaign, trigger, args=[campaign.id], id=campaign.id,
+                                   name=campaign.spec.name, next_run_time=now)
+        log.info("scheduled %d campaign(s): %s", len(campaigns), ", ".join(sorted(campaigns)) or "none")
+
+    def reload(self) -> None:
+        """SIGHUP: an invalid campaign set is refused and the running one is kept."""
+        try:
+            self.load()
+        except LifecycleError as exc:
+            log.error("reload refused, keeping the previous campaigns: %s", exc)
+
+    def run_campaign(self, campaign_id: str) -> None:
+        campaign = self.campaigns.get(campaign_id)
+        if campaign is None or self.stopping.is_set() or self.provider is None:
+            return
+        try:
+            report = self.app.tick(self.clock(), [campaign], self.provider, should_stop=self.stopping.is_set)
+        except LifecycleError as exc:
+            log.error("campaign %s: %s", campaign_id, exc)
+            return
+        except Exception:  # one failing campaign must not stop the others
+            log.exception("campaign %s failed", campaign_id)
+            return
+        for row in report.rows():
+            skipped = " ".join(f"{k}={v}" for k, v in row["skipped"].items())
+            log.info("tick campaign=%s due=%d sent=%d failed=%d retrying=%d skipped=[%s]", row["campaign"],
+                     row["due"], row["sent"], row["failed"], row["retrying"], skipped)
+
+    def stop(self, *_: object) -> None:
+        log.info("stopping after the batch in flight")
+        self.stopping.set()
+
+    def run_forever(self) -> None:
+        self.app.store.check()
+        self.provider = self.app.provider()
+        self.load()
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: self.reload())
+        self.scheduler.start()
+        log.info("running; SIGHUP reloads campaigns, SIGTERM stops")
+        try:
+            while not self.stopping.wait(1.0):
+                pass
+        finally:
+            self.scheduler.shutdown(wait=True)
+            self.provider.close()
+            log.info("stopped")

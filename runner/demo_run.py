@@ -1,0 +1,55 @@
+"""`lifecycle demo`: a synthetic shop in the configured store, one tick, and a summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import SQLModel
+
+from . import settings as s
+from .app import App, TickReport
+from .errors import StoreError
+from .models import Customer, Meta
+from .recommend import refresh_affinity
+from .store import utc_naive
+
+DEMO_MARK = "demo_seed"
+
+
+def prepare_demo_store(app: App) -> None:
+    """Create the store, or empty it when it holds an earlier demo; refuse one with real data."""
+    app.store.init()
+    with app.store.session() as session:
+        customers = session.execute(select(func.count()).select_from(Customer)).scalar_one()
+        is_demo = session.get(Meta, DEMO_MARK) is not None
+    if customers and not is_demo:
+        raise StoreError(f"{app.store.display_url} already holds customers that are not demo data",
+                         "point LIFECYCLE_DATABASE_URL at another file for the demo, e.g. sqlite:///demo.db")
+    if customers:
+        SQLModel.metadata.drop_all(app.store.engine)
+        app.store.init()
+
+
+def run_demo(app: App, *, now: dt.datetime, customers: int, seed: int, echo: Callable[[str], Any],
+             print_report: Callable[[TickReport], None]) -> TickReport:
+    from .demo import generate_shop
+
+    campaigns = app.campaigns(now)  # refuse an invalid campaign set before touching the store
+    prepare_demo_store(app)
+    summary = generate_shop(app.store, customers=customers, now=now, seed=seed)
+    with app.store.session() as session:
+        session.add(Meta(key=DEMO_MARK, value=str(seed)))
+        session.commit()
+        refresh_affinity(session, utc_naive(now))
+    echo(f"Demo shop in {app.store.display_url}: {summary}")
+    with app.provider() as provider:
+        report = app.tick(now, campaigns, provider)
+    echo(f"\nOne tick at {now:%Y-%m-%d %H:%M} UTC with the {provider.name} provider:\n")
+    print_report(report)
+    if provider.name == "file":
+        echo(f"\nRendered emails (.eml) are in {app.settings[s.OUTBOX_DIR]}/<campaign>/; "
+             "`lifecycle preview --at ...` renders HTML you can browse.")
+    return report

@@ -1,0 +1,169 @@
+"""Delivering planned sends: claim a batch, render it, hand it to the provider, record each result.
+
+The order of writes is what makes delivery crash-safe (docs/delivery.md):
+1. claim: one UPDATE marks a batch `sending` with a lease and a claim token, then commits;
+2. render and call the provider, with an idempotency key that is the same on every attempt;
+3. record: each row becomes sent, failed, or planned again with a later next_attempt_at; commit.
+A crash after 1 leaves rows `sending`; when their lease runs out they are claimed again and
+re-sent with the same idempotency keys. Nothing is lost; at most the batch in flight repeats,
+and not at all where the provider honours idempotency keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+from sqlmodel import Session
+
+from .campaigns import Campaign
+from .context import Shop, build_contexts
+from .errors import LifecycleError, ProviderError
+from .models import Customer, Send, SendStatus, SkipReason, Suppression
+from .providers.base import Outcome, OutgoingMessage, Provider, SendResult
+from .render import Renderer, build_mime
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    batch_size: int = 100
+    max_attempts: int = 5
+    retry_base: dt.timedelta = dt.timedelta(minutes=5)
+    lease: dt.timedelta = dt.timedelta(minutes=10)
+    jitter: Callable[[], float] = random.Random().random
+
+    def retry_at(self, now: dt.datetime, attempts: int, retry_after: float | None) -> dt.datetime:
+        """Exponential backoff with jitter, never sooner than the provider asked."""
+        wait = self.retry_base.total_seconds() * 2 ** max(attempts - 1, 0) * (1 + 0.25 * self.jitter())
+        return now + dt.timedelta(seconds=max(wait, retry_after or 0))
+
+
+def idempotency_key(send: Send) -> str:
+    """Stable for a ledger row across every attempt and process."""
+    digest = hashlib.sha256(f"{send.campaign_id}\0{send.occurrence_key}".encode()).hexdigest()[:12]
+    return f"{send.campaign_id}-{send.id}-{digest}"
+
+
+def message_headers(campaign_id: str, send_id: int | None, unsubscribe_url: str) -> dict[str, str]:
+    headers = {
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "X-Campaign-ID": campaign_id,
+    }
+    if send_id is not None:
+        headers["X-Send-ID"] = str(send_id)
+    return headers
+
+
+def _claimable(campaign_id: str, now: dt.datetime):  # type: ignore[no-untyped-def]
+    return and_(Send.campaign_id == campaign_id, or_(
+        and_(Send.status == SendStatus.PLANNED, Send.next_attempt_at <= now),
+        and_(Send.status == SendStatus.SENDING, Send.lease_until <= now),
+    ))
+
+
+def claim(session: Session, campaign_id: str, now: dt.datetime, policy: DeliveryPolicy) -> list[Send]:
+    """Atomically take up to batch_size sends that are due for an attempt (or whose lease ran out)."""
+    token = uuid.uuid4().hex
+    batch = (select(Send.id).where(_claimable(campaign_id, now)).order_by(Send.id).limit(policy.batch_size)
+             .with_for_update(skip_locked=True).scalar_subquery())
+    session.execute(update(Send).where(Send.id.in_(batch), _claimable(campaign_id, now)).values(
+        status=SendStatus.SENDING, claim_token=token, lease_until=now + policy.lease,
+        attempts=Send.attempts + 1, updated_at=now).execution_options(synchronize_session=False))
+    session.commit()
+    return list(session.exec(select(Send).where(Send.claim_token == token).order_by(Send.id)).scalars())
+
+
+def _still_allowed(session: Session, campaign: Campaign, sends: list[Send]) -> dict[int, SkipReason]:
+    """Sends whose customer unsubscribed, bounced or withdrew consent since they were planned."""
+    ids = {s.customer_id for s in sends}
+    rows = session.execute(
+        select(Customer.id, Customer.accepts_marketing, Suppression.id)
+        .outerjoin(Suppression, Suppression.email == Customer.email).where(Customer.id.in_(ids)))
+    blocked = {}
+    for customer_id, consent, suppressed in rows:
+        if suppressed is not None:
+            blocked[customer_id] = SkipReason.SUPPRESSED
+        elif campaign.marketing and not consent:
+            blocked[customer_id] = SkipReason.NO_CONSENT
+    return {s.id: blocked[s.customer_id] for s in sends if s.customer_id in blocked}  # type: ignore[misc]
+
+
+def _record(send: Send, result: SendResult, now: dt.datetime, policy: DeliveryPolicy, provider: str) -> str:
+    send.claim_token = None
+    send.lease_until = None
+    send.updated_at = now
+    send.provider = provider
+    if result.outcome is Outcome.ACCEPTED:
+        send.status, send.sent_at = SendStatus.SENT, now
+        send.provider_message_id, send.last_error = result.provider_message_id, None
+        return "sent"
+    send.last_error = result.error
+    if result.outcome is Outcome.RETRYABLE and send.attempts < policy.max_attempts:
+        send.status = SendStatus.PLANNED
+        send.next_attempt_at = policy.retry_at(now, send.attempts, result.retry_after)
+        return "retrying"
+    send.status = SendStatus.FAILED
+    return "failed"
+
+
+def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provider: Provider, shop: Shop,
+             default_from: str, now: dt.datetime, policy: DeliveryPolicy,
+             should_stop: Callable[[], bool] = lambda: False) -> Counter[str]:
+    """Send every planned send of a campaign that is due for an attempt; returns counts by outcome.
+
+    `should_stop` is asked between batches: a daemon shutting down finishes the batch in flight.
+    """
+    counts: Counter[str] = Counter()
+    size = min(policy.batch_size, provider.max_batch_size)
+    policy = DeliveryPolicy(size, policy.max_attempts, policy.retry_base, policy.lease, policy.jitter)
+    while not should_stop() and (sends := claim(session, campaign.id, now, policy)):
+        blocked = _still_allowed(session, campaign, sends)
+        ready: list[Send] = []
+        for send in sends:
+            if send.id in blocked:
+                send.status, send.skip_reason = SendStatus.SKIPPED, blocked[send.id]  # type: ignore[index]
+                send.claim_token = send.lease_until = None
+                send.updated_at = now
+                counts[f"skipped:{send.skip_reason}"] += 1
+            else:
+                ready.append(send)
+        messages: list[OutgoingMessage] = []
+        to_send: list[Send] = []
+        for send, context in zip(ready, build_contexts(session, campaign, ready, shop, now), strict=True):
+            try:
+                rendered = renderer.render(campaign.spec.message, context, default_from=default_from)
+            except LifecycleError as exc:
+                counts[_record(send, SendResult.permanent(f"render failed: {exc}"), now, policy, provider.name)] += 1
+                continue
+            headers = message_headers(campaign.id, send.id, context["unsubscribe_url"])
+            to = context["customer"]["email"]
+            mime = build_mime(rendered, to=to, headers=headers, date=now.replace(tzinfo=dt.UTC))
+            messages.append(OutgoingMessage(
+                idempotency_key=idempotency_key(send), campaign_id=campaign.id, send_id=send.id, to=to,
+                from_=rendered.from_, subject=rendered.subject, html=rendered.html, text=rendered.text, mime=mime,
+                reply_to=rendered.reply_to, headers=headers))
+            to_send.append(send)
+        session.commit()  # skips and render failures are final before the provider is called
+        if messages:
+            try:
+                results = provider.send_batch(messages)
+            except ProviderError:
+                for send in to_send:  # nothing went out: give the attempt back
+                    send.status, send.attempts, send.claim_token, send.lease_until = (
+                        SendStatus.PLANNED, send.attempts - 1, None, None)
+                session.commit()
+                raise
+            if len(results) != len(messages):
+                raise ProviderError(f"provider {provider.name} returned {len(results)} results for "
+                                    f"{len(messages)} messages", "this is a bug in the provider plugin")
+            for send, result in zip(to_send, results, strict=True):
+                counts[_record(send, result, now, policy, provider.name)] += 1
+            session.commit()
+    return counts

@@ -1,0 +1,128 @@
+"""Evaluating campaigns: which occurrences are due at `now`, and recording them in the ledger.
+
+`find_occurrences` is a pure read of the store; `plan` writes what it finds as ledger rows,
+planned or skipped, in one transaction. The ledger's unique (campaign, occurrence key) makes
+a second plan of the same occurrence a no-op, however often or concurrently ticks run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, select
+from sqlmodel import Session
+
+from .audience import audience_sql
+from .campaigns import Campaign
+from .models import CampaignState, Customer, Send, SendStatus, SkipReason, Suppression
+from .sql import dialect_insert
+from .triggers.base import Window
+
+CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One (campaign, occurrence) found due, with what should happen to it."""
+
+    campaign_id: str
+    occurrence_key: str
+    customer_id: int
+    email: str
+    order_id: int | None
+    order_line_id: int | None
+    due_at: dt.datetime
+    reason: str
+    skip_reason: SkipReason | None  # None: to be sent
+
+    @property
+    def status(self) -> SendStatus:
+        return SendStatus.PLANNED if self.skip_reason is None else SendStatus.SKIPPED
+
+
+def store_time_zones(session: Session) -> tuple[str | None, ...]:
+    """The distinct customer time zones (an index scan), None standing for the shop default."""
+    zones = set(session.exec(select(Customer.time_zone).distinct()).scalars())
+    return tuple(sorted(zones - {None, ""}, key=str)) + (None,)
+
+
+def last_evaluated(session: Session, campaign_id: str) -> dt.datetime | None:
+    state = session.get(CampaignState, campaign_id)
+    return state.last_evaluated_at if state else None
+
+
+def window_for(campaign: Campaign, now: dt.datetime, last_evaluated_at: dt.datetime | None,
+               default_zone: ZoneInfo, time_zones: tuple[str | None, ...]) -> Window:
+    """Occurrences due since the campaign was last evaluated, and at least within expire_after.
+
+    On a first evaluation only the expire_after window counts: a new campaign does not
+    dig up history. After downtime, the window reaches back to the last evaluation so that
+    everything that fell due meanwhile is either sent or recorded as expired.
+    """
+    start = now - campaign.spec.expire_after
+    if last_evaluated_at is not None:
+        start = min(start, last_evaluated_at)
+    return Window(start=start, now=now, default_zone=default_zone, time_zones=time_zones)
+
+
+def find_occurrences(session: Session, campaign: Campaign, window: Window) -> Iterator[Occurrence]:
+    """Occurrences due in the window that the ledger does not hold yet, for customers in the audience."""
+    expired_before = window.now - campaign.spec.expire_after
+    for query in campaign.trigger.occurrences(window):
+        occ = query.subquery("occ")
+        full = (
+            select(occ, Customer.email, Customer.accepts_marketing, Suppression.reason.label("suppressed"))
+            .join(Customer, Customer.id == occ.c.customer_id)
+            .outerjoin(Suppression, Suppression.email == Customer.email)
+            .outerjoin(Send, and_(Send.campaign_id == campaign.id, Send.occurrence_key == occ.c.occurrence_key))
+            .where(Send.id.is_(None), audience_sql(list(campaign.spec.audience), window.now))
+            .order_by(occ.c.due_at, occ.c.occurrence_key)
+        )
+        for row in session.execute(full.execution_options(yield_per=CHUNK)).mappings():
+            skip: SkipReason | None = None
+            if row["suppressed"] is not None:
+                skip = SkipReason.SUPPRESSED
+            elif campaign.marketing and not row["accepts_marketing"]:
+                skip = SkipReason.NO_CONSENT
+            elif row["due_at"] <= expired_before:
+                skip = SkipReason.EXPIRED
+            yield Occurrence(
+                campaign_id=campaign.id, occurrence_key=row["occurrence_key"], customer_id=row["customer_id"],
+                email=row["email"], order_id=row["order_id"], order_line_id=row["order_line_id"],
+                due_at=row["due_at"], reason=campaign.trigger.describe(row), skip_reason=skip,
+            )
+
+
+def plan(session: Session, campaign: Campaign, window: Window) -> Counter[str]:
+    """Record every occurrence due in the window as planned or skipped; returns counts by outcome.
+
+    Commits once, with the campaign's new evaluation mark, so a crash leaves either all or
+    none of this evaluation in the ledger.
+    """
+    counts: Counter[str] = Counter()
+    stamp = window.now
+    occurrences = find_occurrences(session, campaign, window)
+    rows = []
+    while chunk := list(islice(occurrences, CHUNK)):
+        rows = [{
+            "campaign_id": o.campaign_id, "occurrence_key": o.occurrence_key, "customer_id": o.customer_id,
+            "order_id": o.order_id, "order_line_id": o.order_line_id, "due_at": o.due_at, "reason": o.reason,
+            "status": o.status.value, "skip_reason": o.skip_reason.value if o.skip_reason else None,
+            "attempts": 0, "next_attempt_at": o.due_at if o.skip_reason is None else None,
+            "created_at": stamp, "updated_at": stamp,
+        } for o in chunk]
+        session.execute(dialect_insert(session.get_bind(), Send).values(rows)
+                        .on_conflict_do_nothing(index_elements=["campaign_id", "occurrence_key"]))
+        counts.update("due" if o.skip_reason is None else f"skipped:{o.skip_reason.value}" for o in chunk)
+    state = session.get(CampaignState, campaign.id)
+    if state is None:
+        session.add(CampaignState(campaign_id=campaign.id, last_evaluated_at=stamp))
+    elif state.last_evaluated_at < stamp:
+        state.last_evaluated_at = stamp
+    session.commit()
+    return counts

@@ -1,0 +1,59 @@
+"""Portable SQL pieces the dialects spell differently: timestamp arithmetic, keys, insert-or-ignore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, DateTime, Engine, String, cast
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+
+class plus_seconds(FunctionElement[Any]):  # noqa: N801 - reads like the SQL function it is
+    """`timestamp + seconds`, where seconds may be a column expression."""
+
+    type = DateTime()
+    inherit_cache = True
+    name = "plus_seconds"
+
+
+@compiles(plus_seconds, "sqlite")
+def _plus_seconds_sqlite(element: plus_seconds, compiler: Any, **kw: Any) -> str:
+    stamp, seconds = list(element.clauses)
+    return f"datetime({compiler.process(stamp, **kw)}, ({compiler.process(seconds, **kw)}) || ' seconds')"
+
+
+@compiles(plus_seconds)
+def _plus_seconds_default(element: plus_seconds, compiler: Any, **kw: Any) -> str:
+    stamp, seconds = list(element.clauses)
+    return f"({compiler.process(stamp, **kw)} + make_interval(secs => {compiler.process(seconds, **kw)}))"
+
+
+class stamp_key(FunctionElement[Any]):  # noqa: N801
+    """A timestamp as YYYYMMDDHHMMSS text, identical on every database (used in occurrence keys)."""
+
+    type = String()
+    inherit_cache = True
+    name = "stamp_key"
+
+
+@compiles(stamp_key, "sqlite")
+def _stamp_key_sqlite(element: stamp_key, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y%m%d%H%M%S', {compiler.process(list(element.clauses)[0], **kw)})"
+
+
+@compiles(stamp_key)
+def _stamp_key_default(element: stamp_key, compiler: Any, **kw: Any) -> str:
+    return f"to_char({compiler.process(list(element.clauses)[0], **kw)}, 'YYYYMMDDHH24MISS')"
+
+
+def as_text(expr: ColumnElement[Any]) -> ColumnElement[str]:
+    return cast(expr, String)
+
+
+def dialect_insert(engine_or_conn: Engine | Connection, table: Any) -> Any:
+    """The dialect's INSERT, which offers on_conflict_do_nothing / on_conflict_do_update."""
+    if engine_or_conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

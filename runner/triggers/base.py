@@ -1,0 +1,59 @@
+"""The trigger extension point: one required method, `occurrences(window)`, returning SQL selects."""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Select
+
+OCCURRENCE_COLUMNS = ("customer_id", "occurrence_key", "due_at", "order_id", "order_line_id", "detail")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The due instants a trigger must find: start < due_at <= now (naive UTC).
+
+    `time_zones` lists the distinct customer time zones in the store (None for "shop default"),
+    for triggers that fire at a local hour.
+    """
+
+    start: dt.datetime
+    now: dt.datetime
+    default_zone: ZoneInfo
+    time_zones: tuple[str | None, ...] = (None,)
+
+
+class TriggerParams(BaseModel):
+    """Base for a trigger's parameters: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Trigger(ABC):
+    """Finds occurrences: (customer, stable key, due instant) for one campaign.
+
+    `occurrences` returns selects whose columns are labelled exactly OCCURRENCE_COLUMNS:
+    customer_id, occurrence_key (stable text: the same occurrence always has the same key),
+    due_at (naive UTC), order_id and order_line_id (or NULL), and detail (short text for the
+    human-readable reason). They must use indexes: no scan of every customer or order.
+    """
+
+    type_name: ClassVar[str]
+    Params: ClassVar[type[TriggerParams]] = TriggerParams
+
+    def __init__(self, params: TriggerParams) -> None:
+        self.params = params
+
+    @abstractmethod
+    def occurrences(self, window: Window) -> list[Select[Any]]:
+        """Selects of the occurrences due in the window."""
+
+    def describe(self, row: Mapping[str, Any]) -> str:
+        """A human-readable reason for one occurrence row."""
+        return f"{self.type_name}: {row['detail']} (due {row['due_at']:%Y-%m-%d %H:%M} UTC)"

@@ -1,0 +1,93 @@
+"""`replenishment`: a product bought with a consumption cycle is about to run out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import Field, field_validator
+from sqlalchemy import Select, and_, case, exists, literal, or_, select
+from sqlalchemy.orm import aliased
+
+from ..durations import Duration, format_duration
+from ..models import Order, OrderLine
+from ..sql import as_text, plus_seconds
+from .base import Trigger, TriggerParams, Window
+
+
+class ReplenishmentParams(TriggerParams):
+    cycles: dict[str, Duration] = Field(min_length=1)
+    lead: Duration = dt.timedelta(0)
+    max_quantity: int = Field(default=6, ge=1)
+
+    @field_validator("cycles")
+    @classmethod
+    def _positive(cls, cycles: dict[str, dt.timedelta]) -> dict[str, dt.timedelta]:
+        for pattern, cycle in cycles.items():
+            if cycle <= dt.timedelta(0):
+                raise ValueError(f"the cycle of {pattern!r} must be longer than 0")
+        return cycles
+
+
+def like_pattern(sku_glob: str) -> str:
+    """`COFFEE-*` -> `COFFEE-%`, escaping LIKE's own wildcards."""
+    escaped = sku_glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%")
+
+
+class ReplenishmentTrigger(Trigger):
+    """One occurrence per matching order line, due at placed_at + cycle x quantity - lead.
+
+    The first pattern that matches a SKU gives its cycle; quantity scaling stops at
+    `max_quantity`, which also bounds how far back the index range scan reaches. A later
+    order of the same SKU by the same customer (not cancelled, placed by `now`) cancels it.
+    """
+
+    type_name = "replenishment"
+    Params = ReplenishmentParams
+    params: ReplenishmentParams
+
+    def occurrences(self, window: Window) -> list[Select[Any]]:
+        p = self.params
+        matches = [(OrderLine.sku.like(like_pattern(glob), escape="\\"), int(cycle.total_seconds()))
+                   for glob, cycle in p.cycles.items()]
+        cycle = case(*[(cond, literal(seconds)) for cond, seconds in matches])
+        quantity = case((OrderLine.quantity > p.max_quantity, p.max_quantity),
+                        (OrderLine.quantity < 1, 1), else_=OrderLine.quantity)
+        lead = int(p.lead.total_seconds())
+        due_at = plus_seconds(OrderLine.placed_at, cycle * quantity - lead)
+        shortest = min(p.cycles.values())
+        longest = max(p.cycles.values()) * p.max_quantity
+
+        later, later_order = aliased(OrderLine), aliased(Order)
+        reordered = exists(
+            select(later.id)
+            .join(later_order, later_order.id == later.order_id)
+            .where(later.customer_id == OrderLine.customer_id, later.sku == OrderLine.sku,
+                   later.placed_at > OrderLine.placed_at, later.placed_at <= window.now,
+                   later_order.cancelled_at.is_(None))
+        )
+        query = (
+            select(
+                OrderLine.customer_id.label("customer_id"),
+                (literal("line:") + as_text(OrderLine.id)).label("occurrence_key"),
+                due_at.label("due_at"),
+                OrderLine.order_id.label("order_id"),
+                OrderLine.id.label("order_line_id"),
+                OrderLine.sku.label("detail"),
+            )
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(
+                OrderLine.placed_at > window.start - longest + p.lead,
+                OrderLine.placed_at <= window.now - shortest + p.lead,
+                or_(*[cond for cond, _ in matches]),
+                and_(due_at > window.start, due_at <= window.now),
+                Order.cancelled_at.is_(None),
+                ~reordered,
+            )
+        )
+        return [query]
+
+    def describe(self, row: dict[str, Any]) -> str:
+        lead = f", {format_duration(self.params.lead)} ahead" if self.params.lead else ""
+        return f"{row['detail']} should be running out{lead}"

@@ -1,0 +1,74 @@
+"""Test helpers: a builder that writes customers and orders into a real store, and campaign files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from runner.importers.aggregates import refresh_customer_aggregates
+from runner.models import Customer, Order, OrderLine, Product, Suppression, birthday_key
+from runner.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+UTC = dt.UTC
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+class ShopBuilder:
+    """Writes customers and orders straight into a real store, the way an import would."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._orders = 0
+
+    def customer(self, email: str, *, consent: bool = True, birthday: dt.date | None = None,
+                 time_zone: str | None = None, first_name: str = "Ada", **extra: Any) -> int:
+        with self.store.session() as session:
+            row = Customer(email=email, first_name=first_name, last_name="Tester", birthday=birthday,
+                           birthday_md=birthday_key(birthday), time_zone=time_zone, accepts_marketing=consent,
+                           created_at=dt.datetime(2020, 1, 1), **extra)
+            session.add(row)
+            session.commit()
+            return row.id  # type: ignore[return-value]
+
+    def order(self, customer_id: int, placed_at: dt.datetime, lines: list[tuple[str, int]] | None = None, *,
+              cancelled: bool = False, delivered_at: dt.datetime | None = None) -> int:
+        placed = placed_at.astimezone(UTC).replace(tzinfo=None)
+        self._orders += 1
+        with self.store.session() as session:
+            order = Order(external_id=f"ext-{self._orders}-{customer_id}", name=f"#{1000 + self._orders}",
+                          customer_id=customer_id, placed_at=placed, total_cents=2500, subtotal_cents=2500,
+                          cancelled_at=placed if cancelled else None,
+                          delivered_at=delivered_at.astimezone(UTC).replace(tzinfo=None) if delivered_at else None)
+            session.add(order)
+            session.flush()
+            for sku, quantity in lines or [("MUG-STONEWARE", 1)]:
+                if session.exec(select(Product).where(Product.sku == sku)).first() is None:
+                    session.add(Product(sku=sku, name=sku.title(), url=f"https://shop.example.com/{sku}",
+                                        price_cents=1250))
+                session.add(OrderLine(order_id=order.id, customer_id=customer_id, placed_at=placed, sku=sku,
+                                      name=sku.title(), quantity=quantity, unit_price_cents=1250))
+            refresh_customer_aggregates(session, [customer_id])
+            session.commit()
+            return order.id  # type: ignore[return-value]
+
+    def suppress(self, email: str, reason: str = "unsubscribed") -> None:
+        with self.store.session() as session:
+            session.add(Suppression(email=email, reason=reason, created_at=dt.datetime(2020, 1, 1)))
+            session.commit()
+
+
+def write_campaign(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    body = textwrap.dedent(text).strip() + "\n"
+    campaign_id = next(line.split(":", 1)[1].strip() for line in body.splitlines() if line.startswith("id:"))
+    path = folder / f"{campaign_id}.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path
