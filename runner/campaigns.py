@@ -27,7 +27,7 @@ def _check_cron(value: str) -> str:
     try:
         CronTrigger.from_crontab(value)
     except ValueError as exc:
-        raise ValueError(f"{value!r} is not a cron expression ({exc}); {CRON_HINT}") from None
+        raise ValueError(f"{value!r} is not a cron expression ({exc})") from None
     return value
 
 
@@ -231,22 +231,36 @@ def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
     if not isinstance(doc, CommentedMap):
         return None, [Problem(str(path), 1, "a campaign file must be a mapping of keys (id:, name:, trigger:, ...)",
                               "see docs/campaigns.md for a complete example")]
+    plain = _plain(doc)
+    problems = []
     try:
-        spec = CampaignSpec.model_validate(_plain(doc))
+        spec = CampaignSpec.model_validate(plain)
     except ValidationError as exc:
-        return None, _problems(path, doc, exc, CampaignSpec)
+        spec = None
+        problems.extend(_problems(path, doc, exc, CampaignSpec))
+    trigger, trigger_problems = _trigger(path, doc, plain.get("trigger"))
+    problems.extend(trigger_problems)
+    if spec is None or trigger is None or problems:
+        return None, sorted(problems, key=lambda p: p.line or 0)
+    return Campaign(spec, trigger, path), []
+
+
+def _trigger(path: Path, doc: CommentedMap, raw: Any) -> tuple[Trigger | None, list[Problem]]:
+    """The trigger of a campaign file, validated against its type's parameters."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+        return None, []  # reported by the campaign schema
+    params = {k: v for k, v in raw.items() if k != "type"}
     triggers = available(TRIGGERS)
-    if spec.trigger.type not in triggers:
-        close = difflib.get_close_matches(spec.trigger.type, list(triggers), n=1)
+    if raw["type"] not in triggers:
+        close = difflib.get_close_matches(raw["type"], list(triggers), n=1)
         hint = (f"did you mean {close[0]!r}? " if close else "") + f"trigger types: {', '.join(sorted(triggers))}"
         return None, [Problem(str(path), _line_of(doc, ("trigger", "type")),
-                              f"unknown trigger type {spec.trigger.type!r}", hint)]
-    trigger_cls: type[Trigger] = triggers[spec.trigger.type].load()
+                              f"unknown trigger type {raw['type']!r}", hint)]
+    trigger_cls: type[Trigger] = triggers[raw["type"]].load()
     try:
-        params = trigger_cls.Params.model_validate(spec.trigger.model_extra or {})
+        return trigger_cls(trigger_cls.Params.model_validate(params)), []
     except ValidationError as exc:
         return None, _problems(path, doc, exc, trigger_cls.Params, prefix=("trigger",))
-    return Campaign(spec, trigger_cls(params), path), []
 
 
 def _plain(node: Any) -> Any:

@@ -15,7 +15,7 @@ import click
 from . import __version__
 from . import settings as s
 from .app import App, TickReport
-from .errors import CampaignError, LifecycleError
+from .errors import LifecycleError
 from .settings import Settings
 
 
@@ -137,7 +137,8 @@ def validate(env: Env) -> None:
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
-        raise CampaignError(problems)
+        raise LifecycleError(f"{len(problems)} problem(s) in the campaign set; nothing will be sent until they are fixed",
+                             "fix each file and line above, then run `lifecycle validate` again")
     click.echo(f"OK: {len(campaigns)} campaign(s) valid: {', '.join(c.id for c in campaigns)}")
 
 

@@ -17,10 +17,10 @@ def parse_duration(value: Any) -> dt.timedelta:
     if isinstance(value, dt.timedelta):
         return value
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a duration; {HINT}")
+        raise ValueError(f"{value!r} is not a duration")
     text = value.strip().lower().replace(" ", "")
     if not text or _PART.sub("", text):
-        raise ValueError(f"{value!r} is not a duration; {HINT}")
+        raise ValueError(f"{value!r} is not a duration")
     return dt.timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in _PART.findall(text)))
 
 

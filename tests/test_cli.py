@@ -1,0 +1,142 @@
+"""The `lifecycle` command as a user runs it: real files in a temporary working directory."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from shopkit import ROOT
+
+from runner.cli import main
+
+AT = "2026-11-23T10:00:00Z"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A shop's working directory: campaigns/ and templates/ copied in, defaults for everything else."""
+    shutil.copytree(ROOT / "campaigns", tmp_path / "campaigns")
+    shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in __import__("os").environ if n.startswith("LIFECYCLE_")]:
+        monkeypatch.delenv(name)
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def digest(path: Path) -> str:
+    """The database file and its write-ahead log: a write lands in one of them."""
+    wal = path.with_name(path.name + "-wal")
+    return hashlib.sha256(path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")).hexdigest()
+
+
+def test_demo_then_preview_changes_nothing_in_the_store(workdir: Path, capsys):
+    code, out, _ = run(capsys, "demo", "--customers", "400", "--at", AT)
+    assert code == 0, out
+    assert "thank-you" in out and "outbox" in out
+    assert list((workdir / "outbox").rglob("*.eml"))
+    db = workdir / "lifecycle.db"
+    before = digest(db)
+    code, out, err = run(capsys, "preview", "--at", "2026-11-24T10:00:00Z", "--out", "pv", "--json")
+    assert code == 0, err
+    entries = json.loads(out)
+    assert entries and {"campaign", "email", "occurrence", "reason", "skip_reason", "file"} <= set(entries[0])
+    assert (workdir / "pv" / "index.html").is_file()
+    rendered = [e for e in entries if e["file"]]
+    assert rendered and (workdir / "pv" / rendered[0]["file"]).read_text().startswith("<!")
+    assert digest(db) == before
+
+
+def test_preview_for_one_customer_and_campaign(workdir: Path, capsys):
+    run(capsys, "demo", "--customers", "300", "--at", AT)
+    code, out, _ = run(capsys, "preview", "--at", "2026-12-20T10:00:00Z", "--campaign", "winback", "--json")
+    entries = json.loads(out)
+    assert code == 0 and entries and {e["campaign"] for e in entries} == {"winback"}
+    one = entries[0]["email"]
+    code, out, _ = run(capsys, "preview", "--at", "2026-12-20T10:00:00Z", "--customer", one, "--json")
+    assert {e["email"] for e in json.loads(out)} == {one}
+
+
+def test_demo_twice_starts_over(workdir: Path, capsys):
+    assert run(capsys, "demo", "--customers", "200", "--at", AT)[0] == 0
+    assert run(capsys, "demo", "--customers", "200", "--at", AT)[0] == 0
+
+
+def test_tick_twice_at_the_same_instant_sends_nothing_new(workdir: Path, capsys):
+    run(capsys, "demo", "--customers", "300", "--at", AT)
+    code, out, _ = run(capsys, "tick", "--at", AT, "--json")
+    assert code == 0
+    assert all(row["due"] == 0 and row["sent"] == 0 for row in json.loads(out))
+
+
+def test_without_a_store_the_error_is_one_line_with_a_fix(workdir: Path, capsys):
+    code, out, err = run(capsys, "tick", "--at", AT)
+    assert code == 1
+    assert err.splitlines() == ["Error: no lifecycle store at sqlite:///lifecycle.db",
+                                "Hint: run `lifecycle init` first"]
+    code, _, err = run(capsys, "--verbose", "tick", "--at", AT)
+    assert code == 1 and "Traceback" in err
+
+
+def test_tick_refuses_an_invalid_campaign_set_before_sending(workdir: Path, capsys):
+    run(capsys, "init")
+    (workdir / "campaigns" / "winback.yaml").write_text(
+        (workdir / "campaigns" / "winback.yaml").read_text().replace("after: 90d", "after: 90 days please"))
+    code, _, err = run(capsys, "tick", "--at", AT)
+    assert code == 1
+    assert "campaigns/winback.yaml:8: trigger.after: '90 days please' is not a duration" in err
+    assert not (workdir / "outbox").exists()
+    code, _, err = run(capsys, "validate")
+    assert code == 1 and "winback.yaml:8" in err and "1 problem(s)" in err
+
+
+def test_validate_the_shipped_campaigns(workdir: Path, capsys):
+    code, out, _ = run(capsys, "validate")
+    assert code == 0 and "4 campaign(s) valid" in out
+
+
+def test_bad_at_is_a_usage_error(workdir: Path, capsys):
+    code, _, err = run(capsys, "tick", "--at", "yesterday")
+    assert code == 2 and "is not an ISO date-time" in err
+
+
+def test_send_test_writes_one_marked_email_and_records_nothing(workdir: Path, capsys):
+    run(capsys, "demo", "--customers", "200", "--at", AT)
+    db = workdir / "lifecycle.db"
+    code, out, err = run(capsys, "send-test", "--to", "me@shop.example.com", "--campaign", "birthday")
+    assert code == 0, err
+    (eml,) = (workdir / "outbox" / "test").glob("*.eml")
+    text = eml.read_text()
+    assert "To: me@shop.example.com" in text and "Subject: [TEST] Happy birthday" in text
+    assert "X-Lifecycle-Test: yes" in text
+    before = digest(db)
+    run(capsys, "send-test", "--to", "me@shop.example.com", "--campaign", "thank-you",
+        "--customer", "customer-00001@example.com")
+    assert digest(db) == before
+
+
+def test_suppress_is_idempotent(workdir: Path, capsys):
+    run(capsys, "init")
+    assert "suppressed" in run(capsys, "suppress", "Someone@Example.com")[1]
+    assert "already suppressed" in run(capsys, "suppress", "someone@example.com")[1]
+
+
+def test_every_command_has_help(workdir: Path, capsys):
+    from runner.cli import cli
+
+    names = list(cli.commands) + [f"import {n}" for n in cli.commands["import"].commands]  # type: ignore[attr-defined]
+    for name in names:
+        code, out, _ = run(capsys, *name.split(), "--help")
+        assert code == 0 and "Usage:" in out, name
