@@ -238,6 +238,20 @@ def send_test(env: Env, to: str, campaign_id: str, customer: str | None) -> None
     click.echo(f"Sent {subject!r} to {to} via {provider.name} ({result.provider_message_id})")
 
 
+@cli.command("settings")
+@click.option("--example", is_flag=True, help="Print every setting with its default (config.example.env).")
+@pass_env
+def show_settings(env: Env, example: bool) -> None:
+    """Show the effective settings (secrets masked)."""
+    if example:
+        click.echo(s.example_env(), nl=False)
+        return
+    for section, settings in s.all_settings():
+        click.echo(f"[{section}]")
+        for name, value in env.settings.redacted(settings).items():
+            click.echo(f"{name}={value}")
+
+
 @cli.command()
 @click.argument("email")
 @click.option("--reason", type=click.Choice(["unsubscribed", "bounced", "complained", "manual"]), default="manual",

@@ -39,4 +39,5 @@ class LapsedTrigger(Trigger):
         return [query]
 
     def describe(self, row: dict[str, Any]) -> str:
-        return f"no order for {format_duration(self.params.after)} (last order {row['detail'][:8]})"
+        last = row["detail"]
+        return f"no order for {format_duration(self.params.after)} (last order {last[:4]}-{last[4:6]}-{last[6:8]})"
