@@ -1,0 +1,400 @@
+"""Rendering campaign messages: sandboxed Jinja templates, template checks, and the MIME message.
+
+Templates live in one folder: a message's `template: thank_you` renders `thank_you.html` and,
+when it exists, `thank_you.txt` (otherwise the text part is derived from the HTML). Subject,
+preheader, From and Reply-To are Jinja strings from the campaign file. Every environment is an
+immutable sandbox (templates cannot reach Python internals or change the shared context) and
+uses StrictUndefined, so a misspelt variable is an error, never a blank. docs/templates.md
+documents the context, the filters and the layout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import email.policy
+import re
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+from typing import Any
+
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+    select_autoescape,
+)
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .campaigns import Campaign, MessageSpec
+from .errors import LifecycleError, Problem
+from .money import Money
+from .text import html_to_text
+
+__all__ = ["RenderError", "RenderedEmail", "Renderer", "build_mime", "html_to_text"]
+
+CONTEXT_HINT = "see docs/templates.md for every variable a template can use"
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+# The campaign-file keys of the message's Jinja strings, in the order they are checked.
+_STRING_KEYS = (("subject", "subject"), ("preheader", "preheader"), ("from", "from_"), ("reply_to", "reply_to"))
+
+
+class RenderError(LifecycleError):
+    """A message could not be rendered; `path` and `line` locate the cause when known."""
+
+    def __init__(self, message: str, hint: str | None = None, *, path: str | None = None,
+                 line: int | None = None) -> None:
+        where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
+        super().__init__(where + message, hint)
+        self.path, self.line, self.detail = path, line, message
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """One rendered message, before it becomes MIME."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    from_: str
+    reply_to: str | None = None
+
+
+# ---------------------------------------------------------------- filters
+
+def format_date(value: dt.date | dt.datetime | None, fmt: str | None = None) -> str:
+    """`{{ order.placed_at|date }}` -> "23 November 2026"; a strftime format may be given; None -> ""."""
+    if value is None:
+        return ""
+    if fmt:
+        return value.strftime(fmt)
+    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def format_datetime_filter(value: dt.datetime | None, fmt: str | None = None) -> str:
+    """`{{ order.placed_at|datetime }}` -> "23 November 2026, 14:05 CET"; None -> ""."""
+    if value is None:
+        return ""
+    if fmt:
+        return value.strftime(fmt)
+    zone = f" {value.tzname()}" if value.tzinfo is not None and value.tzname() else ""
+    return f"{format_date(value)}, {value:%H:%M}{zone}"
+
+
+def timesince(value: dt.datetime | dt.date | None, now: dt.datetime | dt.date) -> str:
+    """`{{ customer.last_order_at|timesince(now) }}` -> "3 months": the time from value to now."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime) != isinstance(now, dt.datetime):
+        value = value.date() if isinstance(value, dt.datetime) else value
+        now = now.date() if isinstance(now, dt.datetime) else now
+    days = max(0, (now - value).days)
+    for limit, size, unit in ((14, 1, "day"), (60, 7, "week"), (730, 30, "month"), (None, 365, "year")):
+        if limit is None or days < limit:
+            count = days // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable")
+
+
+def money(value: Money | None, default: str = "") -> str:
+    """`{{ product.price|money }}`: the amount as a customer reads it, or `default` for None."""
+    return default if value is None else str(value)
+
+
+def pluralize(count: int, plural: str = "s", singular: str = "") -> str:
+    """`item{{ n|pluralize }}` -> "item"/"items"; `{{ n|pluralize("ies", "y") }}` for other endings."""
+    return singular if count == 1 else plural
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "date": format_date,
+    "datetime": format_datetime_filter,
+    "timesince": timesince,
+    "money": money,
+    "pluralize": pluralize,
+}
+
+
+# ---------------------------------------------------------------- locating errors
+
+def _one_line(text: str) -> str:
+    """Header-safe text: no line breaks, runs of whitespace collapsed."""
+    return " ".join(text.split())
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, UndefinedError):
+        return f"undefined variable: {exc.message}"
+    if isinstance(exc, TemplateSyntaxError):
+        return f"template syntax error: {exc.message}"
+    if isinstance(exc, TemplateNotFound):
+        return f"template not found: {exc.name}"
+    if isinstance(exc, TemplateError):
+        return f"template error: {exc.message or type(exc).__name__}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _names(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every key reachable in a context (two levels deep), for "did you mean" hints."""
+    if depth > 2:
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield str(key)
+            yield from _names(item, depth + 1)
+    elif isinstance(value, list) and value:
+        yield from _names(value[0], depth + 1)
+
+
+def _undefined_hint(exc: Exception, context: Mapping[str, Any]) -> str:
+    message = str(getattr(exc, "message", "") or exc)
+    match = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'", message)
+    name = next((group for group in match.groups() if group), None) if match else None
+    top = ", ".join(sorted(context))
+    if name is not None:
+        close = difflib.get_close_matches(name, sorted(set(_names(context))), n=1)
+        if close and close[0] != name:
+            return f"did you mean {close[0]!r}? {CONTEXT_HINT}"
+        if "has no attribute" in message:
+            return (f"{name!r} is not set here; guard optional values with "
+                    f"`{{% if x.{name} is defined %}}` or `x.get('{name}')`; {CONTEXT_HINT}")
+    return f"the context has: {top}; {CONTEXT_HINT}"
+
+
+def _hint_for(exc: Exception, context: Mapping[str, Any]) -> str | None:
+    if isinstance(exc, UndefinedError):
+        return _undefined_hint(exc, context)
+    if isinstance(exc, TemplateSyntaxError):
+        return "check the tag or expression on this line: every {% if %}/{% for %}/{% block %} needs its end tag"
+    if isinstance(exc, TemplateNotFound):
+        return "templates are looked up in LIFECYCLE_TEMPLATES_DIR by name, e.g. 'base.html'"
+    return CONTEXT_HINT
+
+
+def _key_line(path: Path, key: str) -> int | None:
+    """1-based line of `key:` in a campaign file: under `message:` when there is one, else anywhere."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    pattern = re.compile(rf"^\s*['\"]?{re.escape(key)}['\"]?\s*:")
+    start = next((i for i, text in enumerate(lines) if re.match(r"^\s*message\s*:", text)), 0)
+    for offset in (start, 0):
+        for number, text in enumerate(lines[offset:], start=offset + 1):
+            if pattern.match(text):
+                return number
+    return None
+
+
+# ---------------------------------------------------------------- the renderer
+
+class Renderer:
+    """Renders messages from one templates folder, compiling each template (and string) once."""
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.templates_dir = Path(templates_dir)
+        self.files = ImmutableSandboxedEnvironment(
+            loader=FileSystemLoader(self.templates_dir),
+            autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            # Jinja keeps each compiled template and only re-reads a file whose mtime changed, so a
+            # tick compiles every template once and a running daemon still sees edited templates.
+            auto_reload=True,
+            cache_size=1000,
+        )
+        self.strings = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+        for env in (self.files, self.strings):
+            env.filters.update(FILTERS)
+        self._strings: dict[str, Template] = {}  # Jinja does not cache from_string()
+
+    # -- lookup
+
+    def template_path(self, name: str) -> Path:
+        """Where the template called `name` (with extension) lives."""
+        return self.templates_dir / name
+
+    def available(self) -> list[str]:
+        """Names usable as `template:` in a campaign: every .html file except base and `_partials`."""
+        if not self.templates_dir.is_dir():
+            return []
+        names = []
+        for path in self.templates_dir.rglob("*.html"):
+            name = path.relative_to(self.templates_dir).with_suffix("").as_posix()
+            if name != "base" and not path.name.startswith("_"):
+                names.append(name)
+        return sorted(names)
+
+    def _template(self, name: str, *, optional: bool = False) -> Template | None:
+        """The compiled template `name` (cached); None when optional and absent. Raises Jinja errors."""
+        try:
+            return self.files.get_template(name)
+        except TemplateNotFound as exc:
+            if optional and exc.name == name:
+                return None
+            raise
+
+    def _string(self, source: str) -> Template:
+        template = self._strings.get(source)
+        if template is None:
+            template = self._strings[source] = self.strings.from_string(source)
+        return template
+
+    def _where(self, exc: BaseException, fallback: str | None) -> tuple[str | None, int | None]:
+        """The template file and line an error happened at, from Jinja's rewritten traceback."""
+        if isinstance(exc, TemplateSyntaxError) and exc.filename:
+            return self._display(exc.filename), exc.lineno
+        root = self.templates_dir.resolve()
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            if frame.filename.startswith("<"):  # compiled strings, not files
+                continue
+            try:
+                Path(frame.filename).resolve().relative_to(root)
+            except (ValueError, OSError):
+                continue
+            return self._display(frame.filename), frame.lineno
+        return fallback, None
+
+    def _display(self, filename: str) -> str:
+        """A template file as a user would name it: relative to the configured folder."""
+        try:
+            relative = Path(filename).resolve().relative_to(self.templates_dir.resolve())
+        except (ValueError, OSError):
+            return filename
+        return str(self.templates_dir / relative)
+
+    # -- rendering
+
+    def render_string(self, source: str, context: Mapping[str, Any], *, what: str = "string") -> str:
+        """One of the message's Jinja strings (subject, preheader, from), on a single line."""
+        try:
+            return _one_line(self._string(source).render(context))
+        except Exception as exc:  # noqa: BLE001 - any failure inside a template is the template's
+            raise RenderError(f"message {what} {source!r}: {_describe(exc)}", _hint_for(exc, context)) from exc
+
+    def _render_file(self, name: str, context: Mapping[str, Any], *, optional: bool = False) -> str | None:
+        fallback = str(self.template_path(name))
+        try:
+            template = self._template(name, optional=optional)
+            return None if template is None else template.render(context)
+        except TemplateNotFound as exc:
+            path, line = self._where(exc, fallback)
+            if exc.name == name:
+                path, line = fallback, None
+            raise RenderError(_describe(exc), self._missing_hint(exc.name or name), path=path,
+                              line=line) from exc
+        except Exception as exc:  # noqa: BLE001 - any failure inside a template is the template's
+            path, line = self._where(exc, fallback)
+            raise RenderError(_describe(exc), _hint_for(exc, context), path=path, line=line) from exc
+
+    def render(self, message: MessageSpec, context: Mapping[str, Any], *, default_from: str) -> RenderedEmail:
+        """Render a message for one context; raises RenderError naming the template file and line."""
+        subject = self.render_string(message.subject, context, what="subject")
+        preheader = self.render_string(message.preheader, context, what="preheader") if message.preheader else ""
+        from_ = self.render_string(message.from_ or default_from, context, what="from")
+        reply_to = self.render_string(message.reply_to, context, what="reply_to") if message.reply_to else ""
+        page = {**context, "subject": subject, "preheader": preheader}
+        html = self._render_file(f"{message.template}.html", page) or ""
+        text = self._render_file(f"{message.template}.txt", page, optional=True)
+        return RenderedEmail(subject=subject, preheader=preheader, html=html,
+                             text=_tidy_text(text) if text is not None else html_to_text(html),
+                             from_=from_, reply_to=reply_to or None)
+
+    # -- validation
+
+    def _missing_hint(self, name: str) -> str:
+        stem = name.removesuffix(".html")
+        available = self.available()
+        close = difflib.get_close_matches(stem, available, n=1)
+        listed = ", ".join(available) if available else f"none yet in {self.templates_dir}"
+        return (f"did you mean {close[0]!r}? " if close else "") + f"available templates: {listed}"
+
+    def check(self, campaign: Campaign, context: Mapping[str, Any], *, default_from: str) -> list[Problem]:
+        """Every problem with a campaign's message: missing or broken templates, undefined variables."""
+        message = campaign.spec.message
+        problems: list[Problem] = []
+        rendered: dict[str, str] = {}
+        for key, attribute in _STRING_KEYS:
+            source = getattr(message, attribute) or (default_from if key == "from" else "")
+            if not source:
+                continue
+            try:
+                rendered[key] = _one_line(self._string(source).render(context))
+            except Exception as exc:  # noqa: BLE001 - report whatever the string does wrong
+                line = _key_line(campaign.path, key) if getattr(message, attribute) else None
+                problems.append(Problem(str(campaign.path), line, f"message.{key}: {_describe(exc)}",
+                                        _hint_for(exc, context)))
+        page = {**context, "subject": rendered.get("subject", message.subject),
+                "preheader": rendered.get("preheader", message.preheader)}
+        html_name = f"{message.template}.html"
+        if not self.template_path(html_name).is_file():
+            problems.append(Problem(str(campaign.path), _key_line(campaign.path, "template"),
+                                    f"template {message.template!r} not found: no {self.template_path(html_name)}",
+                                    self._missing_hint(html_name)))
+        else:
+            problems.extend(self._check_file(html_name, page))
+        text_name = f"{message.template}.txt"
+        if self.template_path(text_name).is_file():
+            problems.extend(self._check_file(text_name, page))
+        return problems
+
+    def _check_file(self, name: str, context: Mapping[str, Any]) -> list[Problem]:
+        try:
+            self._render_file(name, context)
+        except RenderError as exc:
+            return [Problem(exc.path or str(self.template_path(name)), exc.line, exc.detail, exc.hint)]
+        return []
+
+
+def _tidy_text(text: str) -> str:
+    """A rendered .txt template without trailing spaces or runs of more than one blank line."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    kept: list[str] = []
+    for line in lines:
+        if line or (kept and kept[-1]):
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+# ---------------------------------------------------------------- MIME
+
+def _domain(address: str) -> str | None:
+    _, addr = parseaddr(address)
+    domain = addr.rpartition("@")[2] if "@" in addr else ""
+    return domain.strip("[]") or None
+
+
+def build_mime(rendered: RenderedEmail, *, to: str, headers: Mapping[str, str], date: dt.datetime,
+               message_id_domain: str | None = None) -> EmailMessage:
+    """A multipart/alternative message (text/plain, then text/html) with every header set.
+
+    `date` becomes the Date header (naive values are taken as UTC); `headers` are added last and
+    replace any header of the same name.
+    """
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["Subject"] = rendered.subject
+    message["From"] = rendered.from_
+    message["To"] = to
+    if rendered.reply_to:
+        message["Reply-To"] = rendered.reply_to
+    moment = date if date.tzinfo is not None else date.replace(tzinfo=dt.UTC)
+    message["Date"] = format_datetime(moment)
+    message["Message-ID"] = make_msgid(domain=message_id_domain or _domain(rendered.from_) or "localhost")
+    message["MIME-Version"] = "1.0"
+    for name, value in headers.items():
+        del message[name]
+        message[name] = value
+    message.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return message
