@@ -44,7 +44,8 @@ def run_demo(app: App, *, now: dt.datetime, customers: int, seed: int, echo: Cal
         session.add(Meta(key=DEMO_MARK, value=str(seed)))
         session.commit()
         refresh_affinity(session, utc_naive(now))
-    echo(f"Demo shop in {app.store.display_url}: {summary}")
+    echo(f"Demo shop in {app.store.display_url}: {summary.customers:,} customers, {summary.orders:,} orders, "
+         f"{summary.lines:,} order lines, {summary.products} products, {summary.suppressed} suppressed addresses")
     with app.provider() as provider:
         report = app.tick(now, campaigns, provider)
     echo(f"\nOne tick at {now:%Y-%m-%d %H:%M} UTC with the {provider.name} provider:\n")

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from shopkit import ROOT, ShopBuilder
+from sqlmodel import SQLModel, create_engine
 
 from runner.app import App
 from runner.settings import Settings
 
 
+POSTGRES_URL = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on SQLite, and on PostgreSQL when LIFECYCLE_TEST_POSTGRES_URL names one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL not configured: set LIFECYCLE_TEST_POSTGRES_URL (.ci/run does when it can)")
+    engine = create_engine(POSTGRES_URL)
+    SQLModel.metadata.drop_all(engine)
+    engine.dispose()
+    return POSTGRES_URL
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings({
-        "LIFECYCLE_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+        "LIFECYCLE_DATABASE_URL": database_url,
         "LIFECYCLE_CAMPAIGNS_DIR": str(tmp_path / "campaigns"),
         "LIFECYCLE_TEMPLATES_DIR": str(ROOT / "templates"),
         "LIFECYCLE_OUTBOX_DIR": str(tmp_path / "outbox"),
