@@ -20,12 +20,13 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import select
 
 from .errors import LifecycleError
-from .models import Customer, Suppression, SuppressionReason, normalise_email
+from .models import Suppression, SuppressionReason, normalise_email
 from .store import Store, utc_naive
+from .suppressions import suppress
 
 __all__ = ["InvalidToken", "make_app", "serve", "sign", "unsubscribe_url", "verify"]
 
@@ -114,25 +115,9 @@ def is_suppressed(store: Store, email: str) -> bool:
 
 def unsubscribe(store: Store, customer_id: int, email: str, now: dt.datetime) -> bool:
     """Suppress the address and clear the customer's consent. Idempotent; True when newly suppressed."""
-    address = normalise_email(email)
-    created = False
     with store.session() as session:
-        if session.exec(select(Suppression).where(Suppression.email == address)).first() is None:
-            session.add(Suppression(email=address, reason=SuppressionReason.UNSUBSCRIBED.value,
-                                    created_at=utc_naive(now), detail="one-click unsubscribe link"))
-            try:
-                session.commit()
-                created = True
-            except IntegrityError:  # a concurrent request suppressed it first
-                session.rollback()
-        customers = session.exec(select(Customer).where(
-            or_(Customer.id == customer_id, Customer.email == address))).all()
-        for customer in customers:
-            if customer.accepts_marketing:
-                customer.accepts_marketing = False
-                session.add(customer)
-        session.commit()
-    return created
+        return suppress(session, email, SuppressionReason.UNSUBSCRIBED.value, utc_naive(now),
+                        detail="one-click unsubscribe link", customer_id=customer_id)
 
 
 # ---------------------------------------------------------------- the WSGI app
