@@ -18,7 +18,14 @@ from . import settings as s
 from .campaigns import Campaign, load_campaigns
 from .context import Shop, build_contexts, sample_context
 from .dispatch import DeliveryPolicy, dispatch, message_headers
-from .engine import Occurrence, find_occurrences, last_evaluated, plan, store_time_zones, window_for
+from .engine import (
+    Occurrence,
+    find_occurrences,
+    last_evaluated,
+    plan,
+    store_time_zones,
+    window_for,
+)
 from .errors import CampaignError, LifecycleError, Problem
 from .models import Customer, normalise_email
 from .providers import Provider, provider_from_settings

@@ -20,6 +20,7 @@ from .campaigns import Campaign
 from .models import Customer, CustomerTag, Order, OrderLine, Product
 from .money import Money
 from .recommend import related_skus
+from .timezones import zone_or_default
 from .unsubscribe import unsubscribe_url
 
 
@@ -49,13 +50,6 @@ class Shop:
 
 def _local(moment: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC).astimezone(zone) if moment else None
-
-
-def _zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
-    try:
-        return ZoneInfo(name) if name else default
-    except (KeyError, ValueError):
-        return default
 
 
 def product_context(product: Product | None, currency: str) -> dict[str, Any] | None:
@@ -115,7 +109,7 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
     contexts = []
     for item in items:
         customer = customers[item.customer_id]
-        zone = _zone(customer.time_zone, shop.default_zone)
+        zone = zone_or_default(customer.time_zone, shop.default_zone)
         order = orders.get(item.order_id) if item.order_id is not None else None
         money_in = order.currency if order else currency
         line_ctx = [line_context(ln, products.get(ln.sku), money_in) for ln in lines.get(item.order_id or -1, [])]

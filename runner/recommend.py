@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
 
 from sqlalchemy import delete, desc, func, insert, select
 from sqlalchemy.orm import aliased
@@ -70,7 +69,3 @@ def related_skus(session: Session, skus_by_key: dict[str, list[str]], limit: int
         ranked += [s for s in best_sellers if s not in own and s not in ranked]
         result[key] = ranked[:limit]
     return result
-
-
-def all_skus(lines: Iterable[OrderLine]) -> list[str]:
-    return sorted({line.sku for line in lines})

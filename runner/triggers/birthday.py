@@ -12,6 +12,7 @@ from pydantic import Field
 from sqlalchemy import Select, case, literal, or_, select
 
 from ..models import Customer
+from ..timezones import zone_or_default
 from ..sql import as_text
 from .base import Trigger, TriggerParams, Window
 
@@ -44,7 +45,7 @@ class BirthdayTrigger(Trigger):
         # (local date, due instant) -> zones: customers in those zones whose birthday is that date.
         groups: dict[tuple[dt.date, dt.datetime], list[str | None]] = defaultdict(list)
         for name in window.time_zones:
-            zone = _zone(name, window.default_zone)
+            zone = zone_or_default(name, window.default_zone)
             first = start.replace(tzinfo=dt.UTC).astimezone(zone).date()
             last = window.now.replace(tzinfo=dt.UTC).astimezone(zone).date()
             day = first
@@ -74,15 +75,6 @@ class BirthdayTrigger(Trigger):
 
     def describe(self, row: dict[str, Any]) -> str:
         return f"birthday on {row['detail']} at {self.params.hour:02d}:{self.params.minute:02d} local time"
-
-
-def _zone(name: str | None, default: ZoneInfo) -> ZoneInfo:
-    if not name:
-        return default
-    try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError):
-        return default
 
 
 def _in_zones(names: list[str | None]) -> Any:
