@@ -1,0 +1,405 @@
+"""Shared machinery for HTTP mail APIs: one pooled client, pacing, retries and error classification.
+
+A subclass says how to turn a chunk of messages into one request (`build_request`) and how to
+read a successful response into one result per message (`parse_response`); it may refine how
+error responses are read (`parse_error`). Everything else lives here, once:
+
+    send_batch(messages)
+      └── per chunk of at most `request_size` messages
+            ├── pace: token buckets for messages/s and requests/s (injected clock and sleep)
+            ├── send; a timeout or dropped connection makes every message in it retryable
+            ├── classify: 2xx -> parse_response; 429/5xx/408 -> retryable (Retry-After kept);
+            │   401/403/404/405 -> ProviderError (credentials or base URL); other 4xx -> permanent
+            └── retry only the retryable messages, with exponential backoff and jitter that
+                honours Retry-After and rate-limit reset headers, up to `max_retries` times and
+                `max_retry_wait` seconds of sleep per call; what is still retryable goes back to
+                the caller (the dispatcher's ledger tries again later).
+
+Accepted messages are never sent again: a retry rebuilds the request from the messages that
+are still retryable. Secrets never reach an error message: every message passes `redact`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random as random_module
+import re
+import time
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import httpx
+
+from .. import __version__
+from ..errors import ProviderError
+from ..settings import Setting, Settings, parse_positive_float
+from .base import Outcome, OutgoingMessage, Provider, SendResult
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"lifecycle-runner/{__version__}"
+
+
+def parse_optional_rate(raw: str) -> float | None:
+    """Empty means "the provider's default"; otherwise a number of at least 0 (0 = unlimited)."""
+    if not raw.strip():
+        return None
+    value = float(raw)
+    if value < 0:
+        raise ValueError("expected a number of at least 0 (0 = unlimited)")
+    return value
+
+
+def parse_optional_size(raw: str) -> int | None:
+    """Empty means "the provider's maximum"; otherwise a whole number of at least 1."""
+    if not raw.strip():
+        return None
+    value = int(raw)
+    if value < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return value
+
+
+def parse_non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected a whole number of at least 0")
+    return value
+
+
+def parse_non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError("expected a number of at least 0")
+    return value
+
+
+def parse_base_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("expected a URL starting with https://")
+    return value
+
+
+RATE_LIMIT = Setting(
+    "LIFECYCLE_PROVIDER_RATE_LIMIT", "",
+    "messages per second handed to the mail provider; empty = the provider's default "
+    "(unlimited for all built-ins), 0 = unlimited", parse_optional_rate)
+REQUEST_RATE = Setting(
+    "LIFECYCLE_PROVIDER_REQUEST_RATE", "",
+    "API requests per second; empty = the provider's default (resend: 2, the documented "
+    "default limit; others unlimited), 0 = unlimited", parse_optional_rate)
+REQUEST_BATCH_SIZE = Setting(
+    "LIFECYCLE_PROVIDER_BATCH_SIZE", "",
+    "messages per API request; empty = the provider's documented maximum (postmark 500, "
+    "resend 100, sendgrid and mailgun 1); larger values are capped at that maximum", parse_optional_size)
+HTTP_TIMEOUT = Setting(
+    "LIFECYCLE_HTTP_TIMEOUT", "10",
+    "seconds to wait for a mail API to connect, accept the request and answer", parse_positive_float)
+HTTP_MAX_RETRIES = Setting(
+    "LIFECYCLE_HTTP_MAX_RETRIES", "2",
+    "retries within one send after a 429, 5xx, timeout or dropped connection (2 = three tries); "
+    "what still fails is retried later by the dispatcher", parse_non_negative_int)
+HTTP_MAX_RETRY_WAIT = Setting(
+    "LIFECYCLE_HTTP_MAX_RETRY_WAIT", "60",
+    "most seconds one send may sleep between retries; a longer Retry-After hands the messages "
+    "back to the dispatcher as retryable instead", parse_non_negative_float)
+
+HTTP_SETTINGS: tuple[Setting, ...] = (
+    RATE_LIMIT, REQUEST_RATE, REQUEST_BATCH_SIZE, HTTP_TIMEOUT, HTTP_MAX_RETRIES, HTTP_MAX_RETRY_WAIT,
+)
+
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def sanitize_tag(value: str, max_length: int = 256) -> str:
+    """A tag value made of ASCII letters, digits, underscores and dashes only (Resend's rule)."""
+    return (_TAG_UNSAFE.sub("_", value).strip("_") or "none")[:max_length]
+
+
+class TokenBucket:
+    """Client-side pacing: `rate` tokens a second, bursts up to `capacity`; rate 0 never waits.
+
+    Taking more tokens than are left borrows against the future and sleeps the debt off, so a
+    request of n messages waits exactly as long as the rate requires. Time comes from the
+    injected `clock` and passes through the injected `sleep`.
+    """
+
+    def __init__(self, rate: float, capacity: float,
+                 clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self.rate = rate
+        self.capacity = max(capacity, 1.0)
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.capacity
+        self._stamp = clock()
+
+    def take(self, tokens: float) -> float:
+        """Take `tokens`, sleeping until the rate allows them; returns the seconds slept."""
+        if self.rate <= 0:
+            return 0.0
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        self._tokens -= tokens
+        if self._tokens >= 0:
+            return 0.0
+        wait = -self._tokens / self.rate
+        self._sleep(wait)
+        return wait
+
+
+class HttpProvider(Provider):
+    """Base of the HTTP API providers. Subclasses implement `build_request` and `parse_response`."""
+
+    #: the provider's documented maximum number of messages in one API request
+    max_request_size: ClassVar[int] = 1
+    default_base_url: ClassVar[str]
+    default_rate_limit: ClassVar[float] = 0.0  # messages per second, 0 = unlimited
+    default_request_rate: ClassVar[float] = 0.0  # requests per second, 0 = unlimited
+    #: the setting holding the credential, named in "check your credentials" hints
+    credential_setting: ClassVar[Setting]
+    base_url_setting: ClassVar[Setting]
+
+    backoff_base: ClassVar[float] = 1.0  # first backoff in seconds, doubled each retry
+    backoff_cap: ClassVar[float] = 30.0  # longest single backoff when the server gave no hint
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        client: httpx.Client | None = None,
+        timeout: float = 10.0,
+        rate_limit: float | None = None,
+        request_rate: float | None = None,
+        batch_size: int | None = None,
+        max_retries: int = 2,
+        max_retry_wait: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.time,
+        random: random_module.Random | None = None,
+    ) -> None:
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.timeout = httpx.Timeout(timeout)
+        self._owns_client = client is None
+        self.client = client if client is not None else httpx.Client(
+            timeout=self.timeout, headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10))
+        self.request_size = min(batch_size or self.max_request_size, self.max_request_size)
+        self.max_retries = max_retries
+        self.max_retry_wait = max_retry_wait
+        self._sleep = sleep
+        self._now = now
+        self._random = random or random_module.Random()
+        messages_per_second = self.default_rate_limit if rate_limit is None else rate_limit
+        requests_per_second = self.default_request_rate if request_rate is None else request_rate
+        self._message_bucket = TokenBucket(messages_per_second, max(messages_per_second, self.request_size),
+                                           clock, sleep)
+        self._request_bucket = TokenBucket(requests_per_second, max(requests_per_second, 1.0), clock, sleep)
+
+    @staticmethod
+    def http_options(settings: Settings) -> dict[str, Any]:
+        """Constructor keywords read from the shared HTTP settings."""
+        return {
+            "rate_limit": settings[RATE_LIMIT],
+            "request_rate": settings[REQUEST_RATE],
+            "batch_size": settings[REQUEST_BATCH_SIZE],
+            "timeout": settings[HTTP_TIMEOUT],
+            "max_retries": settings[HTTP_MAX_RETRIES],
+            "max_retry_wait": settings[HTTP_MAX_RETRY_WAIT],
+        }
+
+    # -- what subclasses provide ------------------------------------------------------------
+
+    @abstractmethod
+    def build_request(self, messages: Sequence[OutgoingMessage]) -> httpx.Request:
+        """One API request carrying `messages` (at most `request_size` of them)."""
+
+    @abstractmethod
+    def parse_response(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """One result per message, in order, from a 2xx response."""
+
+    def parse_error(self, response: httpx.Response,
+                    messages: Sequence[OutgoingMessage]) -> list[SendResult] | None:
+        """Provider-specific reading of an error response; None applies the shared rules."""
+        return None
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in an error message or log line."""
+        return ()
+
+    def endpoint_hint(self) -> str:
+        """What to check when the API answers 404/405: the request went to the wrong place."""
+        return f"check {self.base_url_setting.name}"
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Request:
+        """A request to `base_url + path` with this provider's timeout."""
+        return self.client.build_request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret masked. (Values under 6 characters are no real credential and
+        would mask half of every message, so they are left alone.)"""
+        for secret in self.secrets():
+            if len(secret) >= 6:
+                text = text.replace(secret, "********")
+        return text
+
+    def error_detail(self, response: httpx.Response) -> str:
+        """A short, human-readable reason from an error response body."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        detail = ""
+        if isinstance(body, dict):
+            errors = body.get("errors")
+            if isinstance(errors, list) and errors:
+                detail = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
+            else:
+                detail = str(body.get("message") or body.get("Message") or body.get("error") or "")
+        if not detail:
+            detail = response.text.strip() or response.reason_phrase
+        return self.redact(" ".join(detail.split())[:300])
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """Seconds the provider asked us to wait: Retry-After (seconds or HTTP date), else rate-limit
+        reset headers (X-RateLimit-Reset as epoch seconds, as SendGrid sends it; RateLimit-Reset as
+        seconds, as Resend sends it). None when the response says nothing."""
+        reference = self._response_time(response)
+        value = response.headers.get("Retry-After")
+        if value:
+            seconds = _parse_seconds(value)
+            if seconds is not None:
+                return seconds
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                return max(0.0, when.timestamp() - reference)
+        if response.status_code == 429:
+            for name in ("X-RateLimit-Reset", "RateLimit-Reset"):
+                seconds = _parse_seconds(response.headers.get(name, ""))
+                if seconds is not None:
+                    # Values this large are Unix timestamps, not durations.
+                    return max(0.0, seconds - reference) if seconds > 1_000_000_000 else seconds
+        return None
+
+    def _response_time(self, response: httpx.Response) -> float:
+        """The server's clock when it answered (its Date header), else ours: HTTP dates in
+        Retry-After are compared with it, so clock skew between us and the server cancels out."""
+        date = response.headers.get("Date")
+        if date:
+            try:
+                return email.utils.parsedate_to_datetime(date).timestamp()
+            except (TypeError, ValueError):
+                pass
+        return self._now()
+
+    # -- the shared algorithm -------------------------------------------------------------
+
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        results: list[SendResult | None] = [None] * len(messages)
+        waited = 0.0
+        try:
+            for start in range(0, len(messages), self.request_size):
+                chunk = list(range(start, min(start + self.request_size, len(messages))))
+                waited = self._send_chunk(messages, chunk, results, waited)
+        except ProviderError as exc:
+            if not any(r is not None and r.outcome is Outcome.ACCEPTED for r in results):
+                raise
+            # Some messages already went out in this call: report them as accepted (raising
+            # would make the ledger send them again) and hand the rest back as retryable.
+            log.error("%s: %s; %d message(s) left for a later retry", self.name, exc,
+                      sum(r is None or r.outcome is not Outcome.ACCEPTED for r in results))
+            results = [r if r is not None and r.outcome is not Outcome.RETRYABLE
+                       else SendResult.retryable(str(exc)) for r in results]
+        return [r if r is not None else SendResult.retryable(f"{self.name}: not attempted") for r in results]
+
+    def _send_chunk(self, messages: Sequence[OutgoingMessage], pending: list[int],
+                    results: list[SendResult | None], waited: float) -> float:
+        """Send messages[pending] in one request, then retry only those still retryable."""
+        for attempt in range(self.max_retries + 1):
+            batch = [messages[i] for i in pending]
+            self._request_bucket.take(1)
+            self._message_bucket.take(len(batch))
+            for index, result in zip(pending, self._attempt(batch), strict=True):
+                results[index] = result
+            pending = [i for i in pending if results[i].outcome is Outcome.RETRYABLE]  # type: ignore[union-attr]
+            if not pending or attempt == self.max_retries:
+                break
+            hints = [r.retry_after for i in pending if (r := results[i]) is not None and r.retry_after is not None]
+            delay = self._backoff(attempt, max(hints) if hints else None)
+            if waited + delay > self.max_retry_wait:
+                log.warning("%s: %d message(s) still retryable; waiting %.1f s more would exceed "
+                            "%.0f s, leaving them for a later retry", self.name, len(pending), delay,
+                            self.max_retry_wait)
+                break
+            log.warning("%s: %d message(s) retryable (%s); retrying in %.1f s (try %d of %d)",
+                        self.name, len(pending), results[pending[0]].error,  # type: ignore[union-attr]
+                        delay, attempt + 2, self.max_retries + 1)
+            self._sleep(delay)
+            waited += delay
+        return waited
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before retry number `attempt + 1`: the server's hint plus up to 10% jitter,
+        else exponential backoff with "equal jitter" (half fixed, half random)."""
+        if retry_after is not None:
+            return retry_after + self._random.uniform(0, min(1.0, 0.1 * retry_after))
+        ceiling = min(self.backoff_cap, self.backoff_base * 2.0 ** attempt)
+        return ceiling / 2 + self._random.uniform(0, ceiling / 2)
+
+    def _attempt(self, batch: list[OutgoingMessage]) -> list[SendResult]:
+        """One request; one result per message. Raises ProviderError when the provider is unusable."""
+        request = self.build_request(batch)
+        try:
+            response = self.client.send(request)
+        except httpx.UnsupportedProtocol as exc:
+            raise ProviderError(self.redact(f"{self.name}: {exc}"), self.endpoint_hint()) from None
+        except httpx.TimeoutException as exc:
+            # A read timeout may mean the provider took the request; see docs/providers.md.
+            reason = f"{self.name}: timed out after {self.timeout.read:g} s ({type(exc).__name__})"
+            return [SendResult.retryable(self.redact(reason))] * len(batch)
+        except httpx.TransportError as exc:
+            reason = f"{self.name}: connection failed ({type(exc).__name__}: {exc})"
+            return [SendResult.retryable(self.redact(reason))] * len(batch)
+        if response.is_success:
+            results = self.parse_response(response, batch)
+        else:
+            results = self.parse_error(response, batch) or self._classify(response, batch)
+        if len(results) != len(batch):  # a bug in a subclass, never the provider's fault
+            raise AssertionError(f"{self.name}: {len(results)} results for {len(batch)} messages")
+        return results
+
+    def _classify(self, response: httpx.Response, batch: list[OutgoingMessage]) -> list[SendResult]:
+        """The shared rules for an error response that applies to the whole request."""
+        status = response.status_code
+        reason = f"{self.name}: HTTP {status}: {self.error_detail(response)}"
+        if status in (408, 429) or status >= 500:
+            return [SendResult.retryable(reason, self.retry_after(response))] * len(batch)
+        if status in (401, 403):
+            raise ProviderError(reason, f"check {self.credential_setting.name}")
+        if status in (404, 405):
+            raise ProviderError(reason, self.endpoint_hint())
+        return [SendResult.permanent(reason)] * len(batch)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.base_url} request_size={self.request_size}>"
+
+
+def _parse_seconds(value: str) -> float | None:
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(0.0, seconds)
