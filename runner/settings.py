@@ -87,7 +87,9 @@ SECRET_KEY = Setting("LIFECYCLE_SECRET_KEY", "",
                      "key that signs unsubscribe links; when empty, one is generated and kept in the store",
                      secret=True)
 BATCH_SIZE = Setting("LIFECYCLE_BATCH_SIZE", "100",
-                     "messages handed to the provider per call (capped at the provider's maximum)",
+                     "messages claimed from the ledger and handed to the provider at once: the most a "
+                     "crash can leave in flight (providers split it into API requests of "
+                     "LIFECYCLE_PROVIDER_BATCH_SIZE)",
                      parse_positive_int)
 MAX_ATTEMPTS = Setting("LIFECYCLE_MAX_ATTEMPTS", "5",
                        "delivery attempts before a retryable failure is recorded as failed", parse_positive_int)
