@@ -11,7 +11,8 @@ from postmark_sink import PostmarkSink
 from provider_messages import make_message, make_messages
 
 from runner.errors import ProviderError
-from runner.providers import Outcome, provider_from_settings
+from runner.plugins import PROVIDERS, load
+from runner.providers import Outcome
 from runner.providers.postmark import PostmarkProvider
 from runner.settings import Settings
 
@@ -24,10 +25,9 @@ def sink() -> Iterator[PostmarkSink]:
 
 def provider(sink: PostmarkSink, fake_time: Any, **environ: str) -> PostmarkProvider:
     """Built the way the program builds it: from settings, with its own pooled httpx.Client."""
-    settings = Settings({"LIFECYCLE_PROVIDER": "postmark", "LIFECYCLE_POSTMARK_SERVER_TOKEN": sink.token,
+    settings = Settings({"LIFECYCLE_POSTMARK_SERVER_TOKEN": sink.token,
                          "LIFECYCLE_POSTMARK_BASE_URL": sink.url, **environ})
-    built = provider_from_settings(settings).__class__  # the entry point resolves to this class
-    assert built is PostmarkProvider
+    assert load(PROVIDERS, "postmark") is PostmarkProvider  # what LIFECYCLE_PROVIDER=postmark selects
     return PostmarkProvider.from_settings(settings, sleep=fake_time.sleep, clock=fake_time.monotonic,
                                           random=random.Random(3))
 
@@ -48,7 +48,8 @@ def test_a_large_send_is_chunked_into_batches_of_500(sink: PostmarkSink, fake_ti
 
 def test_a_500_is_retried_and_nothing_is_sent_twice(sink: PostmarkSink, fake_time: Any) -> None:
     sink.fail_next(500)
-    results = provider(sink, fake_time).send_batch(make_messages(20))
+    with provider(sink, fake_time) as postmark:
+        results = postmark.send_batch(make_messages(20))
     assert all(r.outcome is Outcome.ACCEPTED for r in results)
     assert sink.requests == [20] and len(sink.accepted) == 20  # the failed request delivered nothing
     assert len(fake_time.sleeps) == 1
@@ -56,7 +57,8 @@ def test_a_500_is_retried_and_nothing_is_sent_twice(sink: PostmarkSink, fake_tim
 
 def test_retry_after_from_the_server_is_honoured(sink: PostmarkSink, fake_time: Any) -> None:
     sink.fail_next(429, {"ErrorCode": 429, "Message": "Rate limit exceeded"}, {"Retry-After": "3"})
-    results = provider(sink, fake_time).send_batch(make_messages(5))
+    with provider(sink, fake_time) as postmark:
+        results = postmark.send_batch(make_messages(5))
     assert all(r.outcome is Outcome.ACCEPTED for r in results)
     assert 3.0 <= fake_time.sleeps[0] <= 3.3
 
@@ -66,15 +68,16 @@ def test_partial_failure_resends_only_the_retryable_message(sink: PostmarkSink, 
                 make_message(4)]
     sink.inactive.add("gone@example.com")
     sink.throttle_once.add("busy@example.com")
-    results = provider(sink, fake_time).send_batch(messages)
+    with provider(sink, fake_time) as postmark:
+        results = postmark.send_batch(messages)
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.PERMANENT, Outcome.ACCEPTED, Outcome.ACCEPTED]
     assert sink.requests == [4, 1]  # the retry carried only the throttled message
     assert [m["To"] for m in sink.accepted] == ["customer1@example.com", "customer4@example.com", "busy@example.com"]
 
 
 def test_a_wrong_token_is_a_provider_error_without_the_token(sink: PostmarkSink, fake_time: Any) -> None:
-    postmark = provider(sink, fake_time, LIFECYCLE_POSTMARK_SERVER_TOKEN="wrong-SECRET-token")
-    with pytest.raises(ProviderError) as raised:
+    with (provider(sink, fake_time, LIFECYCLE_POSTMARK_SERVER_TOKEN="wrong-SECRET-token") as postmark,
+          pytest.raises(ProviderError) as raised):
         postmark.send_batch(make_messages(2))
     assert "401" in str(raised.value) and "wrong-SECRET-token" not in f"{raised.value} {raised.value.hint}"
     assert sink.accepted == []
@@ -85,7 +88,7 @@ def test_a_server_that_went_away_gives_retryable_results(fake_time: Any) -> None
         url = gone.url
     settings = Settings({"LIFECYCLE_POSTMARK_SERVER_TOKEN": "some-token", "LIFECYCLE_POSTMARK_BASE_URL": url,
                          "LIFECYCLE_HTTP_MAX_RETRIES": "1"})
-    postmark = PostmarkProvider.from_settings(settings, sleep=fake_time.sleep, clock=fake_time.monotonic)
-    results = postmark.send_batch(make_messages(2))
+    with PostmarkProvider.from_settings(settings, sleep=fake_time.sleep, clock=fake_time.monotonic) as postmark:
+        results = postmark.send_batch(make_messages(2))
     assert all(r.outcome is Outcome.RETRYABLE and "connection failed" in (r.error or "") for r in results)
     assert len(fake_time.sleeps) == 1

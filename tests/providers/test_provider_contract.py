@@ -4,6 +4,7 @@ send_batch promise (one result per message, in order) for every registered provi
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 from typing import Any
@@ -150,18 +151,19 @@ def test_from_settings_reads_every_declared_setting(case: HttpCase) -> None:
 
 # -- the basic promise, over every registered provider -----------------------------------
 
-def basic_providers(tmp_path: Path, fake_time: Any) -> dict[str, Provider]:
-    """A working instance of every provider that needs no server, keyed by entry-point name."""
-    providers: dict[str, Provider] = {
-        "file": FileProvider.from_settings(Settings({"LIFECYCLE_OUTBOX_DIR": str(tmp_path / "outbox")})),
-        "console": ConsoleProvider(stream=open(tmp_path / "console.txt", "w", encoding="utf-8")),  # noqa: SIM115
-    }
-    for case in HTTP_CASES:
-        def handler(request: httpx.Request, case: HttpCase = case) -> httpx.Response:
-            count = len(case.instance(request)) if case.request_schema().get("type") == "array" else 1
-            return case.ok_response(request, count)
-        providers[case.name] = mock_provider(case, handler, fake_time)
-    return providers
+def basic_provider(name: str, tmp_path: Path, fake_time: Any) -> Provider:
+    """A working instance of a provider that needs no server, by entry-point name."""
+    if name == "file":
+        return FileProvider.from_settings(Settings({"LIFECYCLE_OUTBOX_DIR": str(tmp_path / "outbox")}))
+    if name == "console":
+        return ConsoleProvider(stream=io.StringIO())
+    case = next(c for c in HTTP_CASES if c.name == name)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        count = len(case.instance(request)) if case.request_schema().get("type") == "array" else 1
+        return case.ok_response(request, count)
+
+    return mock_provider(case, handler, fake_time)
 
 
 BASIC = ["file", "console", *(c.name for c in HTTP_CASES)]
@@ -171,7 +173,7 @@ BASIC = ["file", "console", *(c.name for c in HTTP_CASES)]
 def test_send_batch_returns_one_result_per_message_in_order(name: str, tmp_path: Path, fake_time: Any) -> None:
     if name not in ("file", "console"):
         require_specs()
-    with basic_providers(tmp_path, fake_time)[name] as provider:
+    with basic_provider(name, tmp_path, fake_time) as provider:
         messages = make_messages(7)
         results = provider.send_batch(messages)
         assert len(results) == 7
