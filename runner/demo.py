@@ -1,0 +1,547 @@
+"""A deterministic synthetic coffee shop: demo data for trying campaigns and rows for benchmarks.
+
+`generate_shop(store, now=...)` fills an empty store with customers, orders and order lines
+drawn from one `random.Random(seed)`, so the same (customers, seed, now) always gives the same
+rows. It never reads the clock: every timestamp is placed relative to `now`.
+
+The shape is meant to exercise every built-in trigger:
+
+- many one-time buyers, some occasional buyers, and a core of regulars who reorder their
+  coffee or tea every few weeks; some regulars stop, so there are lapsed customers (and a
+  few whose last order is 90 days old, give or take hours, in every 250 of the first 5,000);
+- orders in the last few days, none of the very recent ones delivered yet, and one customer
+  in every 250 (of the first 5,000) with two orders on the same day;
+- birthdays for about 70%, with 29 February and today's and tomorrow's month-day planted
+  among the first 5,000;
+- time zones on both sides of UTC, some customers without consent, about 2% suppressed.
+
+It scales to a million customers: customers are generated and inserted in chunks with
+SQLAlchemy Core executemany, primary keys are assigned here, and nothing proportional to the
+whole store is kept in memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, func, insert, literal, select
+from sqlmodel import SQLModel
+
+from .errors import StoreError
+from .models import (
+    Customer,
+    CustomerTag,
+    Order,
+    OrderLine,
+    Product,
+    Suppression,
+    SuppressionReason,
+    birthday_key,
+)
+from .store import Store, utc_naive
+
+SHOP_URL = "https://shop.example.com"
+HISTORY_DAYS = 548  # orders are spread over the 18 months before `now`
+CHUNK_CUSTOMERS = 5000
+VIP_SHARE = 0.02  # the top 2% of spenders are tagged "vip"
+PLANT_EVERY = 250  # every 250 customers hold one of each planted scenario (see planted_times) ...
+PLANTED_CUSTOMERS = 5000  # ... among the first 5,000, so big benchmark stores keep their natural shape
+
+_DAY = 86_400
+_HOUR = 3_600
+
+
+@dataclass(frozen=True)
+class DemoProduct:
+    """One product of the demo shop; `cycle_days` is how long one unit lasts (None: a durable)."""
+
+    sku: str
+    name: str
+    slug: str
+    price_cents: int
+    cycle_days: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{SHOP_URL}/products/{self.slug}"
+
+    @property
+    def image_url(self) -> str:
+        return f"{SHOP_URL}/images/{self.slug}.jpg"
+
+
+PRODUCTS: tuple[DemoProduct, ...] = (
+    DemoProduct("COFFEE-ETHIOPIA-250G", "Ethiopia Yirgacheffe Coffee, 250 g", "ethiopia-yirgacheffe", 1650, 21),
+    DemoProduct("COFFEE-COLOMBIA-250G", "Colombia Huila Coffee, 250 g", "colombia-huila", 1400, 21),
+    DemoProduct("COFFEE-HOUSE-1KG", "House Blend Coffee, 1 kg", "house-blend-1kg", 3900, 56),
+    DemoProduct("COFFEE-DECAF-250G", "Swiss Water Decaf Coffee, 250 g", "swiss-water-decaf", 1500, 28),
+    DemoProduct("TEA-EARLGREY-100G", "Earl Grey Tea, 100 g", "earl-grey", 950, 30),
+    DemoProduct("TEA-SENCHA-100G", "Japanese Sencha Tea, 100 g", "sencha", 1200, 30),
+    DemoProduct("FILTER-V60-100", "V60 Paper Filters, 100 pack", "v60-filters", 600, 50),
+    DemoProduct("MUG-STONEWARE", "Stoneware Mug", "stoneware-mug", 1800),
+    DemoProduct("MUG-TRAVEL", "Insulated Travel Mug", "travel-mug", 2800),
+    DemoProduct("GRINDER-HAND", "Hand Grinder", "hand-grinder", 6900),
+    DemoProduct("KETTLE-GOOSENECK", "Gooseneck Kettle", "gooseneck-kettle", 5900),
+    DemoProduct("DRIPPER-V60", "V60 Dripper", "v60-dripper", 2400),
+    DemoProduct("SCALE-BREW", "Brew Scale", "brew-scale", 4500),
+)
+
+# How long one unit of each consumable lasts: what a demo replenishment campaign would use.
+REPLENISHMENT_CYCLES: dict[str, dt.timedelta] = {
+    p.sku: dt.timedelta(days=p.cycle_days) for p in PRODUCTS if p.cycle_days is not None
+}
+
+(ETHIOPIA, COLOMBIA, HOUSE, DECAF, EARLGREY, SENCHA, FILTER,
+ MUG, TRAVEL_MUG, GRINDER, KETTLE, DRIPPER, SCALE) = range(len(PRODUCTS))
+_COFFEES = (ETHIOPIA, COLOMBIA, HOUSE, DECAF)
+_STAPLES = (ETHIOPIA, COLOMBIA, HOUSE, DECAF, EARLGREY, SENCHA)
+_FAVOURITE_WEIGHTS = (28, 28, 18, 8, 10, 8)
+# Days one unit of a customer's favourite lasts them: coffee drinkers reorder every 3-6 weeks.
+_CADENCE_DAYS = {ETHIOPIA: (21, 42), COLOMBIA: (21, 42), HOUSE: (42, 70), DECAF: (24, 45),
+                 EARLGREY: (28, 49), SENCHA: (28, 49)}
+
+FIRST_NAMES = (
+    "Emma", "Liam", "Olivia", "Noah", "Ava", "Lucas", "Mia", "Ethan", "Sofia", "Mateo", "Amelia",
+    "Leo", "Hannah", "Jonas", "Chloé", "Zoë", "José", "Łukasz", "Björn", "Siobhán", "Søren",
+    "Aiko", "Ren", "Priya", "Arjun", "Fatima", "Omar", "Grace", "Henry", "Isla", "Jack", "Nora",
+    "Felix", "Clara", "Max", "Lena", "Ana", "Diego", "Mei", "Kai",
+)
+LAST_NAMES = (
+    "Smith", "Johnson", "Brown", "Garcia", "Müller", "Schmidt", "Kowalski", "Nowak", "O'Brien",
+    "Murphy", "Tanaka", "Sato", "Nguyen", "Kim", "Rossi", "Dubois", "Martínez", "Núñez", "Jensen",
+    "Andersson", "Taylor", "Wilson", "Walker", "Patel", "Singh", "Cohen", "Silva", "Novák",
+    "Wójcik", "Fischer",
+)
+TIME_ZONES: tuple[str | None, ...] = (
+    None, "UTC", "Europe/Berlin", "Europe/London", "America/New_York", "America/Los_Angeles",
+    "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
+)
+_TIME_ZONE_WEIGHTS = (30, 6, 12, 12, 14, 10, 6, 5, 5)
+_SUPPRESSION_REASONS = (SuppressionReason.UNSUBSCRIBED, SuppressionReason.BOUNCED, SuppressionReason.COMPLAINED)
+_SUPPRESSION_WEIGHTS = (60, 30, 10)
+
+
+@dataclass(frozen=True)
+class ShopSummary:
+    """How many rows `generate_shop` wrote."""
+
+    customers: int
+    orders: int
+    lines: int
+    products: int
+    suppressed: int
+
+
+def generate_shop(store: Store, *, customers: int = 2000, now: dt.datetime, seed: int = 7,
+                  progress: Callable[[int], None] | None = None,
+                  chunk_size: int = CHUNK_CUSTOMERS) -> ShopSummary:
+    """Fill an initialised, empty store with a synthetic coffee shop whose history ends at `now`.
+
+    The same (customers, seed, now) gives the same rows every time, whatever the chunk size;
+    `now` is aware UTC or naive UTC. Customers are generated and committed `chunk_size` at a
+    time, and `progress(customers_done)` is called after each chunk.
+
+    The loaded tables' secondary (non-unique) indexes are dropped for the load and built again
+    at the end, also when the load fails: building an index once is faster than keeping it
+    current through millions of inserts.
+    """
+    if customers < 0 or chunk_size < 1:
+        raise ValueError("customers must be 0 or more and chunk_size 1 or more")
+    generator = _ShopGenerator(customers=customers, now=utc_naive(now), seed=seed,
+                               aware=_stores_aware_datetimes())
+    indexes = sorted((index for model in (Customer, CustomerTag, Order, OrderLine)
+                      for index in _table(model).indexes if not index.unique), key=lambda index: str(index.name))
+    with store.engine.connect() as conn:
+        _refuse_non_empty(conn, store)
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # a bulk load into a fresh file: durability per chunk is not needed
+            conn.exec_driver_sql("PRAGMA synchronous=OFF")
+            conn.exec_driver_sql("PRAGMA cache_size=-131072")
+        try:
+            for index in indexes:
+                index.drop(conn, checkfirst=True)
+            conn.commit()
+            conn.execute(insert(_table(Product)), generator.product_rows())
+            conn.commit()
+            for chunk in generator.chunks(customers, chunk_size):
+                chunk.insert(conn)
+                conn.commit()
+                if progress is not None:
+                    progress(chunk.last_customer_id)
+            conn.execute(_vip_tags(customers))
+            conn.commit()
+        finally:
+            conn.rollback()
+            for index in indexes:
+                index.create(conn, checkfirst=True)
+            conn.commit()
+            if sqlite:  # the connection goes back to the pool: restore the store's settings
+                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                conn.exec_driver_sql("PRAGMA cache_size=-2000")
+    return ShopSummary(customers=customers, orders=generator.orders_written, lines=generator.lines_written,
+                       products=len(PRODUCTS), suppressed=generator.suppressed_written)
+
+
+def _table(model: type[SQLModel]) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+def _stores_aware_datetimes() -> bool:
+    """Whether the models' datetime columns take aware values (SQLModel's UTCDateTime) or naive ones.
+
+    The stored instant is UTC either way; this only picks the form the column type accepts.
+    """
+    return bool(getattr(_table(Order).c.placed_at.type, "timezone", False))
+
+
+def _refuse_non_empty(conn: Connection, store: Store) -> None:
+    for model in (Customer, Order, Product, Suppression):
+        if conn.execute(select(func.count()).select_from(_table(model))).scalar_one():
+            raise StoreError(f"the store at {store.display_url} already holds data",
+                             "generate the demo shop into a new, empty database")
+
+
+def _vip_tags(customers: int) -> Any:
+    """Tag the top spenders "vip" in SQL, so no spend ranking is kept in Python."""
+    limit = max(1, round(customers * VIP_SHARE))
+    customer = _table(Customer)
+    top = (select(customer.c.id, literal("vip"))
+           .where(customer.c.total_spent_cents > 0)
+           .order_by(customer.c.total_spent_cents.desc(), customer.c.id)
+           .limit(limit))
+    return insert(_table(CustomerTag)).from_select(["customer_id", "tag"], top)
+
+
+@dataclass
+class _Chunk:
+    """The rows of one chunk of customers, in insertion order (parents first)."""
+
+    last_customer_id: int = 0
+    customers: list[dict[str, Any]] = field(default_factory=list)
+    suppressions: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    def insert(self, conn: Connection) -> None:
+        for model, rows in ((Customer, self.customers), (Suppression, self.suppressions),
+                            (CustomerTag, self.tags), (Order, self.orders), (OrderLine, self.lines)):
+            if rows:
+                conn.execute(insert(_table(model)), rows)
+
+
+class _ShopGenerator:
+    """Draws customers in id order from one Random; times are whole seconds after `start`."""
+
+    def __init__(self, *, customers: int, now: dt.datetime, seed: int, aware: bool) -> None:
+        self.rng = random.Random(seed)
+        self.now = now.replace(microsecond=0)
+        self.naive_start = self.now - dt.timedelta(days=HISTORY_DAYS)
+        self.start = self.naive_start.replace(tzinfo=dt.UTC) if aware else self.naive_start
+        self.now_s = HISTORY_DAYS * _DAY
+        self.width = max(5, len(str(customers)))
+        self.orders_written = 0
+        self.lines_written = 0
+        self.suppressed_written = 0
+        today = self.now.date()
+        self.birthday_today = birthday_key(today) or ""
+        self.birthday_tomorrow = birthday_key(today + dt.timedelta(days=1)) or ""
+        self.tz_cum = list(accumulate(_TIME_ZONE_WEIGHTS))
+        self.fav_cum = list(accumulate(_FAVOURITE_WEIGHTS))
+        self.reason_cum = list(accumulate(_SUPPRESSION_WEIGHTS))
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def at(self, seconds: int) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=seconds)
+
+    def seconds(self, moment: dt.datetime) -> int:
+        return int((moment - self.naive_start).total_seconds())
+
+    def product_rows(self) -> list[dict[str, Any]]:
+        return [{"id": n + 1, "sku": p.sku, "name": p.name, "url": p.url, "image_url": p.image_url,
+                 "price_cents": p.price_cents, "updated_at": self.start} for n, p in enumerate(PRODUCTS)]
+
+    def birthday(self, i: int, planted: bool) -> dt.date | None:
+        rng = self.rng
+        if planted:  # today's, tomorrow's or 29 February, a few in every hundred customers
+            return self._birthday_on(self.birthday_today if i % 97 == 5 else
+                                     self.birthday_tomorrow if i % 97 == 11 else "02-29")
+        if rng.random() >= 0.70:
+            return None
+        year = rng.randint(1950, 2005)
+        days = 366 if year % 4 == 0 else 365  # every leap year in 1950-2005 is divisible by 4
+        return dt.date(year, 1, 1) + dt.timedelta(days=rng.randrange(days))
+
+    def _birthday_on(self, month_day: str) -> dt.date:
+        month, day = int(month_day[:2]), int(month_day[3:])
+        if (month, day) == (2, 29):
+            return dt.date(self.rng.randrange(1952, 2005, 4), 2, 29)
+        return dt.date(self.rng.randint(1950, 2005), month, day)
+
+    def quantity(self, product: int) -> int:
+        r = self.rng.random()
+        if product in _COFFEES:
+            return 1 if r < 0.80 else 2 if r < 0.95 else 3
+        return 1 if r < 0.92 else 2
+
+    def cadence(self, favourite: int) -> float:
+        low, high = _CADENCE_DAYS[favourite]
+        return self.rng.uniform(low, high) * _DAY
+
+    # -- order histories ----------------------------------------------------------------------
+
+    def first_order_time(self) -> int:
+        r = self.rng.random()
+        # A growing shop: 30% of customers are acquired with a density rising towards `now`.
+        u = self.rng.random() ** 0.5 if r < 0.3 else self.rng.random()
+        return int(u * (self.now_s - 60))
+
+    def regular_times(self, favourite: int) -> list[tuple[int, int]]:
+        """A regular reorders their favourite when it runs out; 35% stop at some point."""
+        rng = self.rng
+        t = self.first_order_time()
+        end = self.now_s
+        if rng.random() < 0.35:
+            end = t + int(rng.uniform(0.05, 1.0) * (self.now_s - t))
+        per_unit = self.cadence(favourite)
+        times = []
+        while t < end:
+            quantity = self.quantity(favourite)
+            times.append((t, quantity))
+            t += int(per_unit * quantity * rng.uniform(0.85, 1.2)) + rng.randrange(-_HOUR * 6, _HOUR * 6)
+        return times
+
+    def occasional_times(self, favourite: int) -> list[tuple[int, int]]:
+        rng = self.rng
+        t = self.first_order_time()
+        times = []
+        for _ in range(rng.randint(2, 5)):
+            if t >= self.now_s:
+                break
+            times.append((t, self.quantity(favourite)))
+            t += rng.randrange(20 * _DAY, 200 * _DAY)
+        return times
+
+    def history_before(self, last: int, favourite: int, count: int) -> list[tuple[int, int]]:
+        """`count` orders at the customer's cadence ending exactly at `last` (for planted cases)."""
+        per_unit = self.cadence(favourite)
+        times = [(last, 1)]
+        t = last
+        for _ in range(count - 1):
+            t -= int(per_unit * self.rng.uniform(0.9, 1.1))
+            if t < 0:
+                break
+            times.append((t, 1))
+        times.reverse()
+        return times
+
+    def planted_times(self, plant: int, favourite: int) -> list[tuple[int, int]] | None:
+        """Scenarios every demo run must show, one of each per PLANT_EVERY customers."""
+        now = self.now
+        if plant == 1:  # two orders on the same (UTC) day, two days ago
+            day = dt.datetime.combine((now - dt.timedelta(days=2)).date(), dt.time(9, 12))
+            first = self.seconds(day)
+            return self.history_before(first, favourite, 4) + [(first + 6 * _HOUR + 35 * 60, 1)]
+        if plant in (2, 3, 4):  # lapsed: the last order exactly 90 days ago, 6 hours more, 6 hours less
+            last = now - dt.timedelta(days=90) + dt.timedelta(hours={2: 0, 3: -6, 4: 6}[plant])
+            return self.history_before(self.seconds(last), favourite, 5)
+        if plant == 5:  # a first order within the last three hours
+            return [(self.now_s - self.rng.randrange(600, 3 * _HOUR), 1)]
+        if plant == 6:  # a first order a day or so ago
+            return [(self.now_s - self.rng.randrange(20 * _HOUR, 40 * _HOUR), 1)]
+        if plant == 11:  # a regular whose latest order is three days old
+            return self.history_before(self.now_s - 3 * _DAY - 2 * _HOUR, favourite, 6)
+        if plant == 12:  # lapsed 60 and 200 days ago
+            return self.history_before(self.now_s - 60 * _DAY, favourite, 3)
+        if plant == 13:
+            return self.history_before(self.now_s - 200 * _DAY, favourite, 3)
+        return None
+
+    # -- baskets ------------------------------------------------------------------------------
+
+    def basket(self, favourite: int, quantity: int, first: bool, brews_v60: bool) -> list[tuple[int, int]]:
+        """1-4 distinct (product, quantity) lines; drippers come with filters, grinders with coffee."""
+        rng = self.rng
+        lines = [(favourite, quantity)]
+        if first:
+            r = rng.random()
+            if brews_v60 or r < 0.15:
+                lines.append((DRIPPER, 1))
+                if rng.random() < 0.85:
+                    lines.append((FILTER, 1))
+                if rng.random() < 0.25:
+                    lines.append((KETTLE, 1))
+                elif rng.random() < 0.25:
+                    lines.append((SCALE, 1))
+            elif r < 0.27:
+                lines.append((GRINDER, 1))
+                if favourite not in _COFFEES:
+                    lines.append((COLOMBIA, 1))
+            if len(lines) < 4 and rng.random() < 0.12:
+                lines.append((MUG if rng.random() < 0.7 else TRAVEL_MUG, 1))
+            return lines
+        if rng.random() < 0.15:
+            other = _STAPLES[rng.randrange(len(_STAPLES))]
+            if other != favourite:
+                lines.append((other, 1))
+        if brews_v60 and rng.random() < 0.35:
+            lines.append((FILTER, 1 if rng.random() < 0.8 else 2))
+        if len(lines) < 4 and rng.random() < 0.04:
+            lines.append((GRINDER if rng.random() < 0.3 else MUG if rng.random() < 0.6 else TRAVEL_MUG, 1))
+            if lines[-1][0] == GRINDER and favourite not in _COFFEES and len(lines) < 4:
+                lines.append((ETHIOPIA, 1))
+        return lines
+
+    def gift_basket(self) -> list[tuple[int, int]]:
+        """A one-off order of equipment only (a present, a new kettle)."""
+        r = self.rng.random()
+        if r < 0.4:
+            return [(MUG if self.rng.random() < 0.5 else TRAVEL_MUG, self.rng.choice((1, 1, 2)))]
+        if r < 0.7:
+            return [(DRIPPER, 1), (FILTER, 1)]
+        if r < 0.85:
+            return [(KETTLE, 1)]
+        return [(SCALE, 1), (DRIPPER, 1), (FILTER, 1)]
+
+    # -- customers ----------------------------------------------------------------------------
+
+    def chunks(self, customers: int, size: int) -> Iterator[_Chunk]:
+        """Customers 1..customers, `size` at a time."""
+        for first in range(1, customers + 1, size):
+            yield self.chunk(first, min(first + size, customers + 1))
+
+    def chunk(self, first_id: int, end_id: int) -> _Chunk:
+        chunk = _Chunk(last_customer_id=end_id - 1)
+        for i in range(first_id, end_id):
+            self.customer(i, chunk)
+        return chunk
+
+    def customer(self, i: int, chunk: _Chunk) -> None:
+        rng = self.rng
+        plant = i % PLANT_EVERY if i <= PLANTED_CUSTOMERS else -1
+        birthday_planted = i <= PLANTED_CUSTOMERS and (i % 97 in (5, 11) or i % 101 == 7)
+        birthday = self.birthday(i, birthday_planted)
+        tz = TIME_ZONES[_pick(rng, self.tz_cum)]
+        if plant == 7:
+            tz = "Pacific/Auckland"
+        elif plant == 8:
+            tz = "Asia/Tokyo"
+        favourite = _STAPLES[_pick(rng, self.fav_cum)]
+        wholesale = plant == 10 or rng.random() < 0.004
+        if wholesale:
+            favourite = HOUSE
+        brews_v60 = rng.random() < 0.25
+
+        gift = False
+        times = self.planted_times(plant, favourite)
+        planted = times is not None
+        if times is None:
+            r = rng.random()
+            if wholesale:
+                times = [(t, 3) for t, _ in self.regular_times(favourite)]
+            elif r < 0.03:
+                times = []  # signed up for the newsletter, never ordered
+            elif r < 0.43:
+                times = [(self.first_order_time(), self.quantity(favourite))]
+                gift = rng.random() < 0.10
+            elif r < 0.60:
+                times = self.occasional_times(favourite)
+            else:
+                times = self.regular_times(favourite)
+
+        if times:
+            first_s = times[0][0]
+            if rng.random() < 0.85:  # the account was opened at checkout
+                created_s = first_s - rng.randrange(60, 900)
+            else:  # an earlier newsletter sign-up
+                created_s = first_s - rng.randrange(_DAY, 60 * _DAY)
+        else:
+            created_s = rng.randrange(0, self.now_s)
+        accepts = planted or birthday_planted or rng.random() < 0.85
+        created_at = self.at(created_s)
+
+        order_count = total_spent = 0
+        first_order_at = last_order_at = None
+        for n, (t, quantity) in enumerate(times):
+            placed_at, total, cancelled = self.order(chunk, i, t, favourite, quantity, n == 0,
+                                                     brews_v60, gift, cancellable=not planted)
+            if not cancelled:
+                order_count += 1
+                total_spent += total
+                if first_order_at is None:
+                    first_order_at = placed_at
+                last_order_at = placed_at
+
+        chunk.customers.append({
+            "id": i, "external_id": f"demo-customer-{i:0{self.width}d}",
+            "email": f"customer-{i:0{self.width}d}@example.com",
+            "first_name": FIRST_NAMES[rng.randrange(len(FIRST_NAMES))],
+            "last_name": LAST_NAMES[rng.randrange(len(LAST_NAMES))],
+            "birthday": birthday, "birthday_md": birthday_key(birthday), "time_zone": tz,
+            "accepts_marketing": accepts, "consent_at": created_at if accepts else None,
+            "created_at": created_at, "order_count": order_count, "total_spent_cents": total_spent,
+            "first_order_at": first_order_at, "last_order_at": last_order_at,
+        })
+        if wholesale:
+            chunk.tags.append({"customer_id": i, "tag": "wholesale"})
+        if not birthday_planted and (plant == 9 or (not planted and rng.random() < 0.02)):
+            reason = SuppressionReason.BOUNCED if plant == 9 else _SUPPRESSION_REASONS[_pick(rng, self.reason_cum)]
+            self.suppressed_written += 1
+            chunk.suppressions.append({
+                "id": self.suppressed_written, "email": f"customer-{i:0{self.width}d}@example.com",
+                "reason": str(reason), "created_at": self.at(rng.randint(created_s, self.now_s)),
+                "detail": "demo data",
+            })
+
+    def order(self, chunk: _Chunk, customer_id: int, t: int, favourite: int, quantity: int, first: bool,
+              brews_v60: bool, gift: bool, *, cancellable: bool) -> tuple[dt.datetime, int, bool]:
+        rng = self.rng
+        self.orders_written += 1
+        order_id = self.orders_written
+        placed_at = self.at(t)
+        lines = self.gift_basket() if gift else self.basket(favourite, quantity, first, brews_v60)
+        subtotal = 0
+        for product, qty in lines:
+            p = PRODUCTS[product]
+            subtotal += p.price_cents * qty
+            self.lines_written += 1
+            chunk.lines.append({"id": self.lines_written, "order_id": order_id, "customer_id": customer_id,
+                                "placed_at": placed_at, "sku": p.sku, "name": p.name, "quantity": qty,
+                                "unit_price_cents": p.price_cents})
+        code, percent = None, 0
+        r = rng.random()
+        if first and r < 0.06:
+            code, percent = "WELCOME10", 10
+        elif r < 0.03:
+            code, percent = "BREWCLUB15", 15
+        total = subtotal - subtotal * percent // 100
+        cancelled = cancellable and rng.random() < 0.02
+        cancelled_at = delivered_at = None
+        if cancelled:
+            cancelled_at = self.at(min(t + rng.randrange(600, 2 * _DAY), self.now_s))
+        else:
+            delivered = t + rng.randrange(2 * _DAY, 6 * _DAY + 1)
+            if delivered <= self.now_s:
+                delivered_at = self.at(delivered)
+        chunk.orders.append({
+            "id": order_id, "external_id": f"demo-{order_id:06d}", "name": f"#{1000 + order_id}",
+            "customer_id": customer_id, "placed_at": placed_at, "delivered_at": delivered_at,
+            "cancelled_at": cancelled_at, "subtotal_cents": subtotal, "total_cents": total, "currency": "USD",
+            "discount_code": code,
+        })
+        return placed_at, total, cancelled
+
+
+def _pick(rng: random.Random, cumulative: list[int]) -> int:
+    """An index drawn with the weights whose running sums are `cumulative`."""
+    x = rng.random() * cumulative[-1]
+    for n, bound in enumerate(cumulative):
+        if x < bound:
+            return n
+    return len(cumulative) - 1
