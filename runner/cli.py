@@ -46,7 +46,8 @@ class Env:
 
 
 pass_env = click.make_pass_decorator(Env)
-AT = click.option("--at", "at", metavar="ISO-DATETIME", help="Evaluate at this instant instead of now (UTC if no offset).")
+AT = click.option("--at", "at", metavar="ISO-DATETIME",
+                  help="Evaluate at this instant instead of now (UTC if no offset).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,7 +101,13 @@ def _import(env: Env, kind: str, path: Path) -> None:
     if kind == "orders":
         with app.store.session() as session:
             refresh_affinity(session, kwargs["now"])
-    click.echo(report.summary() if hasattr(report, "summary") else str(report))
+    click.echo(report.summary())
+    shown = report.warnings if env.verbose else report.warnings[:5]
+    for warning in shown:
+        click.echo(f"warning: {warning}", err=True)
+    hidden = len(report.warnings) - len(shown) + report.warnings_not_shown
+    if hidden:
+        click.echo(f"... and {hidden} more warning(s); --verbose shows up to {len(report.warnings)}", err=True)
 
 
 @import_group.command("customers")
@@ -137,7 +144,8 @@ def validate(env: Env) -> None:
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
-        raise LifecycleError(f"{len(problems)} problem(s) in the campaign set; nothing will be sent until they are fixed",
+        raise LifecycleError(f"{len(problems)} problem(s) in the campaign set; "
+                             "nothing will be sent until they are fixed",
                              "fix each file and line above, then run `lifecycle validate` again")
     click.echo(f"OK: {len(campaigns)} campaign(s) valid: {', '.join(c.id for c in campaigns)}")
 
@@ -301,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
         if exc.hint:
             click.echo(f"Hint: {exc.hint}", err=True)
         sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 - the last resort: one line unless --verbose
+    except Exception as exc:
         if verbose:
             traceback.print_exc()
         click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)

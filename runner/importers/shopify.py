@@ -37,6 +37,7 @@ from ..models import (
     birthday_key,
     normalise_email,
 )
+from ..money import exponent
 from ..store import Store, utc_naive
 from .aggregates import refresh_customer_aggregates
 from .zones import zone_for_address
@@ -85,6 +86,7 @@ class ImportReport:
     orders_created: int = 0
     orders_updated: int = 0
     orders_skipped: int = 0
+    customers_skipped: int = 0
     lines: int = 0  # order lines written (new or rewritten)
     products_created: int = 0
     products_updated: int = 0
@@ -105,6 +107,8 @@ class ImportReport:
                                         ("products", self.products_created, self.products_updated)):
             if created or updated:
                 parts.append(f"{label}: {created} created, {updated} updated")
+        if self.customers_skipped:
+            parts.append(f"{self.customers_skipped} customers without email skipped")
         if self.orders_skipped:
             parts.append(f"{self.orders_skipped} orders without email skipped")
         if len(parts) == 1:
@@ -186,7 +190,7 @@ class _Sheet:
 
 
 class _Row:
-    __slots__ = ("sheet", "number", "values")
+    __slots__ = ("number", "sheet", "values")
 
     def __init__(self, sheet: _Sheet, number: int, values: list[str]) -> None:
         self.sheet, self.number, self.values = sheet, number, values
@@ -235,13 +239,14 @@ _TRUE = {"yes", "true", "1", "y"}
 _FALSE = {"no", "false", "0", "n", ""}
 
 
-def parse_cents(raw: str) -> int:
-    """'12.50' -> 1250. Decimal arithmetic; a third decimal is rounded half up."""
+def parse_cents(raw: str, currency: str = "USD") -> int:
+    """'12.50' -> 1250 minor units of the currency (JPY has none, KWD three); rounded half up."""
     if not raw:
         raise ValueError("the amount is empty; expected an amount like 12.50")
     if not _MONEY.match(raw):
         raise ValueError(f"{raw!r} is not an amount like 12.50")
-    return int((Decimal(raw) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    scale = Decimal(10) ** exponent(currency)
+    return int((Decimal(raw) * scale).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def parse_quantity(raw: str) -> int:
@@ -381,8 +386,8 @@ class _CustomerIn:
     external_id: str | None
     first_name: str
     last_name: str
-    birthday: dt.date | None | Literal[_Keep.KEEP]
-    time_zone: str | None | Literal[_Keep.KEEP]
+    birthday: dt.date | Literal[_Keep.KEEP] | None
+    time_zone: str | Literal[_Keep.KEEP] | None
     accepts_marketing: bool
     tags: list[str] | None
 
@@ -409,8 +414,12 @@ class _CustomerImport:
         self.ids_seen: dict[str, int] = {}
         self.customers_matched: set[int] = set()
 
-    def parse(self, row: _Row) -> _CustomerIn:
-        email = _email(row, self.email, required=True)
+    def parse(self, row: _Row) -> _CustomerIn | None:
+        email = _email(row, self.email, required=False)
+        if not email:  # phone-only customers are common in real exports; they cannot be emailed
+            self.report.customers_skipped += 1
+            self.report.warn(f"row {row.number}: customer without an email address; skipped")
+            return None
         if email in self.emails_seen:
             raise row.error(self.email, f"{email} is already on row {self.emails_seen[email]}",
                             "each customer may appear once; remove the duplicate row")
@@ -422,10 +431,10 @@ class _CustomerImport:
                                 f"{self.ids_seen[external_id]}", "each customer may appear once; remove the "
                                 "duplicate row")
             self.ids_seen[external_id] = row.number
-        birthday: dt.date | None | Literal[_Keep.KEEP] = KEEP
+        birthday: dt.date | Literal[_Keep.KEEP] | None = KEEP
         if self.birthday is not None:
             birthday = row.parse(self.birthday, parse_birthday)
-        time_zone: str | None | Literal[_Keep.KEEP] = row.parse(self.zone, parse_zone_name)
+        time_zone: str | Literal[_Keep.KEEP] | None = row.parse(self.zone, parse_zone_name)
         if time_zone is None:
             country = row.get(self.country)
             time_zone = zone_for_address(country, row.get(self.province)) if country else KEEP
@@ -548,7 +557,8 @@ def import_customers(store: Store, path: str | Path, *, default_zone: ZoneInfo, 
         chunk: list[_CustomerIn] = []
         for row in sheet.rows():
             report.rows_read += 1
-            chunk.append(importer.parse(row))
+            if (record := importer.parse(row)) is not None:
+                chunk.append(record)
             if len(chunk) >= CHUNK_ROWS:
                 importer.flush(chunk)
                 chunk = []
@@ -576,7 +586,7 @@ class _OrderIn:
     email: str
     placed_at: dt.datetime
     cancelled_at: dt.datetime | None
-    delivered_at: dt.datetime | None | Literal[_Keep.KEEP]
+    delivered_at: dt.datetime | Literal[_Keep.KEEP] | None
     subtotal_cents: int | None
     total_cents: int
     currency: str
@@ -641,8 +651,9 @@ class _OrderImport:
             cancelled_at=row.parse(self.cancelled, lambda raw: parse_optional_timestamp(raw, self.zone)),
             delivered_at=(KEEP if self.delivered is None else
                           row.parse(self.delivered, lambda raw: parse_optional_timestamp(raw, self.zone))),
-            subtotal_cents=row.parse(self.subtotal, parse_cents) if row.get(self.subtotal) else None,
-            total_cents=row.parse(self.total, parse_cents),
+            subtotal_cents=(row.parse(self.subtotal, lambda raw: parse_cents(raw, currency))
+                            if row.get(self.subtotal) else None),
+            total_cents=row.parse(self.total, lambda raw: parse_cents(raw, currency)),
             currency=currency,
             discount_code=row.get(self.discount) or None,
             accepts_marketing=row.parse(self.accepts, parse_bool),
@@ -659,7 +670,8 @@ class _OrderImport:
                 self.skus_warned.add(sku)
                 self.report.warn(f"row {row.number}: line item {name!r} has no SKU; it is stored as {sku}")
         order.lines.append(_LineIn(sku=sku, name=name, quantity=row.parse(self.quantity, parse_quantity),
-                                   unit_price_cents=row.parse(self.price, parse_cents)))
+                                   unit_price_cents=row.parse(self.price,
+                                                              lambda raw: parse_cents(raw, order.currency))))
 
     def flush(self, orders: list[_OrderIn]) -> None:
         if not orders:
