@@ -31,7 +31,7 @@ from .models import Customer, normalise_email
 from .providers import Provider, provider_from_settings
 from .providers.base import OutgoingMessage, SendResult
 from .recommend import refresh_if_stale
-from .render import RenderedEmail, Renderer, build_mime
+from .render import RenderedEmail, Renderer
 from .settings import Settings
 from .store import Store, utc_naive
 
@@ -135,7 +135,8 @@ class App:
 
     # ------------------------------------------------------------ preview and test sends
 
-    def preview(self, now: dt.datetime, campaigns: list[Campaign], customer: str | None = None) -> Iterator[PreviewItem]:
+    def preview(self, now: dt.datetime, campaigns: list[Campaign],
+                customer: str | None = None) -> Iterator[PreviewItem]:
         """What a tick at `now` would send, rendered; reads the store and writes nothing."""
         now = utc_naive(now)
         self.store.check()
@@ -185,12 +186,9 @@ class App:
                                  html=rendered.html, text=rendered.text, from_=rendered.from_,
                                  reply_to=rendered.reply_to)
         headers = message_headers(campaign.id, None, context["unsubscribe_url"]) | {"X-Lifecycle-Test": "yes"}
-        mime = build_mime(rendered, to=to, headers=headers, date=now.replace(tzinfo=dt.UTC))
-        key = f"test-{campaign.id}-{now:%Y%m%d%H%M%S}"
-        message = OutgoingMessage(idempotency_key=key, campaign_id=campaign.id, send_id=None, to=to,
-                                  from_=rendered.from_, subject=rendered.subject, html=rendered.html,
-                                  text=rendered.text, mime=mime, reply_to=rendered.reply_to, headers=headers,
-                                  is_test=True)
+        message = OutgoingMessage.from_rendered(
+            rendered, idempotency_key=f"test-{campaign.id}-{now:%Y%m%d%H%M%S}", campaign_id=campaign.id,
+            send_id=None, to=to, headers=headers, date=now.replace(tzinfo=dt.UTC), is_test=True)
         return provider.send_batch([message])[0], rendered.subject
 
     @staticmethod

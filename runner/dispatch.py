@@ -27,7 +27,7 @@ from .context import Shop, build_contexts
 from .errors import LifecycleError, ProviderError
 from .models import Customer, Send, SendStatus, SkipReason, Suppression
 from .providers.base import Outcome, OutgoingMessage, Provider, SendResult
-from .render import Renderer, build_mime
+from .render import Renderer
 
 
 @dataclass(frozen=True)
@@ -144,11 +144,9 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
                 continue
             headers = message_headers(campaign.id, send.id, context["unsubscribe_url"])
             to = context["customer"]["email"]
-            mime = build_mime(rendered, to=to, headers=headers, date=now.replace(tzinfo=dt.UTC))
-            messages.append(OutgoingMessage(
-                idempotency_key=idempotency_key(send), campaign_id=campaign.id, send_id=send.id, to=to,
-                from_=rendered.from_, subject=rendered.subject, html=rendered.html, text=rendered.text, mime=mime,
-                reply_to=rendered.reply_to, headers=headers))
+            messages.append(OutgoingMessage.from_rendered(
+                rendered, idempotency_key=idempotency_key(send), campaign_id=campaign.id, send_id=send.id, to=to,
+                headers=headers, date=now.replace(tzinfo=dt.UTC)))
             to_send.append(send)
         session.commit()  # skips and render failures are final before the provider is called
         if messages:

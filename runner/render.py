@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import (
     FileSystemLoader,
@@ -280,7 +280,7 @@ class Renderer:
         """One of the message's Jinja strings (subject, preheader, from), on a single line."""
         try:
             return _one_line(self._string(source).render(context))
-        except Exception as exc:  # noqa: BLE001 - any failure inside a template is the template's
+        except Exception as exc:
             raise RenderError(f"message {what} {source!r}: {_describe(exc)}", _hint_for(exc, context)) from exc
 
     def _render_file(self, name: str, context: Mapping[str, Any], *, optional: bool = False) -> str | None:
@@ -294,7 +294,7 @@ class Renderer:
                 path, line = fallback, None
             raise RenderError(_describe(exc), self._missing_hint(exc.name or name), path=path,
                               line=line) from exc
-        except Exception as exc:  # noqa: BLE001 - any failure inside a template is the template's
+        except Exception as exc:
             path, line = self._where(exc, fallback)
             raise RenderError(_describe(exc), _hint_for(exc, context), path=path, line=line) from exc
 
@@ -331,7 +331,7 @@ class Renderer:
                 continue
             try:
                 rendered[key] = _one_line(self._string(source).render(context))
-            except Exception as exc:  # noqa: BLE001 - report whatever the string does wrong
+            except Exception as exc:
                 line = _key_line(campaign.path, key) if getattr(message, attribute) else None
                 problems.append(Problem(str(campaign.path), line, f"message.{key}: {_describe(exc)}",
                                         _hint_for(exc, context)))
@@ -375,7 +375,17 @@ def _domain(address: str) -> str | None:
     return domain.strip("[]") or None
 
 
-def build_mime(rendered: RenderedEmail, *, to: str, headers: Mapping[str, str], date: dt.datetime,
+class MessageParts(Protocol):
+    """What a MIME message is built from: a RenderedEmail, or a provider's OutgoingMessage."""
+
+    subject: str
+    from_: str
+    reply_to: str | None
+    text: str
+    html: str
+
+
+def build_mime(rendered: MessageParts, *, to: str, headers: Mapping[str, str], date: dt.datetime,
                message_id_domain: str | None = None) -> EmailMessage:
     """A multipart/alternative message (text/plain, then text/html) with every header set.
 

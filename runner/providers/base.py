@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from enum import StrEnum
+from functools import cached_property
 from typing import ClassVar, Self
 
+from ..render import RenderedEmail, build_mime
 from ..settings import Setting, Settings
 
 
@@ -16,9 +19,11 @@ from ..settings import Setting, Settings
 class OutgoingMessage:
     """A rendered email ready for a provider.
 
-    `mime` is the complete standards-compliant message; the other fields repeat its parts for
-    APIs that take JSON. `idempotency_key` is stable across retries of the same ledger row, so a
-    provider that supports idempotency never delivers a retried message twice. `headers` holds the
+    `mime` is the complete standards-compliant message, built on first use (stdlib MIME headers
+    are costly, and providers that post JSON never need it); the other fields are its parts for
+    APIs that take JSON. `date` is the instant the message is stamped with. `idempotency_key` is
+    stable across retries of the same ledger row, so a provider that supports idempotency never
+    delivers a retried message twice. `headers` holds the
     extra headers every provider must pass on (List-Unsubscribe, X-Campaign-ID, X-Send-ID).
     """
 
@@ -30,10 +35,22 @@ class OutgoingMessage:
     subject: str
     html: str
     text: str
-    mime: EmailMessage
+    date: dt.datetime
     reply_to: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     is_test: bool = False
+
+    @classmethod
+    def from_rendered(cls, rendered: RenderedEmail, *, idempotency_key: str, campaign_id: str,
+                      send_id: int | None, to: str, headers: Mapping[str, str], date: dt.datetime,
+                      is_test: bool = False) -> OutgoingMessage:
+        return cls(idempotency_key=idempotency_key, campaign_id=campaign_id, send_id=send_id, to=to,
+                   from_=rendered.from_, subject=rendered.subject, html=rendered.html, text=rendered.text,
+                   date=date, reply_to=rendered.reply_to, headers=dict(headers), is_test=is_test)
+
+    @cached_property
+    def mime(self) -> EmailMessage:
+        return build_mime(self, to=self.to, headers=self.headers, date=self.date)
 
     @property
     def metadata(self) -> dict[str, str]:
