@@ -75,7 +75,8 @@ def main() -> None:
                 plans = []
                 for query in campaign.trigger.occurrences(window):
                     compiled = query.compile(app.store.engine, compile_kwargs={"literal_binds": True})
-                    rows = session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")).all()
+                    # exec_driver_sql: literal keys such as ":2026" must not be read as bind parameters
+                    rows = session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
                     plans += [r[-1] for r in rows if r[-1].startswith(("SCAN", "SEARCH"))]
                 scans = [p for p in plans if p.startswith("SCAN")]
                 print(f"evaluate {campaign.id:<25} {elapsed:8.2f} s  {found:>7,} occurrences  "

@@ -98,7 +98,8 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
         tags[customer_id].append(tag)
     orders = {o.id: o for o in session.exec(select(Order).where(Order.id.in_(order_ids))).scalars()}
     lines: dict[int, list[OrderLine]] = defaultdict(list)
-    for line in session.exec(select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.id)).scalars():
+    query = select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.id)
+    for line in session.exec(query).scalars():
         lines[line.order_id].append(line)
     related = related_skus(session, {i.occurrence_key: [ln.sku for ln in lines.get(i.order_id or -1, [])]
                                      for i in items})

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 # ISO 4217 currencies whose minor unit is not 1/100.
-_EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "HUF": 2, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
+_EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "HUF": 2,
+              "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "AUD": "A$", "CAD": "C$", "NZD": "NZ$", "CHF": "CHF "}
 
 

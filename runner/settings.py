@@ -170,6 +170,7 @@ def example_env() -> str:
     for section, settings in all_settings():
         out += [f"# ---- {section}", ""]
         for setting in settings:
-            out.append(f"# {setting.help}{' (secret: set it in the environment, never commit it)' if setting.secret else ''}")
+            secret = " (secret: set it in the environment, never commit it)" if setting.secret else ""
+            out.append(f"# {setting.help}{secret}")
             out += [f"# {setting.name}={setting.default}", ""]
     return "\n".join(out)

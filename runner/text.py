@@ -107,7 +107,7 @@ def _link_text(text: str, href: str) -> str:
     if not text:
         return ""  # an image-only link: the same link appears as text next to it
     shown = href.removeprefix("mailto:")
-    if text == href or text == shown:
+    if text in (href, shown):
         return href if text == href else shown
     return f"{text} ({href})"
 

@@ -130,7 +130,8 @@ _PAGE = """<!DOCTYPE html>
 <meta name="robots" content="noindex">
 <title>{title}</title>
 </head>
-<body style="margin:0; padding:48px 16px; background:#f4f4f5; font-family:-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, sans-serif; color:#27272a;">
+<body style="margin:0; padding:48px 16px; background:#f4f4f5; color:#27272a;
+  font-family:-apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, sans-serif;">
 <main style="max-width:480px; margin:0 auto; padding:32px; background:#ffffff; border-radius:8px;">
 <h1 style="margin:0 0 16px; font-size:22px;">{title}</h1>
 {body}
@@ -229,7 +230,7 @@ class _Server(ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     """Logs requests with the token masked: a token in a log file is a working unsubscribe link."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         masked = tuple(re.sub(r"/unsubscribe/[^\s?\"]+", "/unsubscribe/<token>", str(a)) for a in args)
         super().log_message(format, *masked)
 

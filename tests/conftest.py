@@ -12,7 +12,6 @@ from sqlmodel import SQLModel, create_engine
 from runner.app import App
 from runner.settings import Settings
 
-
 POSTGRES_URL = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
 
 

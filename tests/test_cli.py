@@ -82,7 +82,7 @@ def test_tick_twice_at_the_same_instant_sends_nothing_new(workdir: Path, capsys)
 
 
 def test_without_a_store_the_error_is_one_line_with_a_fix(workdir: Path, capsys):
-    code, out, err = run(capsys, "tick", "--at", AT)
+    code, _, err = run(capsys, "tick", "--at", AT)
     assert code == 1
     assert err.splitlines() == ["Error: no lifecycle store at sqlite:///lifecycle.db",
                                 "Hint: run `lifecycle init` first"]
@@ -115,7 +115,7 @@ def test_bad_at_is_a_usage_error(workdir: Path, capsys):
 def test_send_test_writes_one_marked_email_and_records_nothing(workdir: Path, capsys):
     run(capsys, "demo", "--customers", "200", "--at", AT)
     db = workdir / "lifecycle.db"
-    code, out, err = run(capsys, "send-test", "--to", "me@shop.example.com", "--campaign", "birthday")
+    code, _, err = run(capsys, "send-test", "--to", "me@shop.example.com", "--campaign", "birthday")
     assert code == 0, err
     (eml,) = (workdir / "outbox" / "test").glob("*.eml")
     text = eml.read_text()

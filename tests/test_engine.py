@@ -7,13 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from shopkit import ROOT, ShopBuilder, utc, write_campaign
 from sqlalchemy import select
 
 from runner.app import App
 from runner.models import Send
 from runner.providers.file import FileProvider
-
-from shopkit import ROOT, ShopBuilder, utc, write_campaign
 
 
 def install(campaigns_dir: Path, *ids: str) -> None:

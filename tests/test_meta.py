@@ -28,7 +28,7 @@ def test_every_command_is_in_the_readme():
     for name, command in cli.commands.items():
         if name == "import":
             for sub in command.commands:  # type: ignore[attr-defined]
-                assert f"lifecycle import {sub}" in readme or f"import customers|orders|products" in readme
+                assert f"lifecycle import {sub}" in readme or "import customers|orders|products" in readme
         else:
             assert f"lifecycle {name}" in readme, name
 

@@ -18,8 +18,8 @@ from runner.campaigns import Campaign, CampaignSpec, MessageSpec
 from runner.money import Money
 from runner.render import (
     RenderedEmail,
-    RenderError,
     Renderer,
+    RenderError,
     build_mime,
     format_date,
     format_datetime_filter,
@@ -37,8 +37,10 @@ UNSUBSCRIBE = "https://mail.example.com/unsubscribe/abc.def"
 
 # ---------------------------------------------------------------- hand-built contexts
 
+DEFAULT_PRICE = Money(1800)
+
 def product(sku: str, name: str, *, url: str | None = None, image_url: str | None = None,
-            price: Money | None = Money(1800)) -> dict[str, Any]:
+            price: Money | None = DEFAULT_PRICE) -> dict[str, Any]:
     return {"sku": sku, "name": name, "url": url, "image_url": image_url, "price": price}
 
 

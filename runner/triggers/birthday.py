@@ -12,8 +12,8 @@ from pydantic import Field
 from sqlalchemy import Select, case, literal, or_, select
 
 from ..models import Customer
-from ..timezones import zone_or_default
 from ..sql import as_text
+from ..timezones import zone_or_default
 from .base import Trigger, TriggerParams, Window
 
 # A downtime longer than this records no expired birthdays beyond it (bounds the query size).
