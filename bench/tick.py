@@ -1,11 +1,13 @@
 """Time one tick over a generated store and report peak memory and each trigger's query plan.
 
     python bench/generate.py --customers 100000 --db bench/store-100k.db
-    python bench/tick.py --db bench/store-100k.db
+    python bench/tick.py --db bench/store-100k.db [--provider postmark]
 
 The tick runs against a copy of the store (the original stays reusable) with the real file
-provider writing to a temporary outbox. Figures: seconds per phase, occurrences found, emails
-written, peak resident memory, and whether each trigger query searches an index or scans a table.
+provider writing to a temporary outbox, or with --provider postmark through the real Postmark
+provider to a local Postmark stand-in (bench/postmark_sink.py, in a thread of this process).
+Figures: seconds per phase, occurrences found, emails sent, peak resident memory, and whether each
+trigger query searches an index or scans a table.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from sqlalchemy import text
@@ -24,11 +27,17 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from postmark_sink import PostmarkSink  # noqa: E402  (this script's folder is on sys.path)
+
 from runner.app import App  # noqa: E402
 from runner.engine import find_occurrences, last_evaluated, store_time_zones, window_for  # noqa: E402
+from runner.providers.base import Provider  # noqa: E402
 from runner.providers.file import FileProvider  # noqa: E402
+from runner.providers.postmark import PostmarkProvider  # noqa: E402
 from runner.recommend import refresh_affinity  # noqa: E402
 from runner.settings import Settings  # noqa: E402
+
+TOKEN = "bench-token"
 
 
 def peak_mb() -> float:
@@ -40,6 +49,8 @@ def main() -> None:
     parser.add_argument("--db", type=Path, required=True, help="a store made by bench/generate.py")
     parser.add_argument("--at", default="2026-11-23T10:00:00+00:00", help="tick instant (the generator's --now)")
     parser.add_argument("--campaigns", type=Path, default=ROOT / "campaigns")
+    parser.add_argument("--provider", choices=["file", "postmark"], default="file",
+                        help="file: .eml files in a temporary outbox; postmark: the Postmark API path to a local sink")
     args = parser.parse_args()
     now = dt.datetime.fromisoformat(args.at)
 
@@ -83,19 +94,25 @@ def main() -> None:
                       f"plan: {'; '.join(dict.fromkeys(plans)) or '-'}{'  <-- SCAN' if scans else ''}")
 
         outbox = Path(tmp) / "outbox"
-        settings = settings.with_values(OUTBOX_DIR=str(outbox))
-        app = App(settings)
-        started = time.perf_counter()
-        report = app.tick(now, campaigns, FileProvider(outbox))
-        elapsed = time.perf_counter() - started
-        sent = sum(r["sent"] for r in report.rows())
-        print(f"\n{'full tick (plan + render + send)':<34} {elapsed:8.2f} s  {sent:,} emails written "
-              f"({sent / elapsed if elapsed else 0:,.0f}/s)")
-        for row in report.rows():
-            print(f"  {row['campaign']:<16} due={row['due']:<6} sent={row['sent']:<6} skipped={row['skipped']}")
-        started = time.perf_counter()
-        app.tick(now, campaigns, FileProvider(outbox))
-        print(f"{'second tick, same instant':<34} {time.perf_counter() - started:8.2f} s  (nothing new)")
+        app = App(settings.with_values(OUTBOX_DIR=str(outbox)))
+        with ExitStack() as stack:
+            provider: Provider
+            if args.provider == "postmark":
+                sink = stack.enter_context(PostmarkSink(TOKEN, record=False))
+                provider = stack.enter_context(PostmarkProvider(TOKEN, base_url=sink.url))
+            else:
+                provider = FileProvider(outbox)
+            started = time.perf_counter()
+            report = app.tick(now, campaigns, provider)
+            elapsed = time.perf_counter() - started
+            sent = sum(r["sent"] for r in report.rows())
+            print(f"\n{'full tick (plan + render + send)':<34} {elapsed:8.2f} s  {sent:,} emails sent via "
+                  f"{provider.name} ({sent / elapsed if elapsed else 0:,.0f}/s)")
+            for row in report.rows():
+                print(f"  {row['campaign']:<16} due={row['due']:<6} sent={row['sent']:<6} skipped={row['skipped']}")
+            started = time.perf_counter()
+            app.tick(now, campaigns, provider)
+            print(f"{'second tick, same instant':<34} {time.perf_counter() - started:8.2f} s  (nothing new)")
         print(f"\npeak RSS: {peak_mb():,.0f} MiB")
 
 

@@ -221,6 +221,19 @@ def test_header_strings_never_contain_line_breaks(renderer: Renderer) -> None:
     assert parsed["Bcc"] is None
 
 
+def test_build_mime_refuses_a_header_value_with_a_line_break(renderer: Renderer) -> None:
+    rendered = render(renderer, "thank_you", make_context())
+    with pytest.raises(ValueError, match="must be one line"):
+        build_mime(rendered, to="ada@example.com", headers={"X-Send-ID": "1\r\nBcc: victim@example.com"}, date=NOW)
+
+
+def test_a_long_list_unsubscribe_header_is_not_folded_before_its_value(renderer: Renderer) -> None:
+    url = "https://shop.example.com/unsubscribe/" + "x" * 120
+    mime = build_mime(render(renderer, "thank_you", make_context()), to="ada@example.com",
+                      headers={"List-Unsubscribe": f"<{url}>"}, date=NOW)
+    assert f"List-Unsubscribe: <{url}>\r\n".encode() in mime.as_bytes()
+
+
 def test_from_and_reply_to_are_jinja_strings(renderer: Renderer) -> None:
     rendered = render(renderer, "thank_you", make_context(), **{"from": "{{ shop.name }} <hi@shop.example.com>"},
                       reply_to="care@shop.example.com", preheader="Order {{ order.number }}")

@@ -6,7 +6,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import Message
 from enum import StrEnum
 from functools import cached_property
 from typing import ClassVar, Self
@@ -49,7 +49,7 @@ class OutgoingMessage:
                    date=date, reply_to=rendered.reply_to, headers=dict(headers), is_test=is_test)
 
     @cached_property
-    def mime(self) -> EmailMessage:
+    def mime(self) -> Message:
         return build_mime(self, to=self.to, headers=self.headers, date=self.date)
 
     @property

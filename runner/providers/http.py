@@ -34,7 +34,14 @@ import httpx
 
 from .. import __version__
 from ..errors import ProviderError
-from ..settings import Setting, Settings, parse_positive_float
+from ..settings import (
+    Setting,
+    Settings,
+    parse_non_negative_float,
+    parse_non_negative_int,
+    parse_positive_float,
+    parse_positive_int,
+)
 from .base import Outcome, OutgoingMessage, Provider, SendResult
 
 log = logging.getLogger(__name__)
@@ -44,36 +51,12 @@ USER_AGENT = f"lifecycle-runner/{__version__}"
 
 def parse_optional_rate(raw: str) -> float | None:
     """Empty means "the provider's default"; otherwise a number of at least 0 (0 = unlimited)."""
-    if not raw.strip():
-        return None
-    value = float(raw)
-    if value < 0:
-        raise ValueError("expected a number of at least 0 (0 = unlimited)")
-    return value
+    return parse_non_negative_float(raw) if raw.strip() else None
 
 
 def parse_optional_size(raw: str) -> int | None:
     """Empty means "the provider's maximum"; otherwise a whole number of at least 1."""
-    if not raw.strip():
-        return None
-    value = int(raw)
-    if value < 1:
-        raise ValueError("expected a whole number of at least 1")
-    return value
-
-
-def parse_non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("expected a whole number of at least 0")
-    return value
-
-
-def parse_non_negative_float(raw: str) -> float:
-    value = float(raw)
-    if value < 0:
-        raise ValueError("expected a number of at least 0")
-    return value
+    return parse_positive_int(raw) if raw.strip() else None
 
 
 def parse_base_url(raw: str) -> str:
