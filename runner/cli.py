@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> None:
         if exc.hint:
             click.echo(f"Hint: {exc.hint}", err=True)
         sys.exit(1)
-    except Exception as exc:
+    except Exception as exc:  # the last resort: one line unless --verbose
         if verbose:
             traceback.print_exc()
         click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)

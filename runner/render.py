@@ -284,7 +284,7 @@ class Renderer:
         """One of the message's Jinja strings (subject, preheader, from), on a single line."""
         try:
             return _one_line(self._string(source).render(context))
-        except Exception as exc:
+        except Exception as exc:  # any failure inside a template is the template's
             raise RenderError(f"message {what} {source!r}: {_describe(exc)}", _hint_for(exc, context)) from exc
 
     def _render_file(self, name: str, context: Mapping[str, Any], *, optional: bool = False) -> str | None:
@@ -298,7 +298,7 @@ class Renderer:
                 path, line = fallback, None
             raise RenderError(_describe(exc), self._missing_hint(exc.name or name), path=path,
                               line=line) from exc
-        except Exception as exc:
+        except Exception as exc:  # any failure inside a template is the template's
             path, line = self._where(exc, fallback)
             raise RenderError(_describe(exc), _hint_for(exc, context), path=path, line=line) from exc
 
@@ -335,7 +335,7 @@ class Renderer:
                 continue
             try:
                 rendered[key] = _one_line(self._string(source).render(context))
-            except Exception as exc:
+            except Exception as exc:  # report whatever the string does wrong
                 line = _key_line(campaign.path, key) if getattr(message, attribute) else None
                 problems.append(Problem(str(campaign.path), line, f"message.{key}: {_describe(exc)}",
                                         _hint_for(exc, context)))

@@ -230,7 +230,7 @@ class _Server(ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     """Logs requests with the token masked: a token in a log file is a working unsubscribe link."""
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format: str, *args: Any) -> None:  # "format": the stdlib signature
         masked = tuple(re.sub(r"/unsubscribe/[^\s?\"]+", "/unsubscribe/<token>", str(a)) for a in args)
         super().log_message(format, *masked)
 

@@ -19,12 +19,12 @@ from ..settings import Setting, Settings
 class OutgoingMessage:
     """A rendered email ready for a provider.
 
-    `mime` is the complete standards-compliant message, built on first use (stdlib MIME headers
-    are costly, and providers that post JSON never need it); the other fields are its parts for
-    APIs that take JSON. `date` is the instant the message is stamped with. `idempotency_key` is
-    stable across retries of the same ledger row, so a provider that supports idempotency never
-    delivers a retried message twice. `headers` holds the
-    extra headers every provider must pass on (List-Unsubscribe, X-Campaign-ID, X-Send-ID).
+    `mime` is the complete standards-compliant message, built on first use (providers that post
+    JSON never need it); the other fields are its parts for APIs that take JSON. `date` is the
+    instant the message is stamped with. `idempotency_key` is stable across retries of the same
+    ledger row, so a provider that supports idempotency never delivers a retried message twice.
+    `headers` holds the extra headers every provider must pass on (List-Unsubscribe,
+    X-Campaign-ID, X-Send-ID).
     """
 
     idempotency_key: str
