@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import select
@@ -27,13 +28,15 @@ from .engine import (
     window_for,
 )
 from .errors import CampaignError, LifecycleError, Problem
-from .models import Customer, normalise_email
+from .models import Customer, Order, OrderLine, normalise_email
 from .providers import Provider, provider_from_settings
 from .providers.base import OutgoingMessage, SendResult
 from .recommend import refresh_if_stale
 from .render import RenderedEmail, Renderer
 from .settings import Settings
 from .store import Store, utc_naive
+
+PREVIEW_BATCH = 500  # occurrences whose contexts are loaded and rendered together
 
 
 @dataclass
@@ -146,10 +149,8 @@ class App:
             zones = store_time_zones(session)
             for campaign in campaigns:
                 window = window_for(campaign, now, last_evaluated(session, campaign.id), shop.default_zone, zones)
-                found = [o for o in find_occurrences(session, campaign, window)
-                         if customer_id is None or o.customer_id == customer_id]
-                for start in range(0, len(found), 500):
-                    chunk = found[start:start + 500]
+                found = find_occurrences(session, campaign, window, customer_id)
+                while chunk := list(islice(found, PREVIEW_BATCH)):
                     to_render = [o for o in chunk if o.skip_reason is None]
                     rendered = dict(zip((o.occurrence_key for o in to_render),
                                         self._render_all(session, campaign, to_render, shop, now), strict=True))
@@ -201,8 +202,6 @@ class App:
 
     @staticmethod
     def _latest_order(session: Any, customer_id: int) -> tuple[int | None, int | None]:
-        from .models import Order, OrderLine
-
         order_id = session.execute(select(Order.id).where(Order.customer_id == customer_id)
                                    .order_by(Order.placed_at.desc()).limit(1)).scalar()
         line_id = session.execute(select(OrderLine.id).where(OrderLine.order_id == order_id)

@@ -16,6 +16,8 @@ from . import __version__
 from . import settings as s
 from .app import App, TickReport
 from .errors import LifecycleError
+from .models import SuppressionReason
+from .providers.base import Outcome
 from .settings import Settings
 
 
@@ -240,7 +242,7 @@ def send_test(env: Env, to: str, campaign_id: str, customer: str | None) -> None
     campaign = app.campaigns(now, [campaign_id])[0]
     with app.provider() as provider:
         result, subject = app.send_test(now, campaign, to, provider, customer)
-    if result.outcome != "accepted":
+    if result.outcome is not Outcome.ACCEPTED:
         raise LifecycleError(f"the provider did not accept the test email: {result.error}",
                              "check the provider settings in .env")
     click.echo(f"Sent {subject!r} to {to} via {provider.name} ({result.provider_message_id})")
@@ -262,7 +264,7 @@ def show_settings(env: Env, example: bool) -> None:
 
 @cli.command()
 @click.argument("email")
-@click.option("--reason", type=click.Choice(["unsubscribed", "bounced", "complained", "manual"]), default="manual",
+@click.option("--reason", type=click.Choice([r.value for r in SuppressionReason]), default="manual",
               show_default=True)
 @pass_env
 def suppress(env: Env, email: str, reason: str) -> None:

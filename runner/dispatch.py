@@ -17,7 +17,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, or_, select, update
 from sqlmodel import Session
@@ -25,7 +25,7 @@ from sqlmodel import Session
 from .campaigns import Campaign
 from .context import Shop, build_contexts
 from .errors import LifecycleError, ProviderError
-from .models import Customer, Send, SendStatus, SkipReason, Suppression
+from .models import Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
 from .providers.base import Outcome, OutgoingMessage, Provider, SendResult
 from .render import Renderer
 
@@ -68,6 +68,23 @@ def _claimable(campaign_id: str, now: dt.datetime):  # type: ignore[no-untyped-d
     ))
 
 
+def fail_interrupted(session: Session, campaign_id: str, now: dt.datetime, policy: DeliveryPolicy) -> int:
+    """Fail sends whose every attempt was cut off mid-send (lease expired, attempts used up).
+
+    Without this, a message that crashes the process each time it is sent would be claimed again
+    after every lease, forever, and hold back its campaign. Returns how many were failed.
+    """
+    result = session.execute(update(Send).where(
+        Send.campaign_id == campaign_id, Send.status == SendStatus.SENDING, Send.lease_until <= now,
+        Send.attempts >= policy.max_attempts,
+    ).values(status=SendStatus.FAILED, claim_token=None, lease_until=None, updated_at=now,
+             last_error="every attempt was interrupted before its result was recorded (the process stopped "
+                        "or crashed while sending); the provider may or may not have accepted it")
+       .execution_options(synchronize_session=False))
+    session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def claim(session: Session, campaign_id: str, now: dt.datetime, policy: DeliveryPolicy) -> list[Send]:
     """Atomically take up to batch_size sends that are due for an attempt (or whose lease ran out)."""
     token = uuid.uuid4().hex
@@ -86,12 +103,8 @@ def _still_allowed(session: Session, campaign: Campaign, sends: list[Send]) -> d
     rows = session.execute(
         select(Customer.id, Customer.accepts_marketing, Suppression.id)
         .outerjoin(Suppression, Suppression.email == Customer.email).where(Customer.id.in_(ids)))
-    blocked = {}
-    for customer_id, consent, suppressed in rows:
-        if suppressed is not None:
-            blocked[customer_id] = SkipReason.SUPPRESSED
-        elif campaign.marketing and not consent:
-            blocked[customer_id] = SkipReason.NO_CONSENT
+    blocked = {customer_id: reason for customer_id, consent, suppressed in rows
+               if (reason := blocked_reason(suppressed is not None, consent, campaign.marketing))}
     return {s.id: blocked[s.customer_id] for s in sends if s.customer_id in blocked}  # type: ignore[misc]
 
 
@@ -121,8 +134,8 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
     `should_stop` is asked between batches: a daemon shutting down finishes the batch in flight.
     """
     counts: Counter[str] = Counter()
-    size = min(policy.batch_size, provider.max_batch_size)
-    policy = DeliveryPolicy(size, policy.max_attempts, policy.retry_base, policy.lease, policy.jitter)
+    counts["failed"] += fail_interrupted(session, campaign.id, now, policy)
+    policy = replace(policy, batch_size=min(policy.batch_size, provider.max_batch_size))
     while not should_stop() and (sends := claim(session, campaign.id, now, policy)):
         blocked = _still_allowed(session, campaign, sends)
         ready: list[Send] = []

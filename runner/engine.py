@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from itertools import islice
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, true
 from sqlmodel import Session
 
 from .audience import audience_sql
 from .campaigns import Campaign
-from .models import CampaignState, Customer, Send, SendStatus, SkipReason, Suppression
+from .models import CampaignState, Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
 from .sql import dialect_insert
 from .triggers.base import Window
 
@@ -70,8 +70,10 @@ def window_for(campaign: Campaign, now: dt.datetime, last_evaluated_at: dt.datet
     return Window(start=start, now=now, default_zone=default_zone, time_zones=time_zones)
 
 
-def find_occurrences(session: Session, campaign: Campaign, window: Window) -> Iterator[Occurrence]:
-    """Occurrences due in the window that the ledger does not hold yet, for customers in the audience."""
+def find_occurrences(session: Session, campaign: Campaign, window: Window,
+                     customer_id: int | None = None) -> Iterator[Occurrence]:
+    """Occurrences due in the window that the ledger does not hold yet, for customers in the audience
+    (or only for `customer_id`)."""
     expired_before = window.now - campaign.spec.expire_after
     for query in campaign.trigger.occurrences(window):
         occ = query.subquery("occ")
@@ -81,15 +83,12 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window) -> It
             .outerjoin(Suppression, Suppression.email == Customer.email)
             .outerjoin(Send, and_(Send.campaign_id == campaign.id, Send.occurrence_key == occ.c.occurrence_key))
             .where(Send.id.is_(None), audience_sql(list(campaign.spec.audience), window.now))
+            .where(true() if customer_id is None else occ.c.customer_id == customer_id)
             .order_by(occ.c.due_at, occ.c.occurrence_key)
         )
         for row in session.execute(full.execution_options(yield_per=CHUNK)).mappings():
-            skip: SkipReason | None = None
-            if row["suppressed"] is not None:
-                skip = SkipReason.SUPPRESSED
-            elif campaign.marketing and not row["accepts_marketing"]:
-                skip = SkipReason.NO_CONSENT
-            elif row["due_at"] <= expired_before:
+            skip = blocked_reason(row["suppressed"] is not None, row["accepts_marketing"], campaign.marketing)
+            if skip is None and row["due_at"] <= expired_before:
                 skip = SkipReason.EXPIRED
             yield Occurrence(
                 campaign_id=campaign.id, occurrence_key=row["occurrence_key"], customer_id=row["customer_id"],

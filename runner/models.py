@@ -120,7 +120,15 @@ class SkipReason(StrEnum):
     NO_CONSENT = "no_consent"
     SUPPRESSED = "suppressed"
     EXPIRED = "expired"
-    NO_LONGER_DUE = "no_longer_due"
+
+
+def blocked_reason(suppressed: bool, accepts_marketing: bool, marketing: bool) -> SkipReason | None:
+    """Why an address may not get a campaign's email now, or None when it may."""
+    if suppressed:
+        return SkipReason.SUPPRESSED
+    if marketing and not accepts_marketing:
+        return SkipReason.NO_CONSENT
+    return None
 
 
 class Send(SQLModel, table=True):

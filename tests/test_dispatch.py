@@ -105,6 +105,20 @@ def test_crash_around_the_provider_call_sends_exactly_once_after_restart(app, tw
     assert len(emls(outbox)) == 2  # same idempotency keys: the file provider did not write twice
 
 
+def test_a_send_that_crashes_every_attempt_is_failed_not_retried_forever(app, two_orders, outbox):
+    app.settings = app.settings.with_values(MAX_ATTEMPTS="2")
+    crashing = CrashingProvider(outbox, "before")
+    for minutes in (0, 11):  # two attempts, each cut off; the second after the first lease ran out
+        with pytest.raises(Crash):
+            app.tick(NOW + dt.timedelta(minutes=minutes), app.campaigns(NOW), crashing)
+    assert {(s.status, s.attempts) for s in ledger(app)} == {("sending", 2)}
+    report = app.tick(NOW + dt.timedelta(minutes=22), app.campaigns(NOW), FileProvider(outbox)).rows()[0]
+    assert (report["failed"], report["sent"]) == (2, 0)
+    assert {s.status for s in ledger(app)} == {"failed"}
+    assert all("interrupted" in (s.last_error or "") for s in ledger(app))
+    assert emls(outbox) == []
+
+
 def test_retryable_failure_backs_off_then_succeeds(app, two_orders, outbox):
     provider = ScriptedProvider(outbox, [SendResult.retryable("HTTP 503", retry_after=None)])
     first = app.tick(NOW, app.campaigns(NOW), provider).rows()[0]
