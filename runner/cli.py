@@ -93,7 +93,7 @@ def _import(env: Env, kind: str, path: Path) -> None:
     importer = {"customers": shopify.import_customers, "orders": shopify.import_orders,
                 "products": shopify.import_products}[kind]
     kwargs: dict[str, Any] = {"now": utcnow().replace(tzinfo=None)}
-    if kind != "products":
+    if kind == "orders":  # its timestamps may lack an offset: they are in the shop's zone
         kwargs["default_zone"] = env.settings[s.DEFAULT_TIMEZONE]
     with click.progressbar(length=0, label=f"Importing {path.name}", show_pos=True,
                            file=sys.stderr) as bar:
@@ -279,7 +279,8 @@ def suppress(env: Env, email: str, reason: str) -> None:
 
 
 @cli.command()
-@click.option("--customers", default=2000, show_default=True, help="How many synthetic customers.")
+@click.option("--customers", default=2000, show_default=True, type=click.IntRange(min=0),
+              help="How many synthetic customers.")
 @click.option("--seed", default=7, show_default=True)
 @AT
 @pass_env

@@ -152,8 +152,7 @@ def generate_shop(store: Store, *, customers: int = 2000, now: dt.datetime, seed
     """
     if customers < 0 or chunk_size < 1:
         raise ValueError("customers must be 0 or more and chunk_size 1 or more")
-    generator = _ShopGenerator(customers=customers, now=utc_naive(now), seed=seed,
-                               aware=_stores_aware_datetimes())
+    generator = _ShopGenerator(customers=customers, now=utc_naive(now), seed=seed)
     indexes = sorted((index for model in (Customer, CustomerTag, Order, OrderLine)
                       for index in _table(model).indexes if not index.unique), key=lambda index: str(index.name))
     with store.engine.connect() as conn:
@@ -191,19 +190,16 @@ def _table(model: type[SQLModel]) -> Table:
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
-def _stores_aware_datetimes() -> bool:
-    """Whether the models' datetime columns take aware values (SQLModel's UTCDateTime) or naive ones.
-
-    The stored instant is UTC either way; this only picks the form the column type accepts.
-    """
-    return bool(getattr(_table(Order).c.placed_at.type, "timezone", False))
+def holds_shop_data(conn: Connection) -> bool:
+    """Whether any customers, orders, products or suppressions are in the store."""
+    return any(conn.execute(select(func.count()).select_from(_table(model))).scalar_one()
+               for model in (Customer, Order, Product, Suppression))
 
 
 def _refuse_non_empty(conn: Connection, store: Store) -> None:
-    for model in (Customer, Order, Product, Suppression):
-        if conn.execute(select(func.count()).select_from(_table(model))).scalar_one():
-            raise StoreError(f"the store at {store.display_url} already holds data",
-                             "generate the demo shop into a new, empty database")
+    if holds_shop_data(conn):
+        raise StoreError(f"the store at {store.display_url} already holds data",
+                         "generate the demo shop into a new, empty database")
 
 
 def _vip_tags(customers: int) -> Any:
@@ -238,19 +234,19 @@ class _Chunk:
 class _ShopGenerator:
     """Draws customers in id order from one Random; times are whole seconds after `start`."""
 
-    def __init__(self, *, customers: int, now: dt.datetime, seed: int, aware: bool) -> None:
+    def __init__(self, *, customers: int, now: dt.datetime, seed: int) -> None:
         self.rng = random.Random(seed)
         self.now = now.replace(microsecond=0)
-        self.naive_start = self.now - dt.timedelta(days=HISTORY_DAYS)
-        self.start = self.naive_start.replace(tzinfo=dt.UTC) if aware else self.naive_start
+        self.start = self.now - dt.timedelta(days=HISTORY_DAYS)
         self.now_s = HISTORY_DAYS * _DAY
         self.width = max(5, len(str(customers)))
         self.orders_written = 0
         self.lines_written = 0
         self.suppressed_written = 0
         today = self.now.date()
-        self.birthday_today = birthday_key(today) or ""
-        self.birthday_tomorrow = birthday_key(today + dt.timedelta(days=1)) or ""
+        tomorrow = today + dt.timedelta(days=1)
+        self.birthday_today = (today.month, today.day)
+        self.birthday_tomorrow = (tomorrow.month, tomorrow.day)
         self.tz_cum = list(accumulate(_TIME_ZONE_WEIGHTS))
         self.fav_cum = list(accumulate(_FAVOURITE_WEIGHTS))
         self.reason_cum = list(accumulate(_SUPPRESSION_WEIGHTS))
@@ -261,7 +257,7 @@ class _ShopGenerator:
         return self.start + dt.timedelta(seconds=seconds)
 
     def seconds(self, moment: dt.datetime) -> int:
-        return int((moment - self.naive_start).total_seconds())
+        return int((moment - self.start).total_seconds())
 
     def product_rows(self) -> list[dict[str, Any]]:
         return [{"id": n + 1, "sku": p.sku, "name": p.name, "url": p.url, "image_url": p.image_url,
@@ -271,15 +267,15 @@ class _ShopGenerator:
         rng = self.rng
         if planted:  # today's, tomorrow's or 29 February, a few in every hundred customers
             return self._birthday_on(self.birthday_today if i % 97 == 5 else
-                                     self.birthday_tomorrow if i % 97 == 11 else "02-29")
+                                     self.birthday_tomorrow if i % 97 == 11 else (2, 29))
         if rng.random() >= 0.70:
             return None
         year = rng.randint(1950, 2005)
         days = 366 if year % 4 == 0 else 365  # every leap year in 1950-2005 is divisible by 4
         return dt.date(year, 1, 1) + dt.timedelta(days=rng.randrange(days))
 
-    def _birthday_on(self, month_day: str) -> dt.date:
-        month, day = int(month_day[:2]), int(month_day[3:])
+    def _birthday_on(self, month_day: tuple[int, int]) -> dt.date:
+        month, day = month_day
         if (month, day) == (2, 29):
             return dt.date(self.rng.randrange(1952, 2005, 4), 2, 29)
         return dt.date(self.rng.randint(1950, 2005), month, day)

@@ -6,43 +6,47 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 from . import settings as s
 from .app import App, TickReport
+from .demo import generate_shop, holds_shop_data
 from .errors import StoreError
-from .models import Customer, Meta
+from .models import Meta
 from .recommend import refresh_affinity
 from .store import utc_naive
 
 DEMO_MARK = "demo_seed"
 
 
-def prepare_demo_store(app: App) -> None:
-    """Create the store, or empty it when it holds an earlier demo; refuse one with real data."""
+def prepare_demo_store(app: App, seed: int) -> None:
+    """Create the store, or empty it when it holds an earlier demo; refuse one with real data.
+
+    The demo mark is written before any demo row, so a demo interrupted half-way is still
+    recognised (and replaced) by the next `lifecycle demo`.
+    """
     app.store.init()
+    with app.store.engine.connect() as conn:
+        has_data = holds_shop_data(conn)
     with app.store.session() as session:
-        customers = session.execute(select(func.count()).select_from(Customer)).scalar_one()
         is_demo = session.get(Meta, DEMO_MARK) is not None
-    if customers and not is_demo:
-        raise StoreError(f"{app.store.display_url} already holds customers that are not demo data",
+    if has_data and not is_demo:
+        raise StoreError(f"{app.store.display_url} already holds shop data that is not demo data",
                          "point LIFECYCLE_DATABASE_URL at another file for the demo, e.g. sqlite:///demo.db")
-    if customers:
+    if has_data:
         SQLModel.metadata.drop_all(app.store.engine)
         app.store.init()
+    with app.store.session() as session:
+        session.merge(Meta(key=DEMO_MARK, value=str(seed)))
+        session.commit()
 
 
 def run_demo(app: App, *, now: dt.datetime, customers: int, seed: int, echo: Callable[[str], Any],
              print_report: Callable[[TickReport], None]) -> TickReport:
-    from .demo import generate_shop
-
     campaigns = app.campaigns(now)  # refuse an invalid campaign set before touching the store
-    prepare_demo_store(app)
+    prepare_demo_store(app, seed)
     summary = generate_shop(app.store, customers=customers, now=now, seed=seed)
     with app.store.session() as session:
-        session.add(Meta(key=DEMO_MARK, value=str(seed)))
-        session.commit()
         refresh_affinity(session, utc_naive(now))
     echo(f"Demo shop in {app.store.display_url}: {summary.customers:,} customers, {summary.orders:,} orders, "
          f"{summary.lines:,} order lines, {summary.products} products, {summary.suppressed} suppressed addresses")

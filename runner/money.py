@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 # ISO 4217 currencies whose minor unit is not 1/100.
 _EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "HUF": 2,
@@ -16,9 +16,9 @@ def exponent(currency: str) -> int:
 
 
 def to_minor(amount: str | Decimal, currency: str) -> int:
-    """'12.50' EUR -> 1250; raises decimal.InvalidOperation/ValueError on bad input."""
-    value = Decimal(str(amount).strip().replace(",", ""))
-    return int((value * (10 ** exponent(currency))).to_integral_value())
+    """'12.50' EUR -> 1250, '1500' JPY -> 1500, '1.2345' KWD -> 1235 (rounded half up)."""
+    scaled = Decimal(amount) * (Decimal(10) ** exponent(currency))
+    return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 @dataclass(frozen=True, order=True)

@@ -9,6 +9,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
+from .errors import StoreError
+
 
 class plus_seconds(FunctionElement[Any]):  # noqa: N801 - reads like the SQL function it is
     """`timestamp + seconds`, where seconds may be a column expression."""
@@ -54,6 +56,10 @@ def as_text(expr: ColumnElement[Any]) -> ColumnElement[str]:
 
 def dialect_insert(engine_or_conn: Engine | Connection, table: Any) -> Any:
     """The dialect's INSERT, which offers on_conflict_do_nothing / on_conflict_do_update."""
-    if engine_or_conn.dialect.name == "postgresql":
+    name = engine_or_conn.dialect.name
+    if name == "postgresql":
         return postgresql.insert(table)
-    return sqlite.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise StoreError(f"the store must be SQLite or PostgreSQL, not {name}",
+                     "use a sqlite:/// or postgresql+psycopg:// LIFECYCLE_DATABASE_URL")

@@ -51,7 +51,7 @@ def store(db_path: Path) -> Iterator[Store]:
 
 
 def customers(store: Store, path: Path = CUSTOMERS, now: dt.datetime = NOW, **kw: Any) -> ImportReport:
-    return import_customers(store, path, default_zone=BERLIN, now=now, **kw)
+    return import_customers(store, path, now=now, **kw)
 
 
 def orders(store: Store, path: Path = ORDERS, now: dt.datetime = NOW, **kw: Any) -> ImportReport:
@@ -422,6 +422,22 @@ def test_invalid_time_zone_is_reported_exactly(store: Store, tmp_path: Path) -> 
     assert caught.value.hint == ("correct that cell in the file (or export it from Shopify again) and run the "
                                  "import again")
     assert query(store, "SELECT * FROM customer") == []
+
+
+def test_an_address_that_leaves_doubt_keeps_the_known_time_zone(store: Store, tmp_path: Path) -> None:
+    def bob(zone: str, province: str) -> Callable[[list[dict[str, str]]], list[dict[str, str]]]:
+        def edit(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+            rows[1].update({"Time Zone": zone, "Default Address Province Code": province})
+            return rows
+        return edit
+
+    customers(store, rewrite(CUSTOMERS, tmp_path / "first.csv", bob("America/Chicago", "TX")))
+    customers(store, rewrite(CUSTOMERS, tmp_path / "again.csv", bob("", "TX")), now=LATER)  # Texas has two zones
+    assert one(store, "SELECT time_zone FROM customer WHERE email = 'bob@example.com'")["time_zone"] == (
+        "America/Chicago")
+    customers(store, rewrite(CUSTOMERS, tmp_path / "moved.csv", bob("", "CA")), now=LATER)
+    assert one(store, "SELECT time_zone FROM customer WHERE email = 'bob@example.com'")["time_zone"] == (
+        "America/Los_Angeles")
 
 
 def test_customers_without_email_are_skipped_with_a_warning(store: Store, tmp_path: Path) -> None:

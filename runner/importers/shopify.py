@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
@@ -25,9 +24,8 @@ from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from ..errors import DataImportError, StoreError
+from ..errors import DataImportError
 from ..models import (
     Customer,
     CustomerTag,
@@ -37,7 +35,8 @@ from ..models import (
     birthday_key,
     normalise_email,
 )
-from ..money import exponent
+from ..money import to_minor
+from ..sql import dialect_insert
 from ..store import Store, utc_naive
 from .aggregates import refresh_customer_aggregates
 from .zones import zone_for_address
@@ -78,7 +77,6 @@ KEEP = _Keep.KEEP
 class ImportReport:
     """What one import did. Created/updated count only rows that were new or actually changed."""
 
-    kind: str
     path: str
     rows_read: int = 0
     customers_created: int = 0
@@ -107,6 +105,8 @@ class ImportReport:
                                         ("products", self.products_created, self.products_updated)):
             if created or updated:
                 parts.append(f"{label}: {created} created, {updated} updated")
+        if self.lines:
+            parts.append(f"{self.lines} order lines written")
         if self.customers_skipped:
             parts.append(f"{self.customers_skipped} customers without email skipped")
         if self.orders_skipped:
@@ -245,8 +245,7 @@ def parse_cents(raw: str, currency: str = "USD") -> int:
         raise ValueError("the amount is empty; expected an amount like 12.50")
     if not _MONEY.match(raw):
         raise ValueError(f"{raw!r} is not an amount like 12.50")
-    scale = Decimal(10) ** exponent(currency)
-    return int((Decimal(raw) * scale).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return to_minor(raw, currency)
 
 
 def parse_quantity(raw: str) -> int:
@@ -341,22 +340,12 @@ def _email(row: _Row, position: int, *, required: bool) -> str:
     return email
 
 
-def _dialect_insert(conn: Connection, table: Table) -> Any:
-    name = conn.dialect.name
-    if name == "sqlite":
-        return sqlite.insert(table)
-    if name == "postgresql":
-        return postgresql.insert(table)
-    raise StoreError(f"importing needs a SQLite or PostgreSQL store, not {name}",
-                     "use a sqlite:/// or postgresql+psycopg:// LIFECYCLE_DATABASE_URL")
-
-
 def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], key: str,
             update_columns: Sequence[str]) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE, executemany in chunks."""
     if not rows:
         return
-    statement = _dialect_insert(conn, table)
+    statement = dialect_insert(conn, table)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c[key]], set_={name: statement.excluded[name] for name in update_columns})
     for start in range(0, len(rows), CHUNK_ROWS):
@@ -435,9 +424,10 @@ class _CustomerImport:
         if self.birthday is not None:
             birthday = row.parse(self.birthday, parse_birthday)
         time_zone: str | Literal[_Keep.KEEP] | None = row.parse(self.zone, parse_zone_name)
-        if time_zone is None:
+        if time_zone is None:  # an address that leaves doubt keeps what the store already knows
             country = row.get(self.country)
-            time_zone = zone_for_address(country, row.get(self.province)) if country else KEEP
+            derived = zone_for_address(country, row.get(self.province)) if country else None
+            time_zone = derived if derived is not None else KEEP
         return _CustomerIn(
             row=row.number, email=email, external_id=external_id,
             first_name=row.get(self.first), last_name=row.get(self.last),
@@ -541,17 +531,14 @@ class _CustomerImport:
         return {cid for cid in wanted if cid in existing_ids and wanted[cid] != current[cid]}
 
 
-def import_customers(store: Store, path: str | Path, *, default_zone: ZoneInfo, now: dt.datetime,
+def import_customers(store: Store, path: str | Path, *, now: dt.datetime,
                      progress: Progress | None = None) -> ImportReport:
     """Import a Shopify customers export (current or legacy columns) into the store, all or nothing.
 
-    `default_zone` is the shop's zone, for timestamps written without an offset (the customers
-    export has none today; the argument keeps the importers' signatures alike). `now` stamps
-    new customers' created_at and new marketing consent. `progress(rows_done)` is called after
+    `now` stamps new customers' created_at and new marketing consent. `progress(rows_done)` is called after
     each chunk. Raises DataImportError on the first bad row; the store is then untouched.
     """
-    del default_zone  # no timestamps in this export
-    report = ImportReport("customers", str(path))
+    report = ImportReport(str(path))
     with _open_sheet(path, "customers") as sheet, store.engine.begin() as conn:
         importer = _CustomerImport(conn, sheet, utc_naive(now), report)
         chunk: list[_CustomerIn] = []
@@ -818,7 +805,7 @@ def import_orders(store: Store, path: str | Path, *, default_zone: ZoneInfo, now
     Customer aggregates are refreshed for every customer whose orders changed. Raises
     DataImportError on the first bad row; the store is then untouched.
     """
-    report = ImportReport("orders", str(path))
+    report = ImportReport(str(path))
     with _open_sheet(path, "orders") as sheet, store.engine.begin() as conn:
         importer = _OrderImport(conn, sheet, default_zone, utc_naive(now), report)
         finished: set[str] = set()
@@ -923,7 +910,7 @@ def import_products(store: Store, path: str | Path, *, now: dt.datetime,
     url only from a URL column. Raises DataImportError on the first bad row; the store is
     then untouched.
     """
-    report = ImportReport("products", str(path))
+    report = ImportReport(str(path))
     with _open_sheet(path, "products") as sheet, store.engine.begin() as conn:
         importer = _ProductImport(conn, sheet, utc_naive(now), report)
         group: list[_Row] = []
