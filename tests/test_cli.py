@@ -74,6 +74,29 @@ def test_demo_twice_starts_over(workdir: Path, capsys):
     assert run(capsys, "demo", "--customers", "200", "--at", AT)[0] == 0
 
 
+def test_an_interrupted_demo_is_replaced_by_the_next_one(workdir: Path, capsys, monkeypatch):
+    import runner.demo_run
+
+    def interrupted(store, **kwargs):
+        real_generate(store, **kwargs | {"customers": 50})
+        raise KeyboardInterrupt  # the user pressed Ctrl-C half-way through
+
+    real_generate = runner.demo_run.generate_shop
+    monkeypatch.setattr(runner.demo_run, "generate_shop", interrupted)
+    assert run(capsys, "demo", "--customers", "200", "--at", AT)[0] == 130
+    monkeypatch.setattr(runner.demo_run, "generate_shop", real_generate)
+    code, out, _ = run(capsys, "demo", "--customers", "200", "--at", AT)
+    assert code == 0 and "200 customers" in out
+
+
+def test_demo_refuses_a_negative_customer_count_before_touching_the_store(workdir: Path, capsys):
+    assert run(capsys, "demo", "--customers", "200", "--at", AT)[0] == 0
+    before = digest(workdir / "lifecycle.db")
+    code, _, err = run(capsys, "demo", "--customers", "-1", "--at", AT)
+    assert code == 2 and "--customers" in err
+    assert digest(workdir / "lifecycle.db") == before
+
+
 def test_tick_twice_at_the_same_instant_sends_nothing_new(workdir: Path, capsys):
     run(capsys, "demo", "--customers", "300", "--at", AT)
     code, out, _ = run(capsys, "tick", "--at", AT, "--json")
