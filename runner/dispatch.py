@@ -172,8 +172,12 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
                 session.commit()
                 raise
             if len(results) != len(messages):
-                raise ProviderError(f"provider {provider.name} returned {len(results)} results for "
-                                    f"{len(messages)} messages", "this is a bug in the provider plugin")
+                # Which of them went out is unknowable: fail them all rather than risk sending twice.
+                error = f"provider {provider.name} returned {len(results)} results for {len(messages)} messages"
+                for send in to_send:
+                    _record(send, SendResult.permanent(error), now, policy, provider.name)
+                session.commit()
+                raise ProviderError(error, "this is a bug in the provider plugin; the batch is recorded as failed")
             for send, result in zip(to_send, results, strict=True):
                 counts[_record(send, result, now, policy, provider.name)] += 1
             session.commit()

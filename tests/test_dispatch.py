@@ -197,3 +197,20 @@ def test_an_unusable_provider_gives_the_attempt_back(app, two_orders):
     with pytest.raises(ProviderError):
         app.tick(NOW, app.campaigns(NOW), RefusingProvider())
     assert {(r.status, r.attempts) for r in ledger(app)} == {("planned", 0)}
+
+
+class ShortProvider(FileProvider):
+    """A provider plugin with a bug: it writes the batch but answers for one message only."""
+
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        return super().send_batch(messages)[:1]
+
+
+def test_a_provider_answering_for_fewer_messages_fails_the_batch_instead_of_resending_it(app, two_orders, outbox):
+    from runner.errors import ProviderError
+
+    with pytest.raises(ProviderError, match="returned 1 results for 2 messages"):
+        app.tick(NOW, app.campaigns(NOW), ShortProvider(outbox))
+    assert {r.status for r in ledger(app)} == {"failed"}
+    later = app.tick(NOW + dt.timedelta(hours=1), app.campaigns(NOW), FileProvider(outbox)).rows()[0]
+    assert later["sent"] == 0 and len(emls(outbox)) == 2

@@ -87,6 +87,17 @@ class SendResult:
         return cls(Outcome.PERMANENT, error=error)
 
 
+def keep_accepted(results: Sequence[SendResult | None], total: int, reason: str) -> list[SendResult] | None:
+    """After an error stopped a batch part-way: None when nothing was accepted (the caller raises,
+    and the dispatcher gives the attempt back); otherwise the accepted results as they are, so the
+    ledger never sends them again, and `reason` as a retryable failure for the rest."""
+    padded = [*results, *[None] * (total - len(results))]
+    if not any(r is not None and r.outcome is Outcome.ACCEPTED for r in padded):
+        return None
+    return [r if r is not None and r.outcome is not Outcome.RETRYABLE else SendResult.retryable(reason)
+            for r in padded]
+
+
 class Provider(ABC):
     """Delivers batches of messages. Subclasses implement `send_batch` and usually `from_settings`.
 
@@ -105,6 +116,18 @@ class Provider(ABC):
     @abstractmethod
     def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """Hand the messages to the provider; one result per message, in the same order."""
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in an error message or log line."""
+        return ()
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret masked. (Values under 6 characters are no real credential and
+        would mask half of every message, so they are left alone.)"""
+        for secret in self.secrets():
+            if len(secret) >= 6:
+                text = text.replace(secret, "********")
+        return text
 
     def close(self) -> None:
         """Release connections. Called once when the program is done with the provider."""

@@ -28,7 +28,7 @@ import re
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import httpx
 
@@ -42,7 +42,7 @@ from ..settings import (
     parse_positive_float,
     parse_positive_int,
 )
-from .base import Outcome, OutgoingMessage, Provider, SendResult
+from .base import Outcome, OutgoingMessage, Provider, SendResult, keep_accepted
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,6 @@ class HttpProvider(Provider):
 
     #: the provider's documented maximum number of messages in one API request
     max_request_size: ClassVar[int] = 1
-    default_base_url: ClassVar[str]
     default_rate_limit: ClassVar[float] = 0.0  # messages per second, 0 = unlimited
     default_request_rate: ClassVar[float] = 0.0  # requests per second, 0 = unlimited
     #: the setting holding the credential, named in "check your credentials" hints
@@ -151,6 +150,7 @@ class HttpProvider(Provider):
 
     def __init__(
         self,
+        credential: str,
         *,
         base_url: str | None = None,
         client: httpx.Client | None = None,
@@ -165,7 +165,8 @@ class HttpProvider(Provider):
         now: Callable[[], float] = time.time,
         random: random_module.Random | None = None,
     ) -> None:
-        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self._credential = credential
+        self.base_url = (base_url or self.base_url_setting.default).rstrip("/")
         self.timeout = httpx.Timeout(timeout)
         self._owns_client = client is None
         self.client = client if client is not None else httpx.Client(
@@ -182,6 +183,11 @@ class HttpProvider(Provider):
         self._message_bucket = TokenBucket(messages_per_second, max(messages_per_second, self.request_size),
                                            clock, sleep)
         self._request_bucket = TokenBucket(requests_per_second, max(requests_per_second, 1.0), clock, sleep)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> Self:
+        return cls(settings.require(cls.credential_setting), base_url=settings[cls.base_url_setting],
+                   **cls.http_options(settings) | options)
 
     @staticmethod
     def http_options(settings: Settings) -> dict[str, Any]:
@@ -211,8 +217,7 @@ class HttpProvider(Provider):
         return None
 
     def secrets(self) -> tuple[str, ...]:
-        """Values that must never appear in an error message or log line."""
-        return ()
+        return (self._credential,)
 
     def endpoint_hint(self) -> str:
         """What to check when the API answers 404/405: the request went to the wrong place."""
@@ -223,14 +228,6 @@ class HttpProvider(Provider):
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Request:
         """A request to `base_url + path` with this provider's timeout."""
         return self.client.build_request(method, self.base_url + path, timeout=self.timeout, **kwargs)
-
-    def redact(self, text: str) -> str:
-        """`text` with every secret masked. (Values under 6 characters are no real credential and
-        would mask half of every message, so they are left alone.)"""
-        for secret in self.secrets():
-            if len(secret) >= 6:
-                text = text.replace(secret, "********")
-        return text
 
     def error_detail(self, response: httpx.Response) -> str:
         """A short, human-readable reason from an error response body."""
@@ -293,15 +290,12 @@ class HttpProvider(Provider):
             for start in range(0, len(messages), self.request_size):
                 chunk = list(range(start, min(start + self.request_size, len(messages))))
                 waited = self._send_chunk(messages, chunk, results, waited)
-        except ProviderError as exc:
-            if not any(r is not None and r.outcome is Outcome.ACCEPTED for r in results):
+        except Exception as exc:  # including a bug: what was accepted must still be reported
+            kept = keep_accepted(results, len(messages), self.redact(f"{self.name}: {exc}"))
+            if kept is None:
                 raise
-            # Some messages already went out in this call: report them as accepted (raising
-            # would make the ledger send them again) and hand the rest back as retryable.
-            log.error("%s: %s; %d message(s) left for a later retry", self.name, exc,
-                      sum(r is None or r.outcome is not Outcome.ACCEPTED for r in results))
-            results = [r if r is not None and r.outcome is not Outcome.RETRYABLE
-                       else SendResult.retryable(str(exc)) for r in results]
+            log.error("%s: %s; the messages not accepted are left for a later retry", self.name, self.redact(str(exc)))
+            return kept
         return [r if r is not None else SendResult.retryable(f"{self.name}: not attempted") for r in results]
 
     def _send_chunk(self, messages: Sequence[OutgoingMessage], pending: list[int],
@@ -351,6 +345,9 @@ class HttpProvider(Provider):
             return [SendResult.retryable(self.redact(reason))] * len(batch)
         except httpx.TransportError as exc:
             reason = f"{self.name}: connection failed ({type(exc).__name__}: {exc})"
+            return [SendResult.retryable(self.redact(reason))] * len(batch)
+        except httpx.RequestError as exc:  # an unreadable answer (decoding, redirects): it may have been sent
+            reason = f"{self.name}: unreadable response ({type(exc).__name__}: {exc})"
             return [SendResult.retryable(self.redact(reason))] * len(batch)
         if response.is_success:
             results = self.parse_response(response, batch)

@@ -48,17 +48,15 @@ class MailgunProvider(HttpProvider):
     name = "mailgun"
     max_batch_size = 100
     max_request_size = 1
-    default_base_url = REGION_URLS["us"]
     credential_setting = MAILGUN_API_KEY
     base_url_setting = MAILGUN_BASE_URL
     settings = (MAILGUN_API_KEY, MAILGUN_DOMAIN, MAILGUN_REGION, MAILGUN_BASE_URL, *HTTP_SETTINGS)
 
     def __init__(self, api_key: str, domain: str, *, region: str = "us", base_url: str | None = None,
                  **options: Any) -> None:
-        super().__init__(base_url=base_url or REGION_URLS[region], **options)
+        super().__init__(api_key, base_url=base_url or REGION_URLS[region], **options)
         self.domain = domain
         self._authorization = "Basic " + base64.b64encode(f"api:{api_key}".encode()).decode()
-        self._api_key = api_key
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> Self:
@@ -67,7 +65,7 @@ class MailgunProvider(HttpProvider):
                    **cls.http_options(settings) | options)
 
     def secrets(self) -> tuple[str, ...]:
-        return (self._api_key, self._authorization.removeprefix("Basic "))
+        return (self._credential, self._authorization.removeprefix("Basic "))
 
     def fields(self, message: OutgoingMessage) -> list[tuple[str, str]]:
         """The form fields for one message, in order; repeated names are allowed."""

@@ -34,23 +34,17 @@ class PostmarkProvider(HttpProvider):
     name = "postmark"
     max_batch_size = 500
     max_request_size = 500
-    default_base_url = "https://api.postmarkapp.com"
     credential_setting = POSTMARK_SERVER_TOKEN
     base_url_setting = POSTMARK_BASE_URL
     settings = (POSTMARK_SERVER_TOKEN, POSTMARK_MESSAGE_STREAM, POSTMARK_BASE_URL, *HTTP_SETTINGS)
 
     def __init__(self, server_token: str, *, message_stream: str = "broadcast", **options: Any) -> None:
-        super().__init__(**options)
-        self._server_token = server_token
+        super().__init__(server_token, **options)
         self.message_stream = message_stream
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> Self:
-        return cls(settings.require(POSTMARK_SERVER_TOKEN), message_stream=settings[POSTMARK_MESSAGE_STREAM],
-                   base_url=settings[POSTMARK_BASE_URL], **cls.http_options(settings) | options)
-
-    def secrets(self) -> tuple[str, ...]:
-        return (self._server_token,)
+        return super().from_settings(settings, **{"message_stream": settings[POSTMARK_MESSAGE_STREAM]} | options)
 
     def payload(self, message: OutgoingMessage) -> dict[str, Any]:
         """One message in Postmark's JSON shape."""
@@ -71,7 +65,7 @@ class PostmarkProvider(HttpProvider):
 
     def build_request(self, messages: Sequence[OutgoingMessage]) -> httpx.Request:
         return self.request("POST", "/email/batch", json=[self.payload(m) for m in messages],
-                            headers={"X-Postmark-Server-Token": self._server_token, "Accept": "application/json"})
+                            headers={"X-Postmark-Server-Token": self._credential, "Accept": "application/json"})
 
     def parse_response(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """A 200 holds one entry per message, in request order, each with its own ErrorCode."""

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
-from ..settings import Setting, Settings
+from ..settings import Setting
 from .base import OutgoingMessage, SendResult
 from .http import HTTP_SETTINGS, HttpProvider, parse_base_url, sanitize_tag
 
@@ -36,23 +36,10 @@ class ResendProvider(HttpProvider):
     name = "resend"
     max_batch_size = 100
     max_request_size = 100
-    default_base_url = "https://api.resend.com"
     default_request_rate = 2.0  # Resend's documented default: 2 requests per second per team
     credential_setting = RESEND_API_KEY
     base_url_setting = RESEND_BASE_URL
     settings = (RESEND_API_KEY, RESEND_BASE_URL, *HTTP_SETTINGS)
-
-    def __init__(self, api_key: str, **options: Any) -> None:
-        super().__init__(**options)
-        self._api_key = api_key
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **options: Any) -> Self:
-        return cls(settings.require(RESEND_API_KEY), base_url=settings[RESEND_BASE_URL],
-                   **cls.http_options(settings) | options)
-
-    def secrets(self) -> tuple[str, ...]:
-        return (self._api_key,)
 
     def payload(self, message: OutgoingMessage) -> dict[str, Any]:
         """One message in Resend's JSON shape; tag values restricted to [A-Za-z0-9_-]."""
@@ -71,7 +58,7 @@ class ResendProvider(HttpProvider):
 
     def build_request(self, messages: Sequence[OutgoingMessage]) -> httpx.Request:
         return self.request("POST", "/emails/batch", json=[self.payload(m) for m in messages], headers={
-            "Authorization": f"Bearer {self._api_key}",
+            "Authorization": f"Bearer {self._credential}",
             "Idempotency-Key": batch_idempotency_key(messages),
             "x-batch-validation": "permissive",
         })

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from email.utils import parseaddr
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
-from ..settings import Setting, Settings
+from ..settings import Setting
 from .base import OutgoingMessage, SendResult
 from .http import HTTP_SETTINGS, HttpProvider, parse_base_url
 
@@ -35,22 +35,9 @@ class SendGridProvider(HttpProvider):
     name = "sendgrid"
     max_batch_size = 100
     max_request_size = 1
-    default_base_url = "https://api.sendgrid.com"
     credential_setting = SENDGRID_API_KEY
     base_url_setting = SENDGRID_BASE_URL
     settings = (SENDGRID_API_KEY, SENDGRID_BASE_URL, *HTTP_SETTINGS)
-
-    def __init__(self, api_key: str, **options: Any) -> None:
-        super().__init__(**options)
-        self._api_key = api_key
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **options: Any) -> Self:
-        return cls(settings.require(SENDGRID_API_KEY), base_url=settings[SENDGRID_BASE_URL],
-                   **cls.http_options(settings) | options)
-
-    def secrets(self) -> tuple[str, ...]:
-        return (self._api_key,)
 
     def payload(self, message: OutgoingMessage) -> dict[str, Any]:
         """One message in SendGrid's v3 Mail Send shape."""
@@ -71,7 +58,7 @@ class SendGridProvider(HttpProvider):
     def build_request(self, messages: Sequence[OutgoingMessage]) -> httpx.Request:
         (message,) = messages
         return self.request("POST", "/v3/mail/send", json=self.payload(message),
-                            headers={"Authorization": f"Bearer {self._api_key}"})
+                            headers={"Authorization": f"Bearer {self._credential}"})
 
     def parse_response(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         return [SendResult.accepted(response.headers.get("X-Message-Id"))]

@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from ..errors import ProviderError
 from ..settings import Setting, Settings, parse_positive_float
-from .base import Outcome, OutgoingMessage, Provider, SendResult
+from .base import OutgoingMessage, Provider, SendResult, keep_accepted
 from .http import RATE_LIMIT, TokenBucket
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,8 @@ class SmtpProvider(Provider):
     def __repr__(self) -> str:
         return f"<SmtpProvider {self.security}://{self.host}:{self.port} user={self.username!r}>"
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._password, "********") if len(self._password) >= 6 else text
+    def secrets(self) -> tuple[str, ...]:
+        return (self._password,)
 
     def _connect(self) -> smtplib.SMTP:
         """An open, secured and authenticated connection; ProviderError for settings that cannot work."""
@@ -104,7 +104,7 @@ class SmtpProvider(Provider):
                 connection.login(self.username, self._password)
         except smtplib.SMTPAuthenticationError as exc:
             connection.close()
-            raise ProviderError(self._redact(f"smtp: {self.host} refused the login for {self.username!r}: "
+            raise ProviderError(self.redact(f"smtp: {self.host} refused the login for {self.username!r}: "
                                              f"{exc.smtp_code} {_text(exc.smtp_error)}"),
                                 f"check {SMTP_USERNAME.name} and {SMTP_PASSWORD.name}") from None
         except smtplib.SMTPNotSupportedError:
@@ -142,14 +142,15 @@ class SmtpProvider(Provider):
                         # Cannot connect (refused, unreachable, TLS failure): the server or network
                         # may come back, so every remaining message is retryable.
                         connection = None
-                        reason = self._redact(f"smtp: cannot connect to {self.host}:{self.port}: {exc}")
+                        reason = self.redact(f"smtp: cannot connect to {self.host}:{self.port}: {exc}")
                         results += [SendResult.retryable(reason)] * (len(messages) - position)
                         return results
-        except ProviderError as exc:
-            if not any(r.outcome is Outcome.ACCEPTED for r in results):
+        except Exception as exc:  # including a bug: what was accepted must still be reported
+            kept = keep_accepted(results, len(messages), self.redact(f"smtp: {exc}"))
+            if kept is None:
                 raise
-            log.error("smtp: %s; %d message(s) left for a later retry", exc, len(messages) - len(results))
-            results += [SendResult.retryable(str(exc))] * (len(messages) - len(results))
+            log.error("smtp: %s; the messages not accepted are left for a later retry", self.redact(str(exc)))
+            return kept
         finally:
             if connection is not None:
                 _quit(connection)

@@ -293,6 +293,24 @@ def test_auth_failure_after_accepted_messages_does_not_lose_them(fake_time: Any)
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.RETRYABLE]
 
 
+def test_an_unreadable_answer_after_accepted_messages_does_not_lose_them(fake_time: Any) -> None:
+    broken = httpx.Response(202, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip"))
+    handler, _ = scripted(httpx.Response(202, headers={"X-Message-Id": "sg-1"}), broken)
+    results = sendgrid(handler, fake_time, max_retries=0).send_batch(make_messages(2))
+    assert [(r.outcome, r.provider_message_id) for r in results] == [
+        (Outcome.ACCEPTED, "sg-1"), (Outcome.RETRYABLE, None)]
+    assert "unreadable response" in (results[1].error or "")
+
+
+def test_an_unexpected_error_after_accepted_messages_does_not_lose_them(fake_time: Any) -> None:
+    handler, _ = scripted(httpx.Response(202, headers={"X-Message-Id": "sg-1"}), RuntimeError("a bug"))
+    results = sendgrid(handler, fake_time).send_batch(make_messages(2))
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.RETRYABLE]
+    handler, _ = scripted(RuntimeError("a bug"))
+    with pytest.raises(RuntimeError):  # nothing went out: the dispatcher's lease covers the batch
+        sendgrid(handler, fake_time).send_batch(make_messages(2))
+
+
 def test_postmark_account_that_cannot_send_is_unusable(fake_time: Any) -> None:
     handler, _ = scripted(httpx.Response(422, json={"ErrorCode": 412, "Message": "Account is pending approval"}))
     with pytest.raises(ProviderError, match="412"):
