@@ -12,7 +12,6 @@ _PARAGRAPHS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "ta
 # Elements that start and end on their own line.
 _LINES = {"div", "tr", "li", "dt", "dd", "section", "article", "header", "footer", "main", "nav",
           "aside", "center", "address", "figure", "figcaption", "hr", "form"}
-_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 # Void elements never get an end tag, so they are never pushed on the open-element stack.
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|mso-hide\s*:\s*all|visibility\s*:\s*hidden", re.I)
@@ -75,14 +74,14 @@ class _TextParser(HTMLParser):
             self.link = ((attributes.get("href") or "").strip(), [])
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _VOID or not any(open_tag == tag for open_tag, _ in self.stack):
+        index = max((i for i, (open_tag, _) in enumerate(self.stack) if open_tag == tag), default=-1)
+        if tag in _VOID or index < 0:
             return
-        was_skipping = self.skipping
-        while self.stack:  # close everything left open inside this element too
-            open_tag, _ = self.stack.pop()
-            if open_tag == tag:
-                break
-        if was_skipping:
+        # Visible when neither this element nor one around it hides its content; anything left
+        # open inside it (an unclosed hidden <span>, say) closes with it and does not count.
+        hidden = any(hides for _, hides in self.stack[:index + 1])
+        del self.stack[index:]
+        if hidden:
             return
         if tag == "a" and self.link is not None:
             href, parts = self.link

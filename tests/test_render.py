@@ -458,6 +458,11 @@ HEADERS = {
 }
 
 
+def test_an_unclosed_hidden_element_inside_a_link_ends_with_the_link() -> None:
+    html = '<p><a href="https://x.example">Shop now<span style="display:none">hidden</a></p><p>Second</p><p>Third</p>'
+    assert html_to_text(html) == "Shop now (https://x.example)\n\nSecond\n\nThird"
+
+
 def test_build_mime_round_trips(renderer: Renderer) -> None:
     rendered = render(renderer, "winback", make_context(params=OFFER), subject="Wir vermissen dich, Jürgen ✓ 🎂",
                       **{"from": "Café Zoë <hello@shop.example.com>"}, reply_to="care@shop.example.com")
