@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,7 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from .durations import HINT as DURATION_HINT
 from .durations import Duration
-from .errors import CampaignError, Problem
+from .errors import Problem
 from .plugins import TRIGGERS, available
 from .triggers.base import Trigger
 
@@ -132,6 +132,8 @@ class Campaign:
     spec: CampaignSpec
     trigger: Trigger
     path: Path
+    #: line of each `message` key in the file (subject, preheader, from, reply_to, template)
+    message_lines: Mapping[str, int | None] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -249,7 +251,8 @@ def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
     problems.extend(trigger_problems)
     if spec is None or trigger is None or problems:
         return None, sorted(problems, key=lambda p: p.line or 0)
-    return Campaign(spec, trigger, path), []
+    lines = {key: _line_of(doc, ("message", key)) for key in ("subject", "preheader", "from", "reply_to", "template")}
+    return Campaign(spec, trigger, path, lines), []
 
 
 def _trigger(path: Path, doc: CommentedMap, raw: Any) -> tuple[Trigger | None, list[Problem]]:
@@ -302,11 +305,3 @@ def load_campaigns(folder: Path) -> tuple[list[Campaign], list[Problem]]:
         seen[campaign.id] = path
         campaigns.append(campaign)
     return campaigns, problems
-
-
-def require_campaigns(folder: Path) -> list[Campaign]:
-    """The campaigns of a folder, or CampaignError when any file is invalid."""
-    campaigns, problems = load_campaigns(folder)
-    if problems:
-        raise CampaignError(problems)
-    return campaigns

@@ -106,7 +106,6 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
     wanted = {ln.sku for group in lines.values() for ln in group} | {s for skus in related.values() for s in skus}
     products = {p.sku: p for p in session.exec(select(Product).where(Product.sku.in_(wanted))).scalars()}
 
-    params = dict(campaign.spec.message.params)
     contexts = []
     for item in items:
         customer = customers[item.customer_id]
@@ -116,26 +115,19 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
         line_ctx = [line_context(ln, products.get(ln.sku), money_in) for ln in lines.get(item.order_id or -1, [])]
         this_line = next((ctx for ln, ctx in zip(lines.get(item.order_id or -1, []), line_ctx, strict=True)
                           if ln.id == item.order_line_id), None)
-        contexts.append({
-            "customer": customer_context(customer, tags.get(customer.id, []), zone, money_in),
-            "order": order_context(order, line_ctx, zone) if order else None,
-            "lines": line_ctx,
-            "line": this_line,
-            "recommendations": [product_context(products[s], money_in) for s in related[item.occurrence_key]
-                                if s in products],
-            "shop": shop.as_context(),
-            "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params},
-            "params": params,
-            "occurrence": {"key": item.occurrence_key, "due_at": item.due_at.replace(tzinfo=dt.UTC),
-                           "reason": item.reason},
-            "unsubscribe_url": unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email),
-            "now": now.replace(tzinfo=dt.UTC),
-        })
+        contexts.append(_context(
+            campaign, shop, now, customer_context(customer, tags.get(customer.id, []), zone, money_in),
+            order_context(order, line_ctx, zone) if order else None, line_ctx, this_line,
+            [product_context(products[s], money_in) for s in related[item.occurrence_key] if s in products],
+            {"key": item.occurrence_key, "due_at": item.due_at.replace(tzinfo=dt.UTC), "reason": item.reason},
+            unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email)))
     return contexts
 
 
 def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime) -> dict[str, Any]:
-    """A context with every field filled, for `lifecycle validate` to render each template against."""
+    """A context shaped like a real send of this campaign, for `lifecycle validate` to render each
+    template against: `order` and `lines` only when the trigger is about an order, `line` only
+    when it is about an order line, so a template that needs more than a send has is refused."""
     zone = shop.default_zone
     placed = now - dt.timedelta(days=3)
     coffee = Product(sku="SAMPLE-COFFEE", name="House Blend 1kg", url=shop.url, image_url=None, price_cents=2400)
@@ -150,17 +142,24 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime) -> dict[str
     order = Order(id=0, external_id="sample", name="#1001", customer_id=0, placed_at=placed,
                   delivered_at=placed + dt.timedelta(days=2), subtotal_cents=4800, total_cents=4800,
                   currency="USD", discount_code="WELCOME10")
+    about = campaign.trigger.about
+    order_ctx = order_context(order, line_ctx, zone) if about != "customer" else None
+    return _context(
+        campaign, shop, now, customer_context(customer, ["vip"], zone, "USD"), order_ctx,
+        line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
+        [product_context(mug, "USD")], {"key": "sample", "due_at": now.replace(tzinfo=dt.UTC), "reason": "sample"},
+        f"{shop.public_url.rstrip('/')}/unsubscribe/sample")
+
+
+def _context(campaign: Campaign, shop: Shop, now: dt.datetime, customer: dict[str, Any],
+             order: dict[str, Any] | None, lines: list[dict[str, Any]], line: dict[str, Any] | None,
+             recommendations: list[dict[str, Any] | None], occurrence: dict[str, Any],
+             unsubscribe: str) -> dict[str, Any]:
+    """The one shape of a template context (docs/templates.md)."""
     params = dict(campaign.spec.message.params)
     return {
-        "customer": customer_context(customer, ["vip"], zone, "USD"),
-        "order": order_context(order, line_ctx, zone),
-        "lines": line_ctx,
-        "line": line_ctx[0],
-        "recommendations": [product_context(mug, "USD")],
-        "shop": shop.as_context(),
-        "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params},
-        "params": params,
-        "occurrence": {"key": "sample", "due_at": now.replace(tzinfo=dt.UTC), "reason": "sample"},
-        "unsubscribe_url": f"{shop.public_url.rstrip('/')}/unsubscribe/sample",
-        "now": now.replace(tzinfo=dt.UTC),
+        "customer": customer, "order": order, "lines": lines, "line": line,
+        "recommendations": recommendations, "shop": shop.as_context(),
+        "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params}, "params": params,
+        "occurrence": occurrence, "unsubscribe_url": unsubscribe, "now": now.replace(tzinfo=dt.UTC),
     }

@@ -165,6 +165,10 @@ def _undefined_hint(exc: Exception, context: Mapping[str, Any]) -> str:
     match = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'", message)
     name = next((group for group in match.groups() if group), None) if match else None
     top = ", ".join(sorted(context))
+    if message.startswith("'None' has no attribute"):
+        return ("a value used here is empty for this campaign: `order` and `lines` exist only for order "
+                "and replenishment triggers, `line` only for replenishment; guard it with "
+                f"`{{% if order %}}`; {CONTEXT_HINT}")
     if name is not None:
         close = difflib.get_close_matches(name, sorted(set(_names(context))), n=1)
         if close and close[0] != name:
@@ -183,21 +187,6 @@ def _hint_for(exc: Exception, context: Mapping[str, Any]) -> str | None:
     if isinstance(exc, TemplateNotFound):
         return "templates are looked up in LIFECYCLE_TEMPLATES_DIR by name, e.g. 'base.html'"
     return CONTEXT_HINT
-
-
-def _key_line(path: Path, key: str) -> int | None:
-    """1-based line of `key:` in a campaign file: under `message:` when there is one, else anywhere."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    pattern = re.compile(rf"^\s*['\"]?{re.escape(key)}['\"]?\s*:")
-    start = next((i for i, text in enumerate(lines) if re.match(r"^\s*message\s*:", text)), 0)
-    for offset in (start, 0):
-        for number, text in enumerate(lines[offset:], start=offset + 1):
-            if pattern.match(text):
-                return number
-    return None
 
 
 # ---------------------------------------------------------------- the renderer
@@ -336,14 +325,14 @@ class Renderer:
             try:
                 rendered[key] = _one_line(self._string(source).render(context))
             except Exception as exc:  # report whatever the string does wrong
-                line = _key_line(campaign.path, key) if getattr(message, attribute) else None
+                line = campaign.message_lines.get(key) if getattr(message, attribute) else None
                 problems.append(Problem(str(campaign.path), line, f"message.{key}: {_describe(exc)}",
                                         _hint_for(exc, context)))
         page = {**context, "subject": rendered.get("subject", message.subject),
                 "preheader": rendered.get("preheader", message.preheader)}
         html_name = f"{message.template}.html"
         if not self.template_path(html_name).is_file():
-            problems.append(Problem(str(campaign.path), _key_line(campaign.path, "template"),
+            problems.append(Problem(str(campaign.path), campaign.message_lines.get("template"),
                                     f"template {message.template!r} not found: no {self.template_path(html_name)}",
                                     self._missing_hint(html_name)))
         else:

@@ -253,3 +253,16 @@ def test_audience_filters_limit_who_gets_a_campaign(app: App, shop: ShopBuilder,
     shop.order(excluded, utc(2026, 10, 1, 9, 0))
     tick(app, utc(2026, 11, 20, 10, 0))
     assert [s.customer_id for s in ledger(app, "sent")] == [twice]
+
+
+def test_validation_refuses_a_template_needing_data_its_trigger_never_has(app: App, campaigns_dir):
+    write_campaign(campaigns_dir, """
+        id: birthday-order
+        name: Birthday with an order number
+        trigger: {type: birthday}
+        message: {template: birthday, subject: "About order {{ order.number }}"}
+    """)
+    _, problems = app.problems(utc(2026, 11, 20, 10, 0))
+    assert [(Path(p.path).name, p.line) for p in problems] == [("birthday-order.yaml", 4)]
+    assert "has no attribute 'number'" in problems[0].message
+    assert "{% if order %}" in (problems[0].hint or "")

@@ -12,9 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from ruamel.yaml import YAML
 
-from runner.campaigns import Campaign, CampaignSpec, MessageSpec
+from runner.campaigns import Campaign, MessageSpec, parse_campaign
 from runner.money import Money
 from runner.render import (
     RenderedEmail,
@@ -336,7 +335,7 @@ def test_templates_are_compiled_once_and_reloaded_when_edited(tmp_path: Path) ->
 
 def make_campaign(folder: Path, template: str, *, subject: str = "Hi {{ customer.first_name }}",
                   preheader: str = "", params: dict[str, Any] | None = None) -> Campaign:
-    """A campaign file on disk and the Campaign built from it (the trigger is not needed by check)."""
+    """A campaign file on disk and the Campaign built from it."""
     params_yaml = "".join(f"\n    {key}: {value!r}" for key, value in (params or {}).items())
     text = textwrap.dedent(f"""\
         id: check-{template.replace("/", "-")}
@@ -354,8 +353,9 @@ def make_campaign(folder: Path, template: str, *, subject: str = "Hi {{ customer
     path = folder / "campaigns" / f"{template.replace('/', '-')}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
-    spec = CampaignSpec.model_validate(YAML(typ="safe").load(text))
-    return Campaign(spec, None, path)  # type: ignore[arg-type]
+    campaign, problems = parse_campaign(path)
+    assert campaign is not None, problems
+    return campaign
 
 
 @pytest.mark.parametrize("template", TEMPLATE_NAMES)

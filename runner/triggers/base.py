@@ -6,7 +6,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -46,6 +46,9 @@ class Trigger(ABC):
 
     type_name: ClassVar[str]
     Params: ClassVar[type[TriggerParams]] = TriggerParams
+    #: what an occurrence is about, so templates are validated against the context a send has:
+    #: "customer" (no order), "order" (`order` and `lines`) or "order_line" (also `line`)
+    about: ClassVar[Literal["customer", "order", "order_line"]] = "customer"
 
     def __init__(self, params: TriggerParams) -> None:
         self.params = params

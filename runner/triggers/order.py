@@ -22,6 +22,7 @@ class OrderTrigger(Trigger):
     """One occurrence per order, due `delay` after the order event. Cancelled orders never fire."""
 
     type_name = "order"
+    about = "order"
     Params = OrderParams
     params: OrderParams
 

@@ -44,6 +44,7 @@ class ReplenishmentTrigger(Trigger):
     """
 
     type_name = "replenishment"
+    about = "order_line"
     Params = ReplenishmentParams
     params: ReplenishmentParams
 
