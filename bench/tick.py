@@ -77,9 +77,10 @@ def main() -> None:
             refresh_affinity(session, naive)
             print(f"{'product affinity refresh (daily)':<34} {time.perf_counter() - started:8.2f} s")
             zones = store_time_zones(session)
+            shop = app.shop()
             for campaign in campaigns:
                 window = window_for(campaign, naive, last_evaluated(session, campaign.id),
-                                    app.shop().default_zone, zones)
+                                    shop.default_zone, zones, shop.currency)
                 started = time.perf_counter()
                 found = sum(1 for _ in find_occurrences(session, campaign, window))
                 elapsed = time.perf_counter() - started

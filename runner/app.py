@@ -76,7 +76,8 @@ class App:
         key = signing_key if signing_key is not None else self.store.signing_key(self.settings[s.SECRET_KEY])
         return Shop(name=self.settings[s.SHOP_NAME], url=self.settings[s.SHOP_URL],
                     address=self.settings[s.SHOP_ADDRESS], public_url=self.settings[s.PUBLIC_URL],
-                    signing_key=key, default_zone=self.settings[s.DEFAULT_TIMEZONE])
+                    signing_key=key, default_zone=self.settings[s.DEFAULT_TIMEZONE],
+                    currency=self.settings[s.SHOP_CURRENCY])
 
     @property
     def default_from(self) -> str:
@@ -125,7 +126,7 @@ class App:
                 if should_stop():
                     break
                 window = window_for(campaign, now, last_evaluated(session, campaign.id),
-                                    shop.default_zone, zones)
+                                    shop.default_zone, zones, shop.currency)
                 counts = plan(session, campaign, window)
                 counts.update(dispatch(session, campaign, renderer=self.renderer, provider=provider, shop=shop,
                                        default_from=self.default_from, now=now, policy=self.policy(),
@@ -148,7 +149,8 @@ class App:
             customer_id = self._customer_id(session, customer) if customer else None
             zones = store_time_zones(session)
             for campaign in campaigns:
-                window = window_for(campaign, now, last_evaluated(session, campaign.id), shop.default_zone, zones)
+                window = window_for(campaign, now, last_evaluated(session, campaign.id), shop.default_zone, zones,
+                                    shop.currency)
                 found = find_occurrences(session, campaign, window, customer_id)
                 while chunk := list(islice(found, PREVIEW_BATCH)):
                     to_render = [o for o in chunk if o.skip_reason is None]

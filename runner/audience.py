@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, select, true
+from sqlalchemy import ColumnElement, exists, func, select, true
 
 from .campaigns import Condition
 from .models import Customer, CustomerTag
+from .money import to_minor
+from .triggers.base import Window
 
 _COLUMNS = {
     "order_count": Customer.order_count,
@@ -25,9 +26,9 @@ _COLUMNS = {
 }
 
 
-def _value(field: str, value: Any) -> Any:
-    if field == "total_spent":  # written in major units, stored in cents
-        return round(float(value) * 100)
+def _value(field: str, value: Any, currency: str) -> Any:
+    if field == "total_spent":  # written in major units, stored in minor units
+        return to_minor(str(value), currency)
     if field == "email" and isinstance(value, str):
         return value.strip().lower()
     return value
@@ -39,13 +40,16 @@ def _has_tags(tags: str | list[str]) -> ColumnElement[bool]:
         CustomerTag.customer_id == Customer.id, CustomerTag.tag.in_([t.strip().lower() for t in wanted])))
 
 
-def condition_sql(condition: Condition, now: dt.datetime) -> ColumnElement[bool]:
+def condition_sql(condition: Condition, window: Window) -> ColumnElement[bool]:
     op, value = condition.operator
+    now = window.now
     if op == "includes":
         return _has_tags(value)
     if op == "excludes":
         return ~_has_tags(value)
     column: Any = _COLUMNS[condition.field]
+    if condition.field == "time_zone":  # as the emails see it: no zone means the shop's
+        column = func.coalesce(column, window.default_zone.key)
     if op == "older_than":
         return column <= now - value
     if op == "within":
@@ -53,19 +57,20 @@ def condition_sql(condition: Condition, now: dt.datetime) -> ColumnElement[bool]
     if op == "is_set":
         return column.is_not(None) if value else column.is_(None)
     if op in ("in", "not_in"):
-        values = [_value(condition.field, v) for v in value]
-        return column.in_(values) if op == "in" else column.not_in(values)
-    value = _value(condition.field, value)
+        values = [_value(condition.field, v, window.currency) for v in value]
+        # SQL drops NULL from NOT IN and !=; an empty value is not one of those listed
+        return column.in_(values) if op == "in" else column.not_in(values) | column.is_(None)
+    value = _value(condition.field, value, window.currency)
     return {
-        "eq": lambda: column == value, "ne": lambda: column != value,
+        "eq": lambda: column == value, "ne": lambda: (column != value) | column.is_(None),
         "gt": lambda: column > value, "gte": lambda: column >= value,
         "lt": lambda: column < value, "lte": lambda: column <= value,
     }[op]()
 
 
-def audience_sql(conditions: list[Condition], now: dt.datetime) -> ColumnElement[bool]:
-    """All conditions joined with AND (true for an empty audience)."""
-    clauses = [condition_sql(c, now) for c in conditions]
+def audience_sql(conditions: list[Condition], window: Window) -> ColumnElement[bool]:
+    """All conditions joined with AND (true for an empty audience), evaluated at window.now."""
+    clauses = [condition_sql(c, window) for c in conditions]
     if not clauses:
         return true()
     result = clauses[0]

@@ -43,6 +43,7 @@ class Shop:
     public_url: str
     signing_key: bytes
     default_zone: ZoneInfo
+    currency: str = "USD"
 
     def as_context(self) -> dict[str, str]:
         return {"name": self.name, "url": self.url, "address": self.address}
@@ -86,7 +87,7 @@ def order_context(order: Order, lines: list[dict[str, Any]], zone: ZoneInfo) -> 
 
 
 def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], shop: Shop,
-                   now: dt.datetime, *, currency: str = "USD") -> list[dict[str, Any]]:
+                   now: dt.datetime) -> list[dict[str, Any]]:
     """One template context per item, in order."""
     customer_ids = {i.customer_id for i in items}
     order_ids = {i.order_id for i in items if i.order_id is not None}
@@ -111,7 +112,7 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
         customer = customers[item.customer_id]
         zone = zone_or_default(customer.time_zone, shop.default_zone)
         order = orders.get(item.order_id) if item.order_id is not None else None
-        money_in = order.currency if order else currency
+        money_in = order.currency if order else shop.currency
         line_ctx = [line_context(ln, products.get(ln.sku), money_in) for ln in lines.get(item.order_id or -1, [])]
         this_line = next((ctx for ln, ctx in zip(lines.get(item.order_id or -1, []), line_ctx, strict=True)
                           if ln.id == item.order_line_id), None)
@@ -138,16 +139,17 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime) -> dict[str
                         last_order_at=placed)
     lines = [OrderLine(id=0, order_id=0, customer_id=0, placed_at=placed, sku=coffee.sku, name=coffee.name,
                        quantity=2, unit_price_cents=2400)]
-    line_ctx = [line_context(lines[0], coffee, "USD")]
+    line_ctx = [line_context(lines[0], coffee, shop.currency)]
     order = Order(id=0, external_id="sample", name="#1001", customer_id=0, placed_at=placed,
                   delivered_at=placed + dt.timedelta(days=2), subtotal_cents=4800, total_cents=4800,
-                  currency="USD", discount_code="WELCOME10")
+                  currency=shop.currency, discount_code="WELCOME10")
     about = campaign.trigger.about
     order_ctx = order_context(order, line_ctx, zone) if about != "customer" else None
     return _context(
-        campaign, shop, now, customer_context(customer, ["vip"], zone, "USD"), order_ctx,
+        campaign, shop, now, customer_context(customer, ["vip"], zone, shop.currency), order_ctx,
         line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
-        [product_context(mug, "USD")], {"key": "sample", "due_at": now.replace(tzinfo=dt.UTC), "reason": "sample"},
+        [product_context(mug, shop.currency)],
+        {"key": "sample", "due_at": now.replace(tzinfo=dt.UTC), "reason": "sample"},
         f"{shop.public_url.rstrip('/')}/unsubscribe/sample")
 
 

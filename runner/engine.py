@@ -57,7 +57,7 @@ def last_evaluated(session: Session, campaign_id: str) -> dt.datetime | None:
 
 
 def window_for(campaign: Campaign, now: dt.datetime, last_evaluated_at: dt.datetime | None,
-               default_zone: ZoneInfo, time_zones: tuple[str | None, ...]) -> Window:
+               default_zone: ZoneInfo, time_zones: tuple[str | None, ...], currency: str = "USD") -> Window:
     """Occurrences due since the campaign was last evaluated, and at least within expire_after.
 
     On a first evaluation only the expire_after window counts: a new campaign does not
@@ -67,7 +67,7 @@ def window_for(campaign: Campaign, now: dt.datetime, last_evaluated_at: dt.datet
     start = now - campaign.spec.expire_after
     if last_evaluated_at is not None:
         start = min(start, last_evaluated_at)
-    return Window(start=start, now=now, default_zone=default_zone, time_zones=time_zones)
+    return Window(start=start, now=now, default_zone=default_zone, time_zones=time_zones, currency=currency)
 
 
 def find_occurrences(session: Session, campaign: Campaign, window: Window,
@@ -82,7 +82,7 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
             .join(Customer, Customer.id == occ.c.customer_id)
             .outerjoin(Suppression, Suppression.email == Customer.email)
             .outerjoin(Send, and_(Send.campaign_id == campaign.id, Send.occurrence_key == occ.c.occurrence_key))
-            .where(Send.id.is_(None), audience_sql(list(campaign.spec.audience), window.now))
+            .where(Send.id.is_(None), audience_sql(list(campaign.spec.audience), window))
             .where(true() if customer_id is None else occ.c.customer_id == customer_id)
             .order_by(occ.c.due_at, occ.c.occurrence_key)
         )

@@ -37,6 +37,13 @@ def parse_zone(raw: str) -> ZoneInfo:
         raise ValueError("expected an IANA time zone such as Europe/Berlin") from None
 
 
+def parse_currency(raw: str) -> str:
+    value = raw.strip().upper()
+    if len(value) != 3 or not value.isalpha():
+        raise ValueError("expected a three-letter ISO 4217 code such as USD or EUR")
+    return value
+
+
 def parse_positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -93,6 +100,9 @@ SHOP_ADDRESS = Setting("LIFECYCLE_SHOP_ADDRESS", "1 Example Street, Example City
                        "postal address printed in every email footer (required by anti-spam law)")
 FROM_ADDRESS = Setting("LIFECYCLE_FROM_ADDRESS", "Example Shop <hello@shop.example.com>",
                        "default From header when a campaign sets none")
+SHOP_CURRENCY = Setting("LIFECYCLE_SHOP_CURRENCY", "USD",
+                        "ISO 4217 code of the shop's currency: amounts in audience filters (total_spent) and "
+                        "customer totals in emails are in it", parse_currency)
 DEFAULT_TIMEZONE = Setting("LIFECYCLE_DEFAULT_TIMEZONE", "UTC",
                            "shop time zone, used for customers without one", parse_zone)
 PUBLIC_URL = Setting("LIFECYCLE_PUBLIC_URL", "http://localhost:8025",
@@ -113,7 +123,7 @@ RETRY_BASE_SECONDS = Setting("LIFECYCLE_RETRY_BASE_SECONDS", "300",
 
 CORE_SETTINGS: tuple[Setting, ...] = (
     DATABASE_URL, CAMPAIGNS_DIR, TEMPLATES_DIR, PROVIDER, OUTBOX_DIR, SHOP_NAME, SHOP_URL,
-    SHOP_ADDRESS, FROM_ADDRESS, DEFAULT_TIMEZONE, PUBLIC_URL, SECRET_KEY, BATCH_SIZE,
+    SHOP_ADDRESS, SHOP_CURRENCY, FROM_ADDRESS, DEFAULT_TIMEZONE, PUBLIC_URL, SECRET_KEY, BATCH_SIZE,
     MAX_ATTEMPTS, RETRY_BASE_SECONDS,
 )
 

@@ -266,3 +266,30 @@ def test_validation_refuses_a_template_needing_data_its_trigger_never_has(app: A
     assert [(Path(p.path).name, p.line) for p in problems] == [("birthday-order.yaml", 4)]
     assert "has no attribute 'number'" in problems[0].message
     assert "{% if order %}" in (problems[0].hint or "")
+
+
+def test_audience_amounts_use_the_shop_currency_and_empty_values_count_as_the_shops(
+        app: App, shop: ShopBuilder, campaigns_dir):
+    app.settings = app.settings.with_values(SHOP_CURRENCY="JPY", DEFAULT_TIMEZONE="Europe/Berlin")
+    write_campaign(campaigns_dir, """
+        id: loyal-non-tokyo
+        name: Loyal customers outside Tokyo
+        trigger: {type: order, delay: 1h}
+        audience:
+          - {field: total_spent, gte: 3000}
+          - {field: time_zone, ne: Asia/Tokyo}
+          - {field: first_name, not_in: [Bob]}
+          - {field: time_zone, in: [Europe/Berlin, America/New_York]}
+        message: {template: thank_you, subject: "Thanks"}
+    """)
+    berlin_by_default = shop.customer("berlin@example.com", first_name=None)  # no zone, no name
+    new_york = shop.customer("ny@example.com", time_zone="America/New_York")
+    tokyo = shop.customer("tokyo@example.com", time_zone="Asia/Tokyo")
+    bob = shop.customer("bob@example.com", first_name="Bob")
+    one_order = shop.customer("once@example.com")
+    for customer in (berlin_by_default, new_york, tokyo, bob):
+        shop.order(customer, utc(2026, 10, 1, 9, 0))  # 2,500 yen each: two orders reach 3,000
+    for customer in (berlin_by_default, new_york, tokyo, bob, one_order):
+        shop.order(customer, utc(2026, 11, 20, 9, 0))
+    tick(app, utc(2026, 11, 20, 10, 0))
+    assert sorted(s.customer_id for s in ledger(app, "sent")) == [berlin_by_default, new_york]

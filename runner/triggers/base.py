@@ -20,13 +20,14 @@ class Window:
     """The due instants a trigger must find: start < due_at <= now (naive UTC).
 
     `time_zones` lists the distinct customer time zones in the store (None for "shop default"),
-    for triggers that fire at a local hour.
+    for triggers that fire at a local hour. `currency` is the shop's, for amounts in conditions.
     """
 
     start: dt.datetime
     now: dt.datetime
     default_zone: ZoneInfo
     time_zones: tuple[str | None, ...] = (None,)
+    currency: str = "USD"
 
 
 class TriggerParams(BaseModel):
