@@ -168,7 +168,7 @@ class App:
                 out.append((self.renderer.render(campaign.spec.message, context, default_from=self.default_from),
                             None))
             except LifecycleError as exc:
-                out.append((None, str(exc)))
+                out.append((None, exc.with_hint()))
         return out
 
     def send_test(self, now: dt.datetime, campaign: Campaign, to: str, provider: Provider,

@@ -19,7 +19,7 @@ from pydantic import (
 )
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .durations import HINT as DURATION_HINT
 from .durations import Duration
@@ -230,6 +230,12 @@ def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
         line = mark.line + 1 if mark else None
         return None, [Problem(str(path), line, f"YAML syntax error: {exc.problem or exc.context}",
                               "check indentation and quoting on this line and the one above")]
+    except YAMLError as exc:  # e.g. a control character: the reader knows the position, not the line
+        position = getattr(exc, "position", None)
+        line = text[:position].count("\n") + 1 if isinstance(position, int) else None
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        return None, [Problem(str(path), line, f"YAML error: {reason}",
+                              "remove the character or fix the text on this line")]
 
 
 def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:

@@ -153,7 +153,8 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
             try:
                 rendered = renderer.render(campaign.spec.message, context, default_from=default_from)
             except LifecycleError as exc:
-                counts[_record(send, SendResult.permanent(f"render failed: {exc}"), now, policy, provider.name)] += 1
+                failure = SendResult.permanent(f"render failed: {exc.with_hint()}")
+                counts[_record(send, failure, now, policy, provider.name)] += 1
                 continue
             headers = message_headers(campaign.id, send.id, context["unsubscribe_url"])
             to = context["customer"]["email"]

@@ -5,7 +5,8 @@
     ├── StoreError                  the database is missing, too old or unreachable
     ├── CampaignError               a campaign file or template is invalid (carries problems)
     ├── DataImportError             an import file has a bad row; nothing was written
-    └── ProviderError               the mail provider cannot be used at all (bad credentials, ...)
+    ├── ProviderError               the mail provider cannot be used at all (bad credentials, ...)
+    └── RenderError (render.py)     one message could not be rendered (file, line and hint)
 
 Per-message delivery failures are not exceptions: providers return them as results.
 """
@@ -25,6 +26,10 @@ class LifecycleError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def with_hint(self) -> str:
+        """The message and its hint on one line, for a ledger row or a report."""
+        return f"{self.message} (hint: {self.hint})" if self.hint else self.message
 
 
 class ConfigError(LifecycleError):
