@@ -10,7 +10,9 @@ from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement, Select, and_, literal, select
+
+from ..sql import plus_seconds
 
 OCCURRENCE_COLUMNS = ("customer_id", "occurrence_key", "due_at", "order_id", "order_line_id", "detail")
 
@@ -28,6 +30,22 @@ class Window:
     default_zone: ZoneInfo
     time_zones: tuple[str | None, ...] = (None,)
     currency: str = "USD"
+
+
+def occurrence_select(*, customer_id: Any, occurrence_key: Any, due_at: Any, detail: Any,
+                      order_id: Any = None, order_line_id: Any = None) -> Select[Any]:
+    """A select of exactly OCCURRENCE_COLUMNS, in order (None becomes SQL NULL)."""
+    values = {"customer_id": customer_id, "occurrence_key": occurrence_key, "due_at": due_at,
+              "order_id": order_id, "order_line_id": order_line_id, "detail": detail}
+    return select(*((literal(None) if values[name] is None else values[name]).label(name)
+                    for name in OCCURRENCE_COLUMNS))
+
+
+def delayed(stamp: Any, delay: dt.timedelta, window: Window) -> tuple[ColumnElement[Any], ColumnElement[bool]]:
+    """The due instant `stamp + delay`, and the condition that it falls in the window, written on
+    the indexed column itself (bounds shifted by the delay) so the range scan uses its index."""
+    due = plus_seconds(stamp, literal(int(delay.total_seconds())))
+    return due, and_(stamp > window.start - delay, stamp <= window.now - delay)
 
 
 class TriggerParams(BaseModel):

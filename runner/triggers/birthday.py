@@ -9,12 +9,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
-from sqlalchemy import Select, case, literal, or_, select
+from sqlalchemy import Select, case, literal, or_
 
 from ..models import Customer
 from ..sql import as_text
 from ..timezones import zone_or_default
-from .base import Trigger, TriggerParams, Window
+from .base import Trigger, TriggerParams, Window, occurrence_select
 
 # A downtime longer than this records no expired birthdays beyond it (bounds the query size).
 MAX_LOOKBACK = dt.timedelta(days=40)
@@ -64,13 +64,11 @@ class BirthdayTrigger(Trigger):
     def _select(self, day: dt.date, entries: list[tuple[dt.datetime, list[str | None]]],
                 default_zone: ZoneInfo) -> Select[Any]:
         conds = [(_in_zones(names), due) for due, names in entries]
-        return select(
-            Customer.id.label("customer_id"),
-            (literal("birthday:") + as_text(Customer.id) + literal(f":{day.year}")).label("occurrence_key"),
-            case(*[(cond, literal(due)) for cond, due in conds]).label("due_at"),
-            literal(None).label("order_id"),
-            literal(None).label("order_line_id"),
-            literal(day.isoformat()).label("detail"),
+        return occurrence_select(
+            customer_id=Customer.id,
+            occurrence_key=literal("birthday:") + as_text(Customer.id) + literal(f":{day.year}"),
+            due_at=case(*[(cond, literal(due)) for cond, due in conds]),
+            detail=literal(day.isoformat()),
         ).where(Customer.birthday_md.in_(month_days(day)), or_(*[cond for cond, _ in conds]))
 
     def describe(self, row: dict[str, Any]) -> str:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, literal, select
+from sqlalchemy import Select, literal
 
 from ..durations import Duration, format_duration
 from ..models import Customer
-from ..sql import as_text, plus_seconds, stamp_key
-from .base import Trigger, TriggerParams, Window
+from ..sql import as_text, stamp_key
+from .base import Trigger, TriggerParams, Window, delayed, occurrence_select
 
 
 class LapsedParams(TriggerParams):
@@ -26,17 +25,11 @@ class LapsedTrigger(Trigger):
     params: LapsedParams
 
     def occurrences(self, window: Window) -> list[Select[Any]]:
-        after: dt.timedelta = self.params.after
-        query = select(
-            Customer.id.label("customer_id"),
-            (literal("lapse:") + as_text(Customer.id) + literal(":") + stamp_key(Customer.last_order_at)).label(
-                "occurrence_key"),
-            plus_seconds(Customer.last_order_at, literal(int(after.total_seconds()))).label("due_at"),
-            literal(None).label("order_id"),
-            literal(None).label("order_line_id"),
-            stamp_key(Customer.last_order_at).label("detail"),
-        ).where(Customer.last_order_at > window.start - after, Customer.last_order_at <= window.now - after)
-        return [query]
+        due_at, in_window = delayed(Customer.last_order_at, self.params.after, window)
+        last_order = stamp_key(Customer.last_order_at)
+        return [occurrence_select(customer_id=Customer.id, due_at=due_at, detail=last_order,
+                                  occurrence_key=literal("lapse:") + as_text(Customer.id) + literal(":") + last_order)
+                .where(in_window)]
 
     def describe(self, row: dict[str, Any]) -> str:
         last = row["detail"]

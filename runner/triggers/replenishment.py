@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from ..durations import Duration, format_duration
 from ..models import Order, OrderLine
 from ..sql import as_text, plus_seconds
-from .base import Trigger, TriggerParams, Window
+from .base import Trigger, TriggerParams, Window, occurrence_select
 
 
 class ReplenishmentParams(TriggerParams):
@@ -69,14 +69,9 @@ class ReplenishmentTrigger(Trigger):
                    later_order.cancelled_at.is_(None))
         )
         query = (
-            select(
-                OrderLine.customer_id.label("customer_id"),
-                (literal("line:") + as_text(OrderLine.id)).label("occurrence_key"),
-                due_at.label("due_at"),
-                OrderLine.order_id.label("order_id"),
-                OrderLine.id.label("order_line_id"),
-                OrderLine.sku.label("detail"),
-            )
+            occurrence_select(customer_id=OrderLine.customer_id,
+                              occurrence_key=literal("line:") + as_text(OrderLine.id), due_at=due_at,
+                              order_id=OrderLine.order_id, order_line_id=OrderLine.id, detail=OrderLine.sku)
             .join(Order, Order.id == OrderLine.order_id)
             .where(
                 OrderLine.placed_at > window.start - longest + p.lead,
