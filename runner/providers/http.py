@@ -49,6 +49,14 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"lifecycle-runner/{__version__}"
 
 
+def json_body(response: httpx.Response) -> Any:
+    """The response's JSON, or None when the body is not JSON (an HTML error page, say)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def parse_optional_rate(raw: str) -> float | None:
     """Empty means "the provider's default"; otherwise a number of at least 0 (0 = unlimited)."""
     return parse_non_negative_float(raw) if raw.strip() else None
@@ -231,10 +239,7 @@ class HttpProvider(Provider):
 
     def error_detail(self, response: httpx.Response) -> str:
         """A short, human-readable reason from an error response body."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = json_body(response)
         detail = ""
         if isinstance(body, dict):
             errors = body.get("errors")

@@ -16,7 +16,7 @@ import httpx
 
 from ..settings import Setting, Settings
 from .base import OutgoingMessage, SendResult
-from .http import HTTP_SETTINGS, HttpProvider, parse_base_url, sanitize_tag
+from .http import HTTP_SETTINGS, HttpProvider, json_body, parse_base_url, sanitize_tag
 
 REGION_URLS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 
@@ -86,10 +86,7 @@ class MailgunProvider(HttpProvider):
                             headers={"Authorization": self._authorization})
 
     def parse_response(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
+        body = json_body(response)
         return [SendResult.accepted(body.get("id") if isinstance(body, dict) else None)]
 
     def endpoint_hint(self) -> str:

@@ -14,7 +14,7 @@ import httpx
 from ..errors import ProviderError
 from ..settings import Setting, Settings
 from .base import OutgoingMessage, SendResult
-from .http import HTTP_SETTINGS, HttpProvider, parse_base_url
+from .http import HTTP_SETTINGS, HttpProvider, json_body, parse_base_url
 
 POSTMARK_SERVER_TOKEN = Setting("LIFECYCLE_POSTMARK_SERVER_TOKEN", "",
                                 "Postmark server API token (Servers > API Tokens)", secret=True)
@@ -69,10 +69,7 @@ class PostmarkProvider(HttpProvider):
 
     def parse_response(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """A 200 holds one entry per message, in request order, each with its own ErrorCode."""
-        try:
-            entries = response.json()
-        except ValueError:
-            entries = None
+        entries = json_body(response)
         if not isinstance(entries, list):
             entries = []
         results = []
@@ -95,10 +92,7 @@ class PostmarkProvider(HttpProvider):
         """422 rejects the whole request with one ErrorCode."""
         if response.status_code != 422:
             return None
-        try:
-            body = response.json()
-        except ValueError:
-            return None
+        body = json_body(response)
         code = body.get("ErrorCode") if isinstance(body, dict) else None
         reason = f"postmark: HTTP 422 ErrorCode {code}: {self.error_detail(response)}"
         if code in UNUSABLE_CODES:

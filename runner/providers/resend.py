@@ -19,7 +19,7 @@ import httpx
 
 from ..settings import Setting
 from .base import OutgoingMessage, SendResult
-from .http import HTTP_SETTINGS, HttpProvider, parse_base_url, sanitize_tag
+from .http import HTTP_SETTINGS, HttpProvider, json_body, parse_base_url, sanitize_tag
 
 RESEND_API_KEY = Setting("LIFECYCLE_RESEND_API_KEY", "", "Resend API key (re_...) with sending access", secret=True)
 RESEND_BASE_URL = Setting("LIFECYCLE_RESEND_BASE_URL", "https://api.resend.com", "Resend API base URL",
@@ -65,10 +65,7 @@ class ResendProvider(HttpProvider):
 
     def parse_response(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """`data` lists the created emails in request order; `errors` names the rejected ones by index."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
+        body = json_body(response)
         body = body if isinstance(body, dict) else {}
         rejected = {e.get("index"): e.get("message", "") for e in body.get("errors") or [] if isinstance(e, dict)}
         created = iter(body.get("data") or [])
@@ -87,10 +84,7 @@ class ResendProvider(HttpProvider):
         """409 means the Idempotency-Key was seen before: in flight (retry later) or with another payload."""
         if response.status_code != 409:
             return None
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
+        body = json_body(response)
         kind = body.get("name") if isinstance(body, dict) else None
         reason = f"resend: HTTP 409 {kind}: {self.error_detail(response)}"
         if kind == "invalid_idempotent_request":
