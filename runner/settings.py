@@ -22,10 +22,11 @@ PREFIX = "LIFECYCLE_"
 
 
 def parse_bool(raw: str) -> bool:
+    """yes/no in the spellings settings files and spreadsheets use; empty is no."""
     value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
+    if value in {"1", "true", "yes", "y", "on"}:
         return True
-    if value in {"0", "false", "no", "off", ""}:
+    if value in {"0", "false", "no", "n", "off", ""}:
         return False
     raise ValueError("expected true or false")
 

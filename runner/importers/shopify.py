@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
+from .. import settings
 from ..errors import DataImportError
 from ..models import (
     Customer,
@@ -235,8 +236,6 @@ _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _SPACED_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2} [+-]\d{2}:?\d{2}$")
-_TRUE = {"yes", "true", "1", "y"}
-_FALSE = {"no", "false", "0", "n", ""}
 
 
 def parse_cents(raw: str, currency: str = "USD") -> int:
@@ -255,12 +254,10 @@ def parse_quantity(raw: str) -> int:
 
 
 def parse_bool(raw: str) -> bool:
-    value = raw.lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{raw!r} is not yes or no")
+    try:
+        return settings.parse_bool(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not yes or no") from None
 
 
 def parse_timestamp(raw: str, zone: ZoneInfo) -> dt.datetime:
