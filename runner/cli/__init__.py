@@ -1,0 +1,49 @@
+"""The `lifecycle` command: parses arguments, calls the library, and turns errors into one line.
+
+One module per command group (as beets does); each registers its commands on the group in `base`.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from ..errors import LifecycleError
+from . import admin, campaigns, store, web  # noqa: F401 - importing registers the commands
+from .base import cli
+
+__all__ = ["cli", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the one place where errors become a message and an exit code."""
+    verbose = any(a in ("-v", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
+    try:
+        cli.main(args=argv, prog_name="lifecycle", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except LifecycleError as exc:
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"Hint: {exc.hint}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # the last resort: one line unless --verbose
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc}", err=True)
+        click.echo("Hint: run again with --verbose for the traceback, and report it if it persists", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Commands that evaluate campaigns: validate, preview, tick, run, send-test and demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..app import TickReport
+from ..errors import LifecycleError
+from ..providers.base import Outcome
+from .base import AT, Env, cli, parse_instant, pass_env, utcnow
+
+
+@cli.command()
+@pass_env
+def validate(env: Env) -> None:
+    """Check every campaign file and template; exit non-zero on any problem."""
+    campaigns, problems = env.app.problems(utcnow())
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        raise LifecycleError(f"{len(problems)} problem(s) in the campaign set; "
+                             "nothing will be sent until they are fixed",
+                             "fix each file and line above, then run `lifecycle validate` again")
+    click.echo(f"OK: {len(campaigns)} campaign(s) valid: {', '.join(c.id for c in campaigns)}")
+
+
+def print_report(report: TickReport) -> None:
+    rows = report.rows()
+    header = f"{'campaign':<16} {'due':>6} {'sent':>6} {'failed':>6} {'retrying':>8}  skipped"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for row in rows:
+        skipped = ", ".join(f"{k}={v}" for k, v in row["skipped"].items()) or "-"
+        click.echo(f"{row['campaign']:<16} {row['due']:>6} {row['sent']:>6} {row['failed']:>6} "
+                   f"{row['retrying']:>8}  {skipped}")
+
+
+@cli.command()
+@AT
+@click.option("--campaign", "campaign_ids", multiple=True, metavar="ID", help="Only this campaign (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_env
+def tick(env: Env, at: str | None, campaign_ids: tuple[str, ...], as_json: bool) -> None:
+    """Evaluate and send once (for running from cron)."""
+    now = parse_instant(at)
+    app = env.app
+    campaigns = app.campaigns(now, list(campaign_ids) or None)
+    with app.provider() as provider:
+        report = app.tick(now, campaigns, provider)
+    if as_json:
+        click.echo(json.dumps(report.rows(), indent=2))
+    else:
+        print_report(report)
+
+
+@cli.command()
+@AT
+@click.option("--campaign", "campaign_ids", multiple=True, metavar="ID", help="Only this campaign (repeatable).")
+@click.option("--customer", metavar="EMAIL", help="Only this customer.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("preview"),
+              show_default=True, help="Folder for the rendered HTML and index.html.")
+@click.option("--json", "as_json", is_flag=True, help="Print the occurrences as JSON instead of a table.")
+@pass_env
+def preview(env: Env, at: str | None, campaign_ids: tuple[str, ...], customer: str | None, out: Path,
+            as_json: bool) -> None:
+    """Show exactly what a tick at an instant would send, rendered to HTML; changes nothing."""
+    from ..preview import write_preview
+
+    now = parse_instant(at)
+    app = env.app
+    items = app.preview(now, app.campaigns(now, list(campaign_ids) or None), customer)
+    summary = write_preview(items, out, now)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    for entry in summary:
+        status = entry["skip_reason"] or ("error: " + entry["error"] if entry["error"] else "send")
+        click.echo(f"{entry['campaign']:<16} {entry['email']:<36} {status:<12} {entry['reason']}")
+    click.echo(f"{len(summary)} occurrence(s); open {out / 'index.html'} to browse the rendered emails")
+
+
+@cli.command()
+@pass_env
+def run(env: Env) -> None:
+    """Run the scheduler daemon: each enabled campaign on its own schedule. SIGHUP reloads campaigns."""
+    from ..daemon import Daemon
+
+    Daemon(env.app, clock=utcnow).run_forever()
+
+
+@cli.command("send-test")
+@click.option("--to", "to", required=True, metavar="ADDRESS", help="Where to send the test email.")
+@click.option("--campaign", "campaign_id", required=True, metavar="ID")
+@click.option("--customer", metavar="EMAIL", help="Render for this customer (default: sample data).")
+@pass_env
+def send_test(env: Env, to: str, campaign_id: str, customer: str | None) -> None:
+    """Send one campaign's email to ADDRESS through the configured provider; not recorded in the ledger."""
+    now = utcnow()
+    app = env.app
+    campaign = app.campaigns(now, [campaign_id])[0]
+    with app.provider() as provider:
+        result, subject = app.send_test(now, campaign, to, provider, customer)
+    if result.outcome is not Outcome.ACCEPTED:
+        raise LifecycleError(f"the provider did not accept the test email: {result.error}",
+                             "check the provider settings in .env")
+    click.echo(f"Sent {subject!r} to {to} via {provider.name} ({result.provider_message_id})")
+
+
+@cli.command()
+@click.option("--customers", default=2000, show_default=True, type=click.IntRange(min=0),
+              help="How many synthetic customers.")
+@click.option("--seed", default=7, show_default=True)
+@AT
+@pass_env
+def demo(env: Env, customers: int, seed: int, at: str | None) -> None:
+    """Create a synthetic demo shop, run one tick with the configured provider and summarise it."""
+    from ..demo_run import run_demo
+
+    run_demo(env.app, now=parse_instant(at), customers=customers, seed=seed, echo=click.echo,
+             print_report=print_report)

@@ -1,0 +1,80 @@
+"""`init` and `import`: creating the store and filling it from Shopify's exports."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import settings as s
+from .base import Env, cli, pass_env, utcnow
+
+
+@cli.command()
+@pass_env
+def init(env: Env) -> None:
+    """Create the store's tables (safe to run again)."""
+    app = env.app
+    created = app.store.init()
+    click.echo(f"{'Created' if created else 'Already initialised:'} {app.store.display_url}")
+
+
+# ---------------------------------------------------------------- import
+
+@cli.group("import")
+def import_group() -> None:
+    """Import Shopify exports (customers, orders, products). A file with a bad row changes nothing."""
+
+
+def _import(env: Env, kind: str, path: Path) -> None:
+    from ..importers import shopify
+    from ..recommend import refresh_affinity
+
+    app = env.app
+    app.store.check()
+    importer = {"customers": shopify.import_customers, "orders": shopify.import_orders,
+                "products": shopify.import_products}[kind]
+    kwargs: dict[str, Any] = {"now": utcnow().replace(tzinfo=None)}
+    if kind == "orders":  # its timestamps may lack an offset: they are in the shop's zone
+        kwargs["default_zone"] = env.settings[s.DEFAULT_TIMEZONE]
+    with click.progressbar(length=0, label=f"Importing {path.name}", show_pos=True,
+                           file=sys.stderr) as bar:
+        def progress(done: int) -> None:
+            bar.update(done - bar.pos)
+        report = importer(app.store, path, progress=progress, **kwargs)
+    if kind == "orders":
+        with app.store.session() as session:
+            refresh_affinity(session, kwargs["now"])
+    click.echo(report.summary())
+    shown = report.warnings if env.verbose else report.warnings[:5]
+    for warning in shown:
+        click.echo(f"warning: {warning}", err=True)
+    hidden = len(report.warnings) - len(shown) + report.warnings_not_shown
+    if hidden:
+        click.echo(f"... and {hidden} more warning(s); --verbose shows up to {len(report.warnings)}", err=True)
+
+
+@import_group.command("customers")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_env
+def import_customers(env: Env, file: Path) -> None:
+    """Import Shopify's customers export (CSV)."""
+    _import(env, "customers", file)
+
+
+@import_group.command("orders")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_env
+def import_orders(env: Env, file: Path) -> None:
+    """Import Shopify's orders export (CSV, one row per line item)."""
+    _import(env, "orders", file)
+
+
+@import_group.command("products")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_env
+def import_products(env: Env, file: Path) -> None:
+    """Import Shopify's products export (CSV)."""
+    _import(env, "products", file)
