@@ -33,6 +33,8 @@ from .providers import Provider, provider_from_settings
 from .providers.base import OutgoingMessage, SendResult
 from .recommend import refresh_if_stale
 from .render import RenderedEmail, Renderer
+from .reports.customers import CustomerFigures, customer_figures
+from .reports.segments import SegmentRules
 from .settings import Settings
 from .store import Store, utc_naive
 
@@ -136,6 +138,15 @@ class App:
 
     def provider(self) -> Provider:
         return provider_from_settings(self.settings)
+
+    # ------------------------------------------------------------ reports
+
+    def customer_figures(self, at: dt.datetime, period: dt.timedelta, rules: SegmentRules) -> CustomerFigures:
+        """The shop's retention figures and segments as of `at`; reads the store and writes nothing."""
+        self.store.check()
+        with self.store.engine.connect() as conn:
+            return customer_figures(conn, utc_naive(at), period=period, rules=rules,
+                                    currency=self.settings[s.SHOP_CURRENCY])
 
     # ------------------------------------------------------------ preview and test sends
 

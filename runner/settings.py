@@ -177,9 +177,10 @@ class Settings:
 def all_settings() -> list[tuple[str, tuple[Setting, ...]]]:
     """Every setting by section: the core's, then each installed provider's."""
     from .plugins import PROVIDERS, available
+    from .reports.rules import SEGMENT_SETTINGS
 
-    sections: list[tuple[str, tuple[Setting, ...]]] = [("core", CORE_SETTINGS)]
-    seen = {s.name for s in CORE_SETTINGS}
+    sections: list[tuple[str, tuple[Setting, ...]]] = [("core", CORE_SETTINGS), ("reports", SEGMENT_SETTINGS)]
+    seen = {s.name for s in CORE_SETTINGS + SEGMENT_SETTINGS}
     for name, entry in sorted(available(PROVIDERS).items()):
         own = tuple(s for s in getattr(entry.load(), "settings", ()) if s.name not in seen)
         seen.update(s.name for s in own)

@@ -11,7 +11,7 @@ import traceback
 import click
 
 from ..errors import LifecycleError
-from . import admin, campaigns, store, web  # noqa: F401 - importing registers the commands
+from . import admin, campaigns, reports, store, web  # noqa: F401 - importing registers the commands
 from .base import cli
 
 __all__ = ["cli", "main"]
