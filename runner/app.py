@@ -33,6 +33,7 @@ from .providers import Provider, provider_from_settings
 from .providers.base import OutgoingMessage, SendResult
 from .recommend import refresh_if_stale
 from .render import RenderedEmail, Renderer
+from .reports.campaigns import CampaignResult, campaign_results
 from .reports.customers import CustomerFigures, customer_figures
 from .reports.segments import SegmentRules
 from .settings import Settings
@@ -147,6 +148,14 @@ class App:
         with self.store.engine.connect() as conn:
             return customer_figures(conn, utc_naive(at), period=period, rules=rules,
                                     currency=self.settings[s.SHOP_CURRENCY])
+
+    def campaign_results(self, since: dt.datetime, until: dt.datetime, window: dt.timedelta,
+                         campaign_ids: list[str] | None = None) -> list[CampaignResult]:
+        """What each campaign's emails achieved in [since, until]; reads the store and writes nothing."""
+        self.store.check()
+        with self.store.engine.connect() as conn:
+            return campaign_results(conn, utc_naive(since), utc_naive(until), window=window,
+                                    campaign_ids=campaign_ids)
 
     # ------------------------------------------------------------ preview and test sends
 

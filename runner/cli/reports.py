@@ -1,4 +1,4 @@
-"""`customers`: the shop's retention figures and segments, as a table, JSON or CSV."""
+"""`report` and `customers`: what campaigns achieved, and the shop's retention figures and segments."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import json
 import sys
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from .. import settings as s
+from ..durations import format_duration
 from ..money import Money, exponent
+from ..reports.campaigns import EVENT_TYPES
 from ..reports.customers import CustomerFigures
 from .base import AT, Env, cli, parse_instant, pass_env
 
@@ -75,14 +78,15 @@ def customers(env: Env, at: str | None, period: str | None, fmt: str) -> None:
             writer.writerow([name, "" if value is None else value])
         return
     console = Console()
-    summary = Table(title=f"Customers as of {figures.at:%Y-%m-%d %H:%M} UTC", show_header=False)
+    summary = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=f"Customers as of {figures.at:%Y-%m-%d %H:%M} UTC", show_header=False)
     summary.add_column("figure")
     summary.add_column("value", justify="right")
     for row in rows:
         summary.add_row(*row)
     console.print(summary)
     rules = "; ".join(f"{seg.name}: {seg.description}" for seg in figures.segments)
-    table = Table(title="Segments", caption=rules, caption_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title="Segments", caption=rules,
+                  caption_justify="left")
     for name in ("segment", "customers", "share", "revenue", "AOV"):
         table.add_column(name, justify="left" if name == "segment" else "right", no_wrap=True)
     for seg in figures.segments:
@@ -111,3 +115,57 @@ def _plain_figures(figures: CustomerFigures) -> list[tuple[str, float | int | No
                  (f"segment.{seg.name}.revenue", major(seg.revenue_cents)),
                  (f"segment.{seg.name}.aov", major(seg.aov_cents))]
     return rows
+
+
+@cli.command()
+@click.option("--since", metavar="ISO-DATE", help="Start of the period (default: 30 days before --until).")
+@click.option("--until", metavar="ISO-DATE", help="End of the period (default: now).")
+@click.option("--campaign", "campaign_ids", multiple=True, metavar="ID", help="Only this campaign (repeatable).")
+@FORMAT
+@pass_env
+def report(env: Env, since: str | None, until: str | None, campaign_ids: tuple[str, ...], fmt: str) -> None:
+    """Per campaign: emails sent, provider events, and orders and revenue attributed to them (last touch)."""
+    import datetime as dt
+
+    from ..reports.rules import ATTRIBUTION_WINDOW
+
+    end = parse_instant(until)
+    start = parse_instant(since) if since else end - dt.timedelta(days=30)
+    if start >= end:
+        raise click.BadParameter("--since must be before --until", param_hint="--since")
+    window = env.settings[ATTRIBUTION_WINDOW]
+    currency = env.settings[s.SHOP_CURRENCY]
+    results = env.app.campaign_results(start, end, window, list(campaign_ids) or None)
+    if fmt == "json":
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+        return
+    if fmt == "csv":  # plain numbers, amounts in major units; empty where unknown
+        scale = 10 ** exponent(currency)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["campaign", "sent", "failed", "skipped", *EVENT_TYPES, "conversions", "revenue",
+                         "conversion_rate", "conversion_rate_low", "conversion_rate_high"])
+        for r in results:
+            low, high = r.conversion_interval or (None, None)
+            writer.writerow(["" if v is None else v for v in (
+                r.campaign_id, r.sent, r.failed, r.skipped, *(r.events[e] for e in EVENT_TYPES), r.conversions,
+                round(r.revenue_cents / scale, 2), r.conversion_rate, low, high)])
+        return
+    console = Console()
+    delivery = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=f"Emails {start:%Y-%m-%d} to {end:%Y-%m-%d}")
+    for name in ("campaign", "sent", "failed", "deliv.", "opens", "clicks", "bounce", "spam", "unsub"):
+        delivery.add_column(name, justify="left" if name == "campaign" else "right", no_wrap=True)
+    for r in results:
+        delivery.add_row(r.campaign_id, f"{r.sent:,}", f"{r.failed:,}",
+                         *("?" if r.events[e] is None else f"{r.events[e]:,}" for e in EVENT_TYPES))
+    console.print(delivery)
+    if any(v is None for r in results for v in r.events.values()):
+        console.print("? = no provider events recorded (set up webhooks: docs/deliverability.md)")
+    outcome = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=f"Orders within {format_duration(window)} of an email (last touch)")
+    for name in ("campaign", "sent", "orders", "revenue", "conv. rate", "95% interval"):
+        outcome.add_column(name, justify="left" if name == "campaign" else "right", no_wrap=True)
+    for r in results:
+        interval = r.conversion_interval
+        outcome.add_row(r.campaign_id, f"{r.sent:,}", f"{r.conversions:,}", _money(r.revenue_cents, currency),
+                        _share(r.conversion_rate),
+                        "-" if interval is None else f"{interval[0]:.1%} to {interval[1]:.1%}")
+    console.print(outcome)

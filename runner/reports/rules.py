@@ -55,8 +55,11 @@ LAPSED_AFTER = Setting("LIFECYCLE_SEGMENT_LAPSED_AFTER", "180d",
 REPORT_PERIOD = Setting("LIFECYCLE_REPORT_PERIOD", "365d",
                         "the period retention, purchase frequency and lifetime value are measured over", parse_days)
 
+ATTRIBUTION_WINDOW = Setting("LIFECYCLE_ATTRIBUTION_WINDOW", "5d",
+                              "an order within this time after an email is attributed to it (last touch)", parse_days)
+
 SEGMENT_SETTINGS: tuple[Setting, ...] = (VIP_PERCENTILE, BIG_SPENDER, HIGH_AOV_PERCENTILE, DISCOUNT_SHARE,
-                                         LAPSED_AFTER, REPORT_PERIOD)
+                                         LAPSED_AFTER, REPORT_PERIOD, ATTRIBUTION_WINDOW)
 
 
 def segment_rules(settings: Settings, currency: str) -> SegmentRules:
