@@ -36,7 +36,8 @@ def test_orders_go_to_the_last_email_within_the_window(app, shop):
     sent(app, "winback", cat, dt.datetime(2026, 5, 20), status=SendStatus.FAILED)
 
     results = {r.campaign_id: r for r in app.campaign_results(SINCE, UNTIL, WINDOW)}
-    assert (results["birthday"].sent, results["birthday"].conversions, results["birthday"].revenue_cents) == (1, 1, 4000)
+    birthday = results["birthday"]
+    assert (birthday.sent, birthday.conversions, birthday.revenue_cents) == (1, 1, 4000)
     winback = results["winback"]
     assert (winback.sent, winback.failed, winback.conversions, winback.revenue_cents) == (3, 1, 1, 9999)
     assert winback.conversion_rate == pytest.approx(1 / 3)
