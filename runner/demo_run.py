@@ -6,8 +6,6 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import SQLModel
-
 from . import settings as s
 from .app import App, TickReport
 from .demo import generate_shop, holds_shop_data
@@ -34,7 +32,7 @@ def prepare_demo_store(app: App, seed: int) -> None:
         raise StoreError(f"{app.store.display_url} already holds shop data that is not demo data",
                          "point LIFECYCLE_DATABASE_URL at another file for the demo, e.g. sqlite:///demo.db")
     if has_data:
-        SQLModel.metadata.drop_all(app.store.engine)
+        app.store.drop()
         app.store.init()
     with app.store.session() as session:
         session.merge(Meta(key=DEMO_MARK, value=str(seed)))

@@ -15,8 +15,6 @@ from sqlalchemy import Column, DateTime, Index, UniqueConstraint
 from sqlalchemy import String as SAString
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
-
 
 def birthday_key(birthday: dt.date | None) -> str | None:
     """The month-day key ("MM-DD") the birthday trigger matches on."""
@@ -187,7 +185,10 @@ class CampaignState(SQLModel, table=True):
 
 
 class Meta(SQLModel, table=True):
-    """Key/value facts about the store itself: schema version, generated signing key."""
+    """Key/value facts about the store itself: the generated signing key, the affinity refresh, the demo mark.
+
+    `schema_version` stays for releases before migrations, which check it; the schema's revision
+    is Alembic's alembic_version table."""
 
     key: str = Field(primary_key=True)
     value: str

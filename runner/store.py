@@ -7,13 +7,15 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, event, inspect, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, event, select, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
-from . import models
+from . import migrations
 from .errors import StoreError
 from .models import Meta
+
+BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another one before giving up
 
 
 def utc_naive(moment: dt.datetime) -> dt.datetime:
@@ -23,13 +25,31 @@ def utc_naive(moment: dt.datetime) -> dt.datetime:
     return moment
 
 
+def describe_database_error(exc: SQLAlchemyError) -> StoreError:
+    """A database error as one line for a user or a log: the driver's first line, never the SQL or parameters.
+
+    SQLAlchemy's own text appends the statement and its parameters (a 43 KB INSERT, customer
+    addresses); the driver's first line says what went wrong without them.
+    """
+    original = getattr(exc, "orig", None) or exc
+    first_line = (str(original).strip().splitlines() or [type(original).__name__])[0][:200]
+    if "database is locked" in first_line:
+        return StoreError("the store is locked: another process kept writing to it for longer than the wait "
+                          f"allowed ({BUSY_TIMEOUT_MS // 1000} s)",
+                          "run again; if it persists, look for a stuck process holding the SQLite file")
+    if "no such table" in first_line or (first_line.startswith('relation "') and "does not exist" in first_line):
+        return StoreError(f"the store is incomplete: {first_line}", "run `lifecycle init` to create or upgrade it")
+    return StoreError(f"the store refused an operation: {first_line}",
+                      "run again with --verbose for the full error, and check the database")
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cursor = dbapi_conn.cursor()
     # WAL lets `preview` and `serve` read while a tick writes; busy_timeout makes a second
     # writer (cron tick beside the daemon) wait instead of failing.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -49,31 +69,41 @@ class Store:
         if url.startswith("sqlite") and not read_only:
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
-    def init(self) -> bool:
-        """Create the schema if absent. Returns True when it was created now."""
-        created = not inspect(self.engine).has_table("meta")
-        SQLModel.metadata.create_all(self.engine)
-        with self.session() as session:
-            if session.get(Meta, "schema_version") is None:
-                session.add(Meta(key="schema_version", value=str(models.SCHEMA_VERSION)))
-            session.commit()
+    def init(self) -> str:
+        """Create the store, or upgrade it in place to this program's schema; safe to run again.
+
+        Returns what was done, for the user: created, upgraded from a revision, or already current.
+        """
+        before, now = migrations.upgrade(self.engine)
         self.signing_key("")  # created now, so that reading commands (preview) never write
-        return created
+        if not before.exists:
+            return f"Created {self.display_url} (schema revision {now})"
+        if before.legacy or before.revision != now:
+            return f"Upgraded {self.display_url} from {before.describe()} to schema revision {now}"
+        return f"Already up to date: {self.display_url} (schema revision {now})"
 
     def check(self) -> None:
-        """Refuse a store that was never initialised or has another schema version."""
+        """Refuse a store that was never initialised, or whose schema is older or newer than this program's."""
         try:
-            with self.session() as session:
-                row = session.get(Meta, "schema_version")
-        except OperationalError:
-            row = None
-        if row is None:
+            with self.engine.connect() as connection:
+                found = migrations.state(connection)
+        except OperationalError as exc:
+            raise describe_database_error(exc) from None
+        if not found.exists:
             raise StoreError(f"no lifecycle store at {self.display_url}", "run `lifecycle init` first")
-        if int(row.value) != models.SCHEMA_VERSION:
-            raise StoreError(
-                f"the store has schema version {row.value}, this program expects {models.SCHEMA_VERSION}",
-                "run `lifecycle init` with the matching version; see docs/schema.md on migrations",
-            )
+        if found.ahead:
+            raise StoreError(f"the store at {self.display_url} is at schema revision {found.revision}, newer than "
+                             f"this program knows (its newest is {migrations.head()})",
+                             "run the newer lifecycle-runner release that upgraded it")
+        if not found.current:
+            raise StoreError(f"the store at {self.display_url} has {found.describe()}, this program needs "
+                             f"revision {migrations.head()}", "run `lifecycle init` to upgrade it")
+
+    def drop(self) -> None:
+        """Remove every table of the store, the migration mark included (the demo's fresh start, tests)."""
+        SQLModel.metadata.drop_all(self.engine)
+        with self.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
     @property
     def display_url(self) -> str:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from shopkit import ROOT, ShopBuilder
-from sqlmodel import SQLModel, create_engine
 
 from runner.app import App
 from runner.settings import Settings
+from runner.store import Store
 
 POSTGRES_URL = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
 
@@ -22,9 +22,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'store.db'}"
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured: set LIFECYCLE_TEST_POSTGRES_URL (.ci/run does when it can)")
-    engine = create_engine(POSTGRES_URL)
-    SQLModel.metadata.drop_all(engine)
-    engine.dispose()
+    store = Store(POSTGRES_URL)
+    store.drop()
+    store.close()
     return POSTGRES_URL
 
 

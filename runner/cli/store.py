@@ -15,10 +15,8 @@ from .base import Env, cli, pass_env, utcnow
 @cli.command()
 @pass_env
 def init(env: Env) -> None:
-    """Create the store's tables (safe to run again)."""
-    app = env.app
-    created = app.store.init()
-    click.echo(f"{'Created' if created else 'Already initialised:'} {app.store.display_url}")
+    """Create the store, or upgrade an existing one in place to this version's schema (safe to run again)."""
+    click.echo(env.app.store.init())
 
 
 # ---------------------------------------------------------------- import

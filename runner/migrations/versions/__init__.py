@@ -1,0 +1,1 @@
+"""The schema revisions, oldest first by `down_revision`; exactly one head."""
