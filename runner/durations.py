@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _PART = re.compile(r"(\d+)\s*([wdhms])")
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -32,4 +32,8 @@ def format_duration(value: dt.timedelta) -> str:
     return "0s"
 
 
-Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
+PATTERN = r"^\s*(\d+\s*[wdhmsWDHMS]\s*)+$"
+
+Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration),
+                     WithJsonSchema({"type": "string", "pattern": PATTERN, "description": HINT,
+                                     "examples": ["30d", "12h", "1d12h"]})]

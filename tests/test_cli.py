@@ -119,20 +119,20 @@ def test_tick_refuses_an_invalid_campaign_set_before_sending(workdir: Path, caps
         (workdir / "campaigns" / "winback.yaml").read_text().replace("after: 90d", "after: 90 days please"))
     code, _, err = run(capsys, "tick", "--at", AT)
     assert code == 1
-    assert "campaigns/winback.yaml:8: trigger.after: '90 days please' is not a duration" in err
+    assert "campaigns/winback.yaml:9: trigger.after: '90 days please' is not a duration" in err
     assert not (workdir / "outbox").exists()
     code, _, err = run(capsys, "validate")
-    assert code == 1 and "winback.yaml:8" in err and "1 problem(s)" in err
+    assert code == 1 and "winback.yaml:9" in err and "1 problem(s)" in err
 
 
 def test_validate_names_the_file_and_line_of_a_control_character(workdir: Path, capsys):
     path = workdir / "campaigns" / "winback.yaml"
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    lines[3] = lines[3].replace("Win-back", "Win\x07back")
+    lines[4] = lines[4].replace("Win-back", "Win\x07back")
     path.write_text("".join(lines), encoding="utf-8")
     code, _, err = run(capsys, "validate")
     assert code == 1
-    assert "campaigns/winback.yaml:4: YAML error:" in err and "Traceback" not in err
+    assert "campaigns/winback.yaml:5: YAML error:" in err and "Traceback" not in err
 
 
 def test_validate_the_shipped_campaigns(workdir: Path, capsys):

@@ -46,7 +46,7 @@ def test_daemon_runs_reloads_and_stops(tmp_path: Path):
         bad.write_text(bad.read_text().replace("hour: 9", "hour: 25"))
         daemon.send_signal(signal.SIGHUP)
         content = wait_for(log, "reload refused, keeping the previous campaigns")
-        assert "birthday.yaml:8" in content
+        assert "birthday.yaml:9" in content
 
         bad.write_text(bad.read_text().replace("hour: 25", "hour: 9"))
         (tmp_path / "campaigns" / "winback.yaml").unlink()

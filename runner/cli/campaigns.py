@@ -121,3 +121,18 @@ def demo(env: Env, customers: int, seed: int, at: str | None) -> None:
 
     run_demo(env.app, now=parse_instant(at), customers=customers, seed=seed, echo=click.echo,
              print_report=print_report)
+
+
+@cli.command()
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("schema"),
+              show_default=True, help="Folder to write the schema files into.")
+def schema(out: Path) -> None:
+    """Write the JSON Schema of campaign files, for editor completion and checks while typing.
+
+    Campaign files opt in with a first line such as
+    `# yaml-language-server: $schema=../schema/campaign.schema.json`.
+    """
+    from ..schema import write_schemas
+
+    for path in write_schemas(out):
+        click.echo(f"Wrote {path}")
