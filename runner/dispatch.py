@@ -88,9 +88,12 @@ def fail_interrupted(session: Session, campaign_id: str, now: dt.datetime, polic
 def claim(session: Session, campaign_id: str, now: dt.datetime, policy: DeliveryPolicy) -> list[Send]:
     """Atomically take up to batch_size sends that are due for an attempt (or whose lease ran out)."""
     token = uuid.uuid4().hex
+    # A materialized CTE picks the batch once. As a plain IN (subquery), PostgreSQL may run the
+    # subquery again for each row it updates, and every run finds the next unclaimed row: the
+    # "batch" then grows to every due row of the campaign.
     batch = (select(Send.id).where(_claimable(campaign_id, now)).order_by(Send.id).limit(policy.batch_size)
-             .with_for_update(skip_locked=True).scalar_subquery())
-    session.execute(update(Send).where(Send.id.in_(batch), _claimable(campaign_id, now)).values(
+             .with_for_update(skip_locked=True).cte("batch").prefix_with("MATERIALIZED", dialect="postgresql"))
+    session.execute(update(Send).where(Send.id.in_(select(batch.c.id)), _claimable(campaign_id, now)).values(
         status=SendStatus.SENDING, claim_token=token, lease_until=now + policy.lease,
         attempts=Send.attempts + 1, updated_at=now).execution_options(synchronize_session=False))
     session.commit()
