@@ -3,7 +3,8 @@
 The order of writes is what makes delivery crash-safe (docs/delivery.md):
 1. claim: one UPDATE marks a batch `sending` with a lease and a claim token, then commits;
 2. render and call the provider, with an idempotency key that is the same on every attempt;
-3. record: each row becomes sent, failed, or planned again with a later next_attempt_at; commit.
+3. record: each row becomes sent, failed, or planned again with a later next_attempt_at, and an
+   address the provider rejected for good is suppressed; one commit for all of it.
 A crash after 1 leaves rows `sending`; when their lease runs out they are claimed again and
 re-sent with the same idempotency keys. Nothing is lost; at most the batch in flight repeats,
 and not at all where the provider honours idempotency keys.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import random
 import uuid
 from collections import Counter
@@ -28,6 +30,9 @@ from .errors import LifecycleError, ProviderError
 from .models import Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
 from .providers.base import Outcome, OutgoingMessage, Provider, SendResult
 from .render import Renderer
+from .suppressions import NewSuppression, add_suppressions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,12 @@ def fail_interrupted(session: Session, campaign_id: str, now: dt.datetime, polic
 def claim(session: Session, campaign_id: str, now: dt.datetime, policy: DeliveryPolicy) -> list[Send]:
     """Atomically take up to batch_size sends that are due for an attempt (or whose lease ran out)."""
     token = uuid.uuid4().hex
+    # A materialized CTE picks the batch once. As a plain IN (subquery), PostgreSQL may run the
+    # subquery again for each row it updates, and every run finds the next unclaimed row: the
+    # "batch" then grows to every due row of the campaign.
     batch = (select(Send.id).where(_claimable(campaign_id, now)).order_by(Send.id).limit(policy.batch_size)
-             .with_for_update(skip_locked=True).scalar_subquery())
-    session.execute(update(Send).where(Send.id.in_(batch), _claimable(campaign_id, now)).values(
+             .with_for_update(skip_locked=True).cte("batch").prefix_with("MATERIALIZED", dialect="postgresql"))
+    session.execute(update(Send).where(Send.id.in_(select(batch.c.id)), _claimable(campaign_id, now)).values(
         status=SendStatus.SENDING, claim_token=token, lease_until=now + policy.lease,
         attempts=Send.attempts + 1, updated_at=now).execution_options(synchronize_session=False))
     session.commit()
@@ -98,7 +106,8 @@ def claim(session: Session, campaign_id: str, now: dt.datetime, policy: Delivery
 
 
 def _still_allowed(session: Session, campaign: Campaign, sends: list[Send]) -> dict[int, SkipReason]:
-    """Sends whose customer unsubscribed, bounced or withdrew consent since they were planned."""
+    """Sends whose customer unsubscribed, bounced or withdrew consent since they were planned,
+    including an address a provider rejected earlier in this tick (in this campaign or another)."""
     ids = {s.customer_id for s in sends}
     rows = session.execute(
         select(Customer.id, Customer.accepts_marketing, Suppression.id)
@@ -179,7 +188,18 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
                     _record(send, SendResult.permanent(error), now, policy, provider.name)
                 session.commit()
                 raise ProviderError(error, "this is a bug in the provider plugin; the batch is recorded as failed")
-            for send, result in zip(to_send, results, strict=True):
+            rejected: list[NewSuppression] = []
+            for send, message, result in zip(to_send, messages, results, strict=True):
                 counts[_record(send, result, now, policy, provider.name)] += 1
+                if result.suppress is not None:
+                    rejected.append(NewSuppression(message.to, result.suppress, customer_id=send.customer_id,
+                                                   detail=f"{(result.error or provider.name)[:500]} "
+                                                          f"(campaign {campaign.id}, send {send.id})"))
+            # In the same transaction as the results: once they are recorded, no later batch or
+            # campaign can plan or send to a rejected address.
+            added = add_suppressions(session, rejected, now)
             session.commit()
+            if added:
+                log.warning("%s: %d address(es) suppressed after %s rejected them for good",
+                            campaign.id, len(added), provider.name)
     return counts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from shopkit import ROOT, ShopBuilder, utc
 from sqlalchemy import select
 
 from runner.app import App
+from runner.dispatch import claim
 from runner.engine import plan, store_time_zones, window_for
 from runner.models import Send
 from runner.providers.base import OutgoingMessage, Provider, SendResult
@@ -214,3 +216,17 @@ def test_a_provider_answering_for_fewer_messages_fails_the_batch_instead_of_rese
     assert {r.status for r in ledger(app)} == {"failed"}
     later = app.tick(NOW + dt.timedelta(hours=1), app.campaigns(NOW), FileProvider(outbox)).rows()[0]
     assert later["sent"] == 0 and len(emls(outbox)) == 2
+
+
+def test_a_claim_takes_at_most_one_batch(app, shop, campaigns_dir):
+    shutil.copy(ROOT / "campaigns" / "thank-you.yaml", campaigns_dir)
+    for name in ("ada", "bob", "cy"):
+        shop.order(shop.customer(f"{name}@example.com"), utc(2026, 11, 20, 9, 0))
+    now = NOW.replace(tzinfo=None)
+    with app.store.session() as session:
+        campaign = app.campaigns(NOW)[0]
+        plan(session, campaign, window_for(campaign, now, None, dt.UTC, store_time_zones(session)))
+        policy = app.policy()
+        batches = [[s.id for s in claim(session, campaign.id, now, replace(policy, batch_size=1))] for _ in range(4)]
+    assert [len(batch) for batch in batches] == [1, 1, 1, 0]
+    assert len({i for batch in batches for i in batch}) == 3

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from ..models import SuppressionReason
 from ..plugins import PROVIDERS, load
 from ..settings import PROVIDER, Settings
 from .base import Outcome, OutgoingMessage, Provider, SendResult
 
-__all__ = ["Outcome", "OutgoingMessage", "Provider", "SendResult", "provider_from_settings"]
+__all__ = ["Outcome", "OutgoingMessage", "Provider", "SendResult", "SuppressionReason", "provider_from_settings"]
 
 
 def provider_from_settings(settings: Settings) -> Provider:

@@ -11,6 +11,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import ClassVar, Self
 
+from ..models import SuppressionReason
 from ..render import RenderedEmail, build_mime
 from ..settings import Setting, Settings
 
@@ -69,10 +70,21 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class SendResult:
+    """What became of one message. `suppress` is set only on a permanent rejection of the
+    recipient's ADDRESS (invalid, unknown mailbox, inactive after a hard bounce or a complaint):
+    the dispatcher then suppresses the address with that reason and `error` as the detail, in the
+    same transaction as the result. A rejection of the message itself (sender, content, size)
+    never sets it."""
+
     outcome: Outcome
     provider_message_id: str | None = None
     error: str | None = None
     retry_after: float | None = None  # seconds the provider asked us to wait, when it said
+    suppress: SuppressionReason | None = None
+
+    def __post_init__(self) -> None:
+        if self.suppress is not None and self.outcome is not Outcome.PERMANENT:
+            raise ValueError("only a permanent rejection can suppress an address")
 
     @classmethod
     def accepted(cls, message_id: str | None) -> SendResult:
@@ -83,8 +95,8 @@ class SendResult:
         return cls(Outcome.RETRYABLE, error=error, retry_after=retry_after)
 
     @classmethod
-    def permanent(cls, error: str) -> SendResult:
-        return cls(Outcome.PERMANENT, error=error)
+    def permanent(cls, error: str, suppress: SuppressionReason | None = None) -> SendResult:
+        return cls(Outcome.PERMANENT, error=error, suppress=suppress)
 
 
 def keep_accepted(results: Sequence[SendResult | None], total: int, reason: str) -> list[SendResult] | None:

@@ -1,14 +1,17 @@
 """Shared machinery for HTTP mail APIs: one pooled client, pacing, retries and error classification.
 
-A subclass says how to turn a chunk of messages into one request (`build_request`) and how to
-read a successful response into one result per message (`parse_response`); it may refine how
-error responses are read (`parse_error`). Everything else lives here, once:
+A subclass says how to turn a chunk of messages into one request (`build_request`) and what its
+documented success answer looks like (`parse_response`: one result per message, None where the
+answer says nothing readable, or UnreadableAnswer when the whole answer has another shape); it
+may refine how error responses are read (`parse_error`). Everything else lives here, once:
 
     send_batch(messages)
       └── per chunk of at most `request_size` messages
             ├── pace: token buckets for messages/s and requests/s (injected clock and sleep)
             ├── send; a timeout or dropped connection makes every message in it retryable
-            ├── classify: 2xx -> parse_response; 429/5xx/408 -> retryable (Retry-After kept);
+            ├── classify: 2xx -> parse_response, and what it cannot read (an HTML page from a
+            │   proxy, an empty body, JSON of another shape, a missing entry) -> retryable, logged,
+            │   never accepted; 429/5xx/408 -> retryable (Retry-After kept);
             │   401/403/404/405 -> ProviderError (credentials or base URL); other 4xx -> permanent
             └── retry only the retryable messages, with exponential backoff and jitter that
                 honours Retry-After and rate-limit reset headers, up to `max_retries` times and
@@ -55,6 +58,18 @@ def json_body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+class UnreadableAnswer(Exception):
+    """Raised by `parse_response` when a 2xx answer as a whole is not the provider's documented
+    per-message result; the message says what is wrong with it."""
+
+
+def describe_body(response: httpx.Response) -> str:
+    """What came back, in a few words: content type, size and the first characters."""
+    text = " ".join(response.text.split())
+    shown = f": {text[:80]!r}" + ("..." if len(text) > 80 else "") if text else ""
+    return f"{response.headers.get('Content-Type', 'no Content-Type')}, {len(response.content)} bytes{shown}"
 
 
 def parse_optional_rate(raw: str) -> float | None:
@@ -216,8 +231,12 @@ class HttpProvider(Provider):
         """One API request carrying `messages` (at most `request_size` of them)."""
 
     @abstractmethod
-    def parse_response(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One result per message, in order, from a 2xx response."""
+    def parse_response(self, response: httpx.Response,
+                       messages: Sequence[OutgoingMessage]) -> list[SendResult | None]:
+        """One result per message, in order, read from a 2xx response in the provider's documented
+        success shape: None where the answer holds no readable result for that message; raise
+        UnreadableAnswer when the answer as a whole has another shape (the shared rule then makes
+        those messages retryable, never accepted)."""
 
     def parse_error(self, response: httpx.Response,
                     messages: Sequence[OutgoingMessage]) -> list[SendResult] | None:
@@ -355,12 +374,29 @@ class HttpProvider(Provider):
             reason = f"{self.name}: unreadable response ({type(exc).__name__}: {exc})"
             return [SendResult.retryable(self.redact(reason))] * len(batch)
         if response.is_success:
-            results = self.parse_response(response, batch)
+            results = self._read_answer(response, batch)
         else:
             results = self.parse_error(response, batch) or self._classify(response, batch)
         if len(results) != len(batch):  # a bug in a subclass, never the provider's fault
             raise AssertionError(f"{self.name}: {len(results)} results for {len(batch)} messages")
         return results
+
+    def _read_answer(self, response: httpx.Response, batch: list[OutgoingMessage]) -> list[SendResult]:
+        """The results a 2xx answer gives. A message it gives no readable result for is retryable,
+        never accepted: whoever answered (the provider, or a proxy or captive portal in front of
+        it) may or may not have sent it. The ledger keeps the reason and the log says it once."""
+        try:
+            read = list(self.parse_response(response, batch))
+            why = "no readable result for some messages"
+        except UnreadableAnswer as exc:
+            read, why = [None] * len(batch), str(exc)
+        unread = sum(result is None for result in read)
+        if not unread:
+            return [result for result in read if result is not None]
+        reason = self.redact(f"{self.name}: HTTP {response.status_code} answer is not the documented result "
+                             f"({why}; {describe_body(response)}); it may or may not have been sent")
+        log.warning("%s; %d of %d message(s) left retryable", reason, unread, len(batch))
+        return [result if result is not None else SendResult.retryable(reason) for result in read]
 
     def _classify(self, response: httpx.Response, batch: list[OutgoingMessage]) -> list[SendResult]:
         """The shared rules for an error response that applies to the whole request."""

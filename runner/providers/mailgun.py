@@ -14,9 +14,10 @@ from urllib.parse import quote
 
 import httpx
 
+from ..models import SuppressionReason
 from ..settings import Setting, Settings
 from .base import OutgoingMessage, SendResult
-from .http import HTTP_SETTINGS, HttpProvider, json_body, parse_base_url, sanitize_tag
+from .http import HTTP_SETTINGS, HttpProvider, UnreadableAnswer, json_body, parse_base_url, sanitize_tag
 
 REGION_URLS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 
@@ -42,6 +43,10 @@ MAILGUN_BASE_URL = Setting("LIFECYCLE_MAILGUN_BASE_URL", "",
 
 # Mailgun's 429 body says "... try again after 120 seconds" where other APIs send Retry-After.
 _TRY_AGAIN = re.compile(r"try again after (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
+# A 400 says in words what it rejects: "to parameter is not a valid address" is the recipient;
+# a bad from, a missing body or oversized options are the message. Addresses on Mailgun's own
+# bounce, complaint or unsubscribe lists are accepted (200) and fail later, so they cannot be seen here.
+_INVALID_RECIPIENT = re.compile(r"^\W*to\W* parameter is not a valid address", re.IGNORECASE)
 
 
 class MailgunProvider(HttpProvider):
@@ -85,9 +90,24 @@ class MailgunProvider(HttpProvider):
         return self.request("POST", f"/v3/{quote(self.domain, safe='')}/messages", files=parts,
                             headers={"Authorization": self._authorization})
 
-    def parse_response(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    def parse_response(self, response: httpx.Response,
+                       messages: Sequence[OutgoingMessage]) -> list[SendResult | None]:
+        """Success is documented as 200 with {"id": "<message id>", "message": "Queued. Thank you."}."""
         body = json_body(response)
-        return [SendResult.accepted(body.get("id") if isinstance(body, dict) else None)]
+        message_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(message_id, str) or not message_id:
+            raise UnreadableAnswer('not a JSON object with the message "id"')
+        return [SendResult.accepted(message_id)]
+
+    def parse_error(self, response: httpx.Response,
+                    messages: Sequence[OutgoingMessage]) -> list[SendResult] | None:
+        """A 400 that rejects the recipient's address suppresses it; every other one is the shared rule."""
+        body = json_body(response)
+        text = str(body.get("message") or "") if response.status_code == 400 and isinstance(body, dict) else ""
+        if not _INVALID_RECIPIENT.match(text):
+            return None
+        reason = self.redact(f"mailgun: HTTP 400: {text}")
+        return [SendResult.permanent(reason, SuppressionReason.BOUNCED)] * len(messages)
 
     def endpoint_hint(self) -> str:
         return (f"check {MAILGUN_DOMAIN.name} and {MAILGUN_REGION.name} (a domain lives in one region)"

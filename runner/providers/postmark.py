@@ -6,15 +6,17 @@ https://postmarkapp.com/developer/api/overview#error-codes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Self
 
 import httpx
 
 from ..errors import ProviderError
+from ..models import SuppressionReason
 from ..settings import Setting, Settings
 from .base import OutgoingMessage, SendResult
-from .http import HTTP_SETTINGS, HttpProvider, json_body, parse_base_url
+from .http import HTTP_SETTINGS, HttpProvider, UnreadableAnswer, json_body, parse_base_url
 
 POSTMARK_SERVER_TOKEN = Setting("LIFECYCLE_POSTMARK_SERVER_TOKEN", "",
                                 "Postmark server API token (Servers > API Tokens)", secret=True)
@@ -28,6 +30,21 @@ RETRYABLE_CODES = frozenset({100, 429})
 # Whole-request ErrorCodes meaning the account cannot send at all: bad token, no credits,
 # account pending approval, account may not send.
 UNUSABLE_CODES = frozenset({10, 405, 412, 413})
+# ErrorCode 406: the recipient is inactive ("Inactive recipients are ones that have generated a
+# hard bounce, a spam complaint, or a manual suppression"; the answer does not say which).
+INACTIVE_RECIPIENT = 406
+# ErrorCode 300 covers every validation failure of the request; only those naming a recipient
+# field ("Invalid 'To' address: ...", "Error parsing 'To': Illegal email ...") are about the
+# address. "Invalid 'From' address", a bad Reply-To or metadata are about the message.
+INVALID_EMAIL_REQUEST = 300
+_RECIPIENT_FIELD = re.compile(r"^\s*(invalid|error\s+parsing)\s+'(to|cc|bcc)'", re.IGNORECASE)
+
+
+def rejected_address(code: int, message: str) -> SuppressionReason | None:
+    """The suppression a per-message ErrorCode calls for: only rejections of the address."""
+    if code == INACTIVE_RECIPIENT or (code == INVALID_EMAIL_REQUEST and _RECIPIENT_FIELD.match(message)):
+        return SuppressionReason.BOUNCED
+    return None
 
 
 class PostmarkProvider(HttpProvider):
@@ -67,26 +84,33 @@ class PostmarkProvider(HttpProvider):
         return self.request("POST", "/email/batch", json=[self.payload(m) for m in messages],
                             headers={"X-Postmark-Server-Token": self._credential, "Accept": "application/json"})
 
-    def parse_response(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    def parse_response(self, response: httpx.Response,
+                       messages: Sequence[OutgoingMessage]) -> list[SendResult | None]:
         """A 200 holds one entry per message, in request order, each with its own ErrorCode."""
         entries = json_body(response)
         if not isinstance(entries, list):
-            entries = []
-        results = []
-        for position in range(len(messages)):
-            entry = entries[position] if position < len(entries) and isinstance(entries[position], dict) else None
-            if entry is None:
-                # Postmark took the request (2xx) but said nothing about this message: treat it as
-                # sent rather than risk a duplicate; only its MessageID is lost.
-                results.append(SendResult.accepted(None))
-                continue
-            code = entry.get("ErrorCode", 0)
-            if code == 0:
-                results.append(SendResult.accepted(entry.get("MessageID")))
-                continue
-            reason = self.redact(f"postmark: ErrorCode {code}: {entry.get('Message', '')}".strip())
-            results.append(SendResult.retryable(reason) if code in RETRYABLE_CODES else SendResult.permanent(reason))
-        return results
+            raise UnreadableAnswer("not a JSON array of results")
+        if len(entries) != len(messages):
+            # Which entry belongs to which message is unknowable when the counts differ.
+            raise UnreadableAnswer(f"{len(entries)} results for {len(messages)} messages")
+        return [self.read_entry(entry) for entry in entries]
+
+    def read_entry(self, entry: Any) -> SendResult | None:
+        """One message's result; None when the entry is not one Postmark documents."""
+        if not isinstance(entry, dict):
+            return None
+        # Postmark omits ErrorCode on "Message accepted, but delivery may be delayed."
+        code = entry.get("ErrorCode", 0)
+        if not isinstance(code, int) or isinstance(code, bool):
+            return None
+        if code == 0:
+            message_id = entry.get("MessageID")
+            return SendResult.accepted(message_id) if isinstance(message_id, str) and message_id else None
+        text = str(entry.get("Message") or "")
+        reason = self.redact(f"postmark: ErrorCode {code}: {text}".strip())
+        if code in RETRYABLE_CODES:
+            return SendResult.retryable(reason)
+        return SendResult.permanent(reason, rejected_address(code, text))
 
     def parse_error(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult] | None:
         """422 rejects the whole request with one ErrorCode."""
@@ -99,4 +123,7 @@ class PostmarkProvider(HttpProvider):
             raise ProviderError(reason, f"check {POSTMARK_SERVER_TOKEN.name} and the Postmark account's status")
         if code in RETRYABLE_CODES:
             return [SendResult.retryable(reason, self.retry_after(response))] * len(messages)
-        return [SendResult.permanent(reason)] * len(messages)
+        # A rejection of the whole request names an address only when it carried one message.
+        text = str(body.get("Message") or "") if isinstance(body, dict) else ""
+        suppress = rejected_address(code, text) if isinstance(code, int) and len(messages) == 1 else None
+        return [SendResult.permanent(reason, suppress)] * len(messages)

@@ -12,18 +12,30 @@ https://resend.com/docs/api-reference/errors
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
+from ..models import SuppressionReason
 from ..settings import Setting
 from .base import OutgoingMessage, SendResult
-from .http import HTTP_SETTINGS, HttpProvider, json_body, parse_base_url, sanitize_tag
+from .http import HTTP_SETTINGS, HttpProvider, UnreadableAnswer, json_body, parse_base_url, sanitize_tag
 
 RESEND_API_KEY = Setting("LIFECYCLE_RESEND_API_KEY", "", "Resend API key (re_...) with sending access", secret=True)
 RESEND_BASE_URL = Setting("LIFECYCLE_RESEND_BASE_URL", "https://api.resend.com", "Resend API base URL",
                           parse_base_url)
+
+# Validation errors say in words which field they reject: "Invalid `to` field. ..." is the
+# recipient's address (malformed, or a domain such as example.com that cannot receive mail);
+# `from`, subject or content errors are the message. Addresses on Resend's own suppression list
+# are accepted and reported later by event, so they cannot be seen here.
+_INVALID_RECIPIENT = re.compile(r"^\s*invalid `to` field", re.IGNORECASE)
+
+
+def rejected_address(message: str) -> SuppressionReason | None:
+    return SuppressionReason.BOUNCED if _INVALID_RECIPIENT.match(message) else None
 
 
 def batch_idempotency_key(messages: Sequence[OutgoingMessage]) -> str:
@@ -63,29 +75,46 @@ class ResendProvider(HttpProvider):
             "x-batch-validation": "permissive",
         })
 
-    def parse_response(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """`data` lists the created emails in request order; `errors` names the rejected ones by index."""
+    def parse_response(self, response: httpx.Response,
+                       messages: Sequence[OutgoingMessage]) -> list[SendResult | None]:
+        """`data` lists the created emails in request order; `errors` names the rejected ones by index.
+        Together they account for every message exactly once, or the answer cannot be read."""
         body = json_body(response)
-        body = body if isinstance(body, dict) else {}
-        rejected = {e.get("index"): e.get("message", "") for e in body.get("errors") or [] if isinstance(e, dict)}
-        created = iter(body.get("data") or [])
-        results = []
+        if not isinstance(body, dict):
+            raise UnreadableAnswer("not a JSON object")
+        created, errors = body.get("data"), body.get("errors") or []
+        if not isinstance(created, list) or not isinstance(errors, list):
+            raise UnreadableAnswer('no "data" list of created emails')
+        rejected = {e.get("index"): str(e.get("message") or "") for e in errors if isinstance(e, dict)}
+        if (len(rejected) != len(errors) or not set(rejected) <= set(range(len(messages)))
+                or len(created) + len(rejected) != len(messages)):
+            raise UnreadableAnswer(f"{len(created)} created and {len(errors)} rejected for {len(messages)} messages")
+        entries = iter(created)
+        results: list[SendResult | None] = []
         for index in range(len(messages)):
             if index in rejected:
-                results.append(SendResult.permanent(self.redact(f"resend: {rejected[index]}")))
+                text = rejected[index]
+                results.append(SendResult.permanent(self.redact(f"resend: batch validation error: {text}"),
+                                                    rejected_address(text)))
                 continue
-            entry = next(created, None)
-            # A 2xx without an entry still means Resend took the batch: count it as sent (no id)
-            # rather than risk sending it twice.
-            results.append(SendResult.accepted(entry.get("id") if isinstance(entry, dict) else None))
+            entry = next(entries)
+            email_id = entry.get("id") if isinstance(entry, dict) else None
+            results.append(SendResult.accepted(email_id) if isinstance(email_id, str) and email_id else None)
         return results
 
     def parse_error(self, response: httpx.Response, messages: Sequence[OutgoingMessage]) -> list[SendResult] | None:
-        """409 means the Idempotency-Key was seen before: in flight (retry later) or with another payload."""
-        if response.status_code != 409:
-            return None
+        """409 means the Idempotency-Key was seen before: in flight (retry later) or with another payload.
+        A 400/422 validation error rejecting `to` suppresses the address when the request carried one
+        message (with several, which one it meant is unknowable); every other answer is the shared rule."""
         body = json_body(response)
         kind = body.get("name") if isinstance(body, dict) else None
+        if response.status_code in (400, 422) and kind == "validation_error" and len(messages) == 1:
+            text = str(body.get("message") or "")  # type: ignore[union-attr]
+            if suppress := rejected_address(text):
+                return [SendResult.permanent(self.redact(f"resend: HTTP {response.status_code} {kind}: {text}"),
+                                             suppress)]
+        if response.status_code != 409:
+            return None
         reason = f"resend: HTTP 409 {kind}: {self.error_detail(response)}"
         if kind == "invalid_idempotent_request":
             # The same messages were sent with different content within 24 hours. Resend will

@@ -1,13 +1,19 @@
 """SMTP with the standard library: one connection per batch, plain, STARTTLS or implicit TLS.
 
 Each message's `mime` goes out as it is (it already carries List-Unsubscribe, X-Campaign-ID and
-X-Send-ID). A connection dropped mid-batch is reopened once; replies are classified by code:
-4xx is temporary (retryable), 5xx is final (permanent).
+X-Send-ID). Replies are classified by code: 4xx is temporary (retryable), 5xx is final
+(permanent), and a 5xx whose enhanced status code rejects the recipient's mailbox (RFC 3463
+5.1.1, 5.1.2, 5.1.3, 5.1.6, 5.1.10, 5.2.1) also suppresses the address. A reply that is neither
+(unreadable, or an unexpected code) is retryable, never accepted. A connection dropped before
+the message went out is reopened once and the message sent again; one dropped after the server
+had the whole message but before it confirmed it leaves that message retryable for the ledger,
+because it may have been delivered.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 import time
@@ -16,6 +22,7 @@ from email.utils import parseaddr
 from typing import Any, Self
 
 from ..errors import ProviderError
+from ..models import SuppressionReason
 from ..settings import Setting, Settings, parse_positive_float
 from .base import OutgoingMessage, Provider, SendResult, keep_accepted
 from .http import RATE_LIMIT, TokenBucket
@@ -51,8 +58,43 @@ SMTP_SECURITY = Setting("LIFECYCLE_SMTP_SECURITY", "starttls",
 SMTP_TIMEOUT = Setting("LIFECYCLE_SMTP_TIMEOUT", "30", "seconds to wait for the SMTP server", parse_positive_float)
 
 
+# Enhanced status codes (RFC 3463) that reject the recipient's mailbox for good: bad destination
+# mailbox, system or syntax, mailbox moved without forwarding address, null MX (RFC 7505),
+# mailbox disabled. 5.1.0 "other address status" and 5.1.7/5.1.8 may be the sender's; 5.2.2
+# (mailbox full) and 5.7.x (policy, relaying, content) are not about the address existing.
+ADDRESS_STATUS = frozenset({"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1"})
+_ENHANCED_STATUS = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
+
+
 class _Dropped(Exception):
-    """The connection went away while sending one message."""
+    """The connection went away while sending one message; `after_payload` when the server may
+    already have had all of it (it answered DATA with 354), so it may have been delivered."""
+
+    def __init__(self, reason: str, after_payload: bool) -> None:
+        super().__init__(reason)
+        self.after_payload = after_payload
+
+
+class _TrackedSMTP(smtplib.SMTP):
+    """An SMTP connection that knows whether the current transaction's message went out: from
+    the server's 354 to DATA until the next transaction starts (MAIL)."""
+
+    payload_sent = False
+
+    def putcmd(self, cmd: str, args: str = "") -> None:
+        if cmd.lower() == "mail":
+            self.payload_sent = False
+        super().putcmd(cmd, args)
+
+    def getreply(self) -> tuple[int, bytes]:
+        code, text = super().getreply()
+        if code == 354:
+            self.payload_sent = True
+        return code, text
+
+
+class _TrackedSMTPSSL(_TrackedSMTP, smtplib.SMTP_SSL):
+    """The same over implicit TLS."""
 
 
 class SmtpProvider(Provider):
@@ -85,13 +127,13 @@ class SmtpProvider(Provider):
     def secrets(self) -> tuple[str, ...]:
         return (self._password,)
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> _TrackedSMTP:
         """An open, secured and authenticated connection; ProviderError for settings that cannot work."""
         context = self._ssl_context or ssl.create_default_context()
         if self.security == "ssl":
-            connection: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            connection: _TrackedSMTP = _TrackedSMTPSSL(self.host, self.port, timeout=self.timeout, context=context)
         else:
-            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            connection = _TrackedSMTP(self.host, self.port, timeout=self.timeout)
         try:
             connection.ehlo()
             if self.security == "starttls":
@@ -118,10 +160,10 @@ class SmtpProvider(Provider):
 
     def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         results: list[SendResult] = []
-        connection: smtplib.SMTP | None = None
+        connection: _TrackedSMTP | None = None
         reconnected = False
         try:
-            for position, message in enumerate(messages):
+            for message in messages:
                 self._bucket.take(1)
                 while True:
                     try:
@@ -131,19 +173,29 @@ class SmtpProvider(Provider):
                         break
                     except _Dropped as exc:
                         connection = None
+                        if exc.after_payload:
+                            # Sending it again now could deliver it twice: the ledger retries it
+                            # later, with the reason in last_error.
+                            reason = self.redact(f"smtp: connection to {self.host}:{self.port} lost after the "
+                                                 f"message was sent, before the server confirmed it ({exc}); "
+                                                 "it may or may not have been sent")
+                            log.warning("%s", reason)
+                            results.append(SendResult.retryable(reason))
                         if reconnected:
                             # The second drop in one batch: leave the rest for a later retry.
                             reason = f"smtp: connection to {self.host}:{self.port} dropped again ({exc})"
-                            results += [SendResult.retryable(reason)] * (len(messages) - position)
+                            results += [SendResult.retryable(reason)] * (len(messages) - len(results))
                             return results
                         reconnected = True
+                        if exc.after_payload:
+                            break  # the next message goes over a new connection
                         log.warning("smtp: connection dropped (%s); reconnecting once", exc)
                     except (OSError, smtplib.SMTPException) as exc:
                         # Cannot connect (refused, unreachable, TLS failure): the server or network
                         # may come back, so every remaining message is retryable.
                         connection = None
                         reason = self.redact(f"smtp: cannot connect to {self.host}:{self.port}: {exc}")
-                        results += [SendResult.retryable(reason)] * (len(messages) - position)
+                        results += [SendResult.retryable(reason)] * (len(messages) - len(results))
                         return results
         except Exception as exc:  # including a bug: what was accepted must still be reported
             kept = keep_accepted(results, len(messages), self.redact(f"smtp: {exc}"))
@@ -156,33 +208,46 @@ class SmtpProvider(Provider):
                 _quit(connection)
         return results
 
-    def _send_one(self, connection: smtplib.SMTP, message: OutgoingMessage) -> SendResult:
+    def _send_one(self, connection: _TrackedSMTP, message: OutgoingMessage) -> SendResult:
         """Send one message on an open connection; raises _Dropped when the connection is gone."""
         sender = parseaddr(message.from_)[1] or message.from_
         try:
             refused = connection.send_message(message.mime, from_addr=sender, to_addrs=[message.to])
         except smtplib.SMTPServerDisconnected as exc:
-            raise _Dropped(str(exc) or "server disconnected") from None
+            raise _Dropped(str(exc) or "server disconnected", connection.payload_sent) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()), (550, b"refused"))
-            return _by_code(code, f"smtp: recipient {message.to} refused: {code} {_text(text)}")
+            return self._by_reply(code, text, f"smtp: recipient {message.to} refused", connection, recipient=True)
         except (smtplib.SMTPNotSupportedError, ValueError) as exc:  # e.g. needs SMTPUTF8, server lacks it
             return SendResult.permanent(f"smtp: {message.to}: {exc}")
         except smtplib.SMTPResponseException as exc:  # sender refused, data refused, other replies
-            if exc.smtp_code == 421:  # "service closing": the server is hanging up on us
-                raise _Dropped(f"421 {_text(exc.smtp_error)}") from None
-            return _by_code(exc.smtp_code, f"smtp: {message.to}: {exc.smtp_code} {_text(exc.smtp_error)}")
+            if exc.smtp_code == 421:  # "service closing": the server refused it and is hanging up on us
+                raise _Dropped(f"421 {_text(exc.smtp_error)}", after_payload=False) from None
+            return self._by_reply(exc.smtp_code, exc.smtp_error, f"smtp: {message.to}", connection,
+                                  recipient=not isinstance(exc, smtplib.SMTPSenderRefused))
         except (OSError, smtplib.SMTPException) as exc:  # reset mid-transfer
-            raise _Dropped(str(exc) or type(exc).__name__) from None
+            raise _Dropped(str(exc) or type(exc).__name__, connection.payload_sent) from None
         if refused:
             code, text = refused.get(message.to, next(iter(refused.values())))
-            return _by_code(code, f"smtp: recipient {message.to} refused: {code} {_text(text)}")
+            return self._by_reply(code, text, f"smtp: recipient {message.to} refused", connection, recipient=True)
         return SendResult.accepted(message.mime.get("Message-ID"))
 
-
-def _by_code(code: int, reason: str) -> SendResult:
-    """4xx replies are temporary, everything else (5xx) is final."""
-    return SendResult.retryable(reason) if 400 <= code < 500 else SendResult.permanent(reason)
+    def _by_reply(self, code: int, text: bytes | str, what: str, connection: _TrackedSMTP, *,
+                  recipient: bool) -> SendResult:
+        """A refusal by reply code: 4xx temporary, 5xx final, and a final rejection of the
+        recipient's mailbox suppresses it. Anything else (no readable code, an unexpected one, a
+        reply smtplib itself could not take) is not a clear answer: retryable, never accepted."""
+        reason = self.redact(f"{what}: {code} {_text(text)}")
+        if isinstance(text, bytes) and 400 <= code < 500:
+            return SendResult.retryable(reason)
+        if isinstance(text, bytes) and 500 <= code < 600:
+            status = _ENHANCED_STATUS.match(_text(text))
+            suppress = recipient and status is not None and status.group(1) in ADDRESS_STATUS
+            return SendResult.permanent(reason, SuppressionReason.BOUNCED if suppress else None)
+        sent = ("it may or may not have been sent" if connection.payload_sent else "it was not sent")
+        reason = self.redact(f"{what}: unclear reply {code} {_text(text)!r}; {sent}")
+        log.warning("%s", reason)
+        return SendResult.retryable(reason)
 
 
 def _text(value: bytes | str) -> str:

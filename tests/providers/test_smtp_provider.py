@@ -18,7 +18,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from provider_messages import make_message, make_messages
 
 from runner.errors import ConfigError, ProviderError
-from runner.providers import Outcome, provider_from_settings
+from runner.providers import Outcome, SuppressionReason, provider_from_settings
 from runner.providers.smtp import SmtpProvider
 from runner.settings import Settings
 
@@ -42,14 +42,30 @@ class Mailbox:
     def __init__(self) -> None:
         self.received: list[tuple[str, list[str], email.message.EmailMessage]] = []
         self.connections: set[tuple[str, int]] = set()
-        self.drop_on_data: dict[str, int] = {}  # recipient -> how many DATA commands to hang up on
+        self.drop_on_mail = 0  # how many MAIL commands to hang up on (before the message goes out)
+        self.drop_on_data: dict[str, int] = {}  # recipient -> how many messages to hang up on unanswered
+        self.sender_reply: str | None = None  # a refusal for every MAIL FROM
+        self.data_replies: dict[str, str] = {}  # recipient -> the reply to its message instead of 250
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        if self.drop_on_mail > 0:
+            self.drop_on_mail -= 1
+            server.transport.abort()  # an idle connection the server closed, found out at MAIL
+            return "421 gone"
+        if self.sender_reply:
+            return self.sender_reply
+        envelope.mail_from, envelope.mail_options = address, mail_options
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           rcpt_options: list[str]) -> str:
-        if address.startswith("bad"):
-            return f"550 5.1.1 <{address}>: no such user"
-        if address.startswith("busy"):
-            return f"450 4.2.1 <{address}>: mailbox busy, try again later"
+        refusals = {"bad": "550 5.1.1 <{}>: no such user", "busy": "450 4.2.1 <{}>: mailbox busy, try again later",
+                    "disabled": "550 5.2.1 <{}>: mailbox disabled", "full": "552 5.2.2 <{}>: mailbox full",
+                    "relay": "550 5.7.1 <{}>: relaying denied", "plain": "550 <{}>: no such user"}
+        for prefix, reply in refusals.items():
+            if address.startswith(prefix):
+                return reply.format(address)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -58,8 +74,10 @@ class Mailbox:
         recipient = envelope.rcpt_tos[0]
         if self.drop_on_data.get(recipient, 0) > 0:
             self.drop_on_data[recipient] -= 1
-            server.transport.abort()  # hang up without a reply, as a crashed server would
+            server.transport.abort()  # the whole message arrived; hang up without a reply, as a crash would
             return "421 gone"
+        if recipient in self.data_replies:
+            return self.data_replies[recipient]
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 2.0.0 queued"
@@ -110,21 +128,74 @@ def test_refused_recipients_are_classified_by_reply_code_and_do_not_block_others
     assert len(box.connections) == 1
 
 
-def test_a_dropped_connection_is_reopened_once(mailbox: tuple[Mailbox, int]) -> None:
+@pytest.mark.parametrize("to,suppress", [
+    ("bad@example.com", SuppressionReason.BOUNCED),  # 5.1.1 bad destination mailbox
+    ("disabled@example.com", SuppressionReason.BOUNCED),  # 5.2.1 mailbox disabled
+    ("full@example.com", None),  # 5.2.2 mailbox full: the address exists
+    ("relay@example.com", None),  # 5.7.1 relaying denied: the server's policy, not the address
+    ("plain@example.com", None),  # no enhanced status code: the refusal may be about anything
+])
+def test_only_a_final_rejection_of_the_mailbox_suppresses_it(mailbox: tuple[Mailbox, int], to: str,
+                                                             suppress: SuppressionReason | None) -> None:
+    _, port = mailbox
+    (result,) = SmtpProvider("127.0.0.1", port, security="none", timeout=5).send_batch([make_message(1, to=to)])
+    assert result.outcome is Outcome.PERMANENT and result.suppress is suppress
+    assert to in (result.error or "")
+
+
+def test_a_refused_sender_or_content_suppresses_nobody(mailbox: tuple[Mailbox, int]) -> None:
     box, port = mailbox
-    box.drop_on_data["customer2@example.com"] = 1
+    box.data_replies["customer1@example.com"] = "554 5.7.1 message content rejected as spam"
+    box.data_replies["customer2@example.com"] = "550 5.1.1 <customer2@example.com>: unknown user"  # checked after DATA
+    results = SmtpProvider("127.0.0.1", port, security="none", timeout=5).send_batch(make_messages(2))
+    assert [(r.outcome, r.suppress) for r in results] == [
+        (Outcome.PERMANENT, None), (Outcome.PERMANENT, SuppressionReason.BOUNCED)]
+    box.sender_reply = "553 5.1.8 <hello@shop.example.com>: sender domain does not exist"
+    (result,) = SmtpProvider("127.0.0.1", port, security="none", timeout=5).send_batch([make_message(3)])
+    assert result.outcome is Outcome.PERMANENT and result.suppress is None and "553" in (result.error or "")
+
+
+def test_an_unclear_reply_to_the_message_is_retryable_never_accepted(
+        mailbox: tuple[Mailbox, int], caplog: pytest.LogCaptureFixture) -> None:
+    box, port = mailbox
+    box.data_replies["customer1@example.com"] = "hello there"  # no reply code at all
+    box.data_replies["customer2@example.com"] = "354 go on"  # a code that does not end a message
+    results = SmtpProvider("127.0.0.1", port, security="none", timeout=5).send_batch(make_messages(3))
+    assert [r.outcome for r in results] == [Outcome.RETRYABLE, Outcome.RETRYABLE, Outcome.ACCEPTED]
+    assert all("unclear reply" in (r.error or "") and "may or may not have been sent" in (r.error or "")
+               for r in results[:2])
+    assert [line for line in caplog.messages if "unclear reply" in line] == [r.error for r in results[:2]]
+
+
+def test_a_connection_dropped_before_the_message_went_out_is_reopened_once(mailbox: tuple[Mailbox, int]) -> None:
+    box, port = mailbox
+    box.drop_on_mail = 1
     results = SmtpProvider("127.0.0.1", port, security="none", timeout=5).send_batch(make_messages(3))
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
     assert [rcpt for _, (rcpt,), _ in box.received] == [f"customer{n}@example.com" for n in (1, 2, 3)]
+
+
+def test_a_connection_lost_after_the_message_went_out_leaves_it_retryable(
+        mailbox: tuple[Mailbox, int], caplog: pytest.LogCaptureFixture) -> None:
+    box, port = mailbox
+    box.drop_on_data["customer2@example.com"] = 1
+    results = SmtpProvider("127.0.0.1", port, security="none", timeout=5).send_batch(make_messages(3))
+    # Sending it again at once could deliver it twice; the ledger retries it later, visibly.
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.RETRYABLE, Outcome.ACCEPTED]
+    assert "may or may not have been sent" in (results[1].error or "")
+    assert results[1].error in caplog.messages
+    assert [rcpt for _, (rcpt,), _ in box.received] == ["customer1@example.com", "customer3@example.com"]
     assert len(box.connections) == 2
 
 
 def test_a_second_drop_leaves_the_rest_retryable(mailbox: tuple[Mailbox, int]) -> None:
     box, port = mailbox
-    box.drop_on_data["customer2@example.com"] = 2
+    box.drop_on_mail = 1
+    box.drop_on_data["customer2@example.com"] = 1
     results = SmtpProvider("127.0.0.1", port, security="none", timeout=5).send_batch(make_messages(3))
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.RETRYABLE, Outcome.RETRYABLE]
-    assert "dropped again" in (results[1].error or "")
+    assert "may or may not have been sent" in (results[1].error or "")
+    assert "dropped again" in (results[2].error or "")
 
 
 def test_an_unreachable_server_makes_every_message_retryable() -> None:
