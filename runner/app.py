@@ -62,6 +62,7 @@ class PreviewItem:
     occurrence: Occurrence
     email: RenderedEmail | None  # None when the occurrence would be skipped
     error: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # the extra headers the email would carry
 
 
 class App:
@@ -177,18 +178,19 @@ class App:
                     rendered = dict(zip((o.occurrence_key for o in to_render),
                                         self._render_all(session, campaign, to_render, shop, now), strict=True))
                     for occ in chunk:
-                        email, error = rendered.get(occ.occurrence_key, (None, None))
-                        yield PreviewItem(occ, email, error)
+                        yield rendered.get(occ.occurrence_key) or PreviewItem(occ, None)
 
     def _render_all(self, session: Any, campaign: Campaign, items: list[Occurrence], shop: Shop,
-                    now: dt.datetime) -> list[tuple[RenderedEmail | None, str | None]]:
-        out: list[tuple[RenderedEmail | None, str | None]] = []
-        for context in build_contexts(session, campaign, items, shop, now):
+                    now: dt.datetime) -> list[PreviewItem]:
+        out: list[PreviewItem] = []
+        for occ, context in zip(items, build_contexts(session, campaign, items, shop, now), strict=True):
+            headers = message_headers(campaign.id, None, context["unsubscribe_url"])
             try:
-                out.append((self.renderer.render(campaign.spec.message, context, default_from=self.default_from),
-                            None))
+                email = self.renderer.render(campaign.spec.message, context, default_from=self.default_from)
             except LifecycleError as exc:
-                out.append((None, exc.with_hint()))
+                out.append(PreviewItem(occ, None, exc.with_hint(), headers))
+                continue
+            out.append(PreviewItem(occ, email, None, headers))
         return out
 
     def send_test(self, now: dt.datetime, campaign: Campaign, to: str, provider: Provider,

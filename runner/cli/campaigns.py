@@ -11,6 +11,7 @@ from ..app import TickReport
 from ..errors import LifecycleError
 from ..providers.base import Outcome
 from .base import AT, Env, cli, parse_instant, pass_env, utcnow
+from .output import print_preview_summary, progress_counter
 
 
 @cli.command()
@@ -66,20 +67,19 @@ def tick(env: Env, at: str | None, campaign_ids: tuple[str, ...], as_json: bool)
 @pass_env
 def preview(env: Env, at: str | None, campaign_ids: tuple[str, ...], customer: str | None, out: Path,
             as_json: bool) -> None:
-    """Show exactly what a tick at an instant would send, rendered to HTML; changes nothing."""
-    from ..preview import write_preview
+    """Show exactly what a tick at an instant would send, as a gallery of pages; changes nothing."""
+    from ..gallery import write_gallery
 
     now = parse_instant(at)
     app = env.app
     items = app.preview(now, app.campaigns(now, list(campaign_ids) or None), customer)
-    summary = write_preview(items, out, now)
+    with progress_counter("Rendering the preview") as progress:
+        entries = write_gallery(items, out, now, progress=progress)
     if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str))
+        click.echo(json.dumps(entries, indent=2, default=str))
         return
-    for entry in summary:
-        status = entry["skip_reason"] or ("error: " + entry["error"] if entry["error"] else "send")
-        click.echo(f"{entry['campaign']:<16} {entry['email']:<36} {status:<12} {entry['reason']}")
-    click.echo(f"{len(summary)} occurrence(s); open {out / 'index.html'} to browse the rendered emails")
+    print_preview_summary(entries)
+    click.echo(f"{len(entries)} occurrence(s); open {out / 'index.html'} to browse the rendered emails")
 
 
 @cli.command()

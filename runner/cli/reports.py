@@ -7,9 +7,7 @@ import json
 import sys
 
 import click
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from .. import settings as s
 from ..durations import format_duration
@@ -17,14 +15,10 @@ from ..money import Money, exponent
 from ..reports.campaigns import EVENT_TYPES
 from ..reports.customers import CustomerFigures
 from .base import AT, Env, cli, parse_instant, pass_env
+from .output import table
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
                       show_default=True, help="How to print the figures.")
-
-
-def _table(title: str, **options: object) -> Table:
-    """A table that fits 80 columns: no outer edge, a rule under the header."""
-    return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, **options)  # type: ignore[arg-type]
 
 
 def _money(cents: float | None, currency: str) -> str:
@@ -83,21 +77,17 @@ def customers(env: Env, at: str | None, period: str | None, fmt: str) -> None:
             writer.writerow([name, "" if value is None else value])
         return
     console = Console()
-    summary = _table(f"Customers as of {figures.at:%Y-%m-%d %H:%M} UTC", show_header=False)
-    summary.add_column("figure")
-    summary.add_column("value", justify="right")
+    summary = table(f"Customers as of {figures.at:%Y-%m-%d %H:%M} UTC", ["figure", "value"], show_header=False)
     for row in rows:
         summary.add_row(*row)
     console.print(summary)
     rules = "; ".join(f"{seg.name}: {seg.description}" for seg in figures.segments)
-    table = _table("Segments", caption=rules,
-                  caption_justify="left")
-    for name in ("segment", "customers", "share", "revenue", "AOV"):
-        table.add_column(name, justify="left" if name == "segment" else "right", no_wrap=True)
+    segments = table("Segments", ["segment", "customers", "share", "revenue", "AOV"], caption=rules,
+                     caption_justify="left")
     for seg in figures.segments:
-        table.add_row(seg.name, f"{seg.customers:,}", _share(seg.share), _money(seg.revenue_cents, currency),
-                      _money(seg.aov_cents, currency))
-    console.print(table)
+        segments.add_row(seg.name, f"{seg.customers:,}", _share(seg.share), _money(seg.revenue_cents, currency),
+                         _money(seg.aov_cents, currency))
+    console.print(segments)
 
 
 def _plain_figures(figures: CustomerFigures) -> list[tuple[str, float | int | None]]:
@@ -156,18 +146,16 @@ def report(env: Env, since: str | None, until: str | None, campaign_ids: tuple[s
                 round(r.revenue_cents / scale, 2), r.conversion_rate, low, high)])
         return
     console = Console()
-    delivery = _table(f"Emails {start:%Y-%m-%d} to {end:%Y-%m-%d}")
-    for name in ("campaign", "sent", "failed", "deliv.", "opens", "clicks", "bounce", "spam", "unsub"):
-        delivery.add_column(name, justify="left" if name == "campaign" else "right", no_wrap=True)
+    delivery = table(f"Emails {start:%Y-%m-%d} to {end:%Y-%m-%d}",
+                     ["campaign", "sent", "failed", "deliv.", "opens", "clicks", "bounce", "spam", "unsub"])
     for r in results:
         delivery.add_row(r.campaign_id, f"{r.sent:,}", f"{r.failed:,}",
                          *("?" if r.events[e] is None else f"{r.events[e]:,}" for e in EVENT_TYPES))
     console.print(delivery)
     if any(v is None for r in results for v in r.events.values()):
         console.print("? = no provider events recorded (set up webhooks: docs/deliverability.md)")
-    outcome = _table(f"Orders within {format_duration(window)} of an email (last touch)")
-    for name in ("campaign", "sent", "orders", "revenue", "conv. rate", "95% interval"):
-        outcome.add_column(name, justify="left" if name == "campaign" else "right", no_wrap=True)
+    outcome = table(f"Orders within {format_duration(window)} of an email (last touch)",
+                    ["campaign", "sent", "orders", "revenue", "conv. rate", "95% interval"])
     for r in results:
         interval = r.conversion_interval
         outcome.add_row(r.campaign_id, f"{r.sent:,}", f"{r.conversions:,}", _money(r.revenue_cents, currency),

@@ -1,0 +1,53 @@
+"""How commands print: aligned tables that fit 80 columns, and progress on a terminal only."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def table(title: str | None, columns: list[str], **options: Any) -> Table:
+    """A table that fits 80 columns: no outer edge, a rule under the header, numbers right-aligned
+    (every column but the first)."""
+    result = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, **options)
+    for index, name in enumerate(columns):
+        result.add_column(name, justify="left" if index == 0 else "right", no_wrap=True)
+    return result
+
+
+def print_table(result: Table) -> None:
+    Console().print(result)
+
+
+@contextmanager
+def progress_counter(label: str) -> Iterator[Callable[[int], None]]:
+    """A live "label: N done" line on stderr when it is a terminal; silent in a pipe or a log."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda done: None
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}: {task.completed:,} done"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done: progress.update(task, completed=done)
+
+
+def print_preview_summary(entries: list[dict[str, Any]]) -> None:
+    """Per campaign: how many occurrences would be sent, skipped (by reason) or fail to render."""
+    if not entries:
+        return
+    by_campaign: dict[str, Counter[str]] = {}
+    for entry in entries:
+        by_campaign.setdefault(entry["campaign"], Counter())[entry["status"]] += 1
+    statuses = sorted({s for counts in by_campaign.values() for s in counts}, key=lambda s: (s != "send", s))
+    result = table("What a tick would do", ["campaign", *statuses])
+    for campaign_id, counts in sorted(by_campaign.items()):
+        result.add_row(campaign_id, *(f"{counts[s]:,}" if counts[s] else "" for s in statuses))
+    print_table(result)
