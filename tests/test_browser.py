@@ -55,30 +55,25 @@ def is_blank(png: bytes) -> bool:
     return low == high
 
 
-def test_pressing_unsubscribe_in_chromium_suppresses_the_customer(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+def test_pressing_unsubscribe_in_chromium_suppresses_the_customer(tmp_path: Path, store: Store, browser) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    store = Store(f"sqlite:///{tmp_path / 'lifecycle.db'}")
-    store.init()
     customer_id = ShopBuilder(store).customer("ada@example.com")
-    try:
-        with serving(web_context(store)) as server:
-            browser.get(f"{server.url}unsubscribe/{sign(KEY, customer_id, 'ada@example.com')}")
-            assert browser.title == "Unsubscribe?"
-            assert "ada@example.com" in browser.find_element(By.TAG_NAME, "main").text
-            png = browser.get_screenshot_as_png()
-            (tmp_path / "unsubscribe.png").write_bytes(png)
-            assert not is_blank(png)
+    with serving(web_context(store)) as server:
+        browser.get(f"{server.url}unsubscribe/{sign(KEY, customer_id, 'ada@example.com')}")
+        assert browser.title == "Unsubscribe?"
+        assert "ada@example.com" in browser.find_element(By.TAG_NAME, "main").text
+        png = browser.get_screenshot_as_png()
+        (tmp_path / "unsubscribe.png").write_bytes(png)
+        assert not is_blank(png)
 
-            browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-            WebDriverWait(browser, 15).until(expected_conditions.title_is("You're unsubscribed"))
-            assert not is_blank(browser.get_screenshot_as_png())
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(browser, 15).until(expected_conditions.title_is("You're unsubscribed"))
+        assert not is_blank(browser.get_screenshot_as_png())
 
-        with store.session() as session:
-            assert session.exec(select(Suppression.email, Suppression.reason)).all() == [
-                ("ada@example.com", "unsubscribed")]
-            assert session.get(Customer, customer_id).accepts_marketing is False  # type: ignore[union-attr]
-    finally:
-        store.close()
+    with store.session() as session:
+        assert session.exec(select(Suppression.email, Suppression.reason)).all() == [
+            ("ada@example.com", "unsubscribed")]
+        assert session.get(Customer, customer_id).accepts_marketing is False  # type: ignore[union-attr]

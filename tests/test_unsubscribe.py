@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -75,14 +74,6 @@ def test_verify_refuses_a_signed_but_malformed_payload() -> None:
 
 
 # ---------------------------------------------------------------- the routes
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 't.db'}")
-    store.init()
-    yield store
-    store.close()
-
 
 @pytest.fixture
 def customer_id(store: Store) -> int:

@@ -30,14 +30,6 @@ from runner.web import ROUTE_GROUPS, WebContext, create_app
 from runner.web.base import SECURITY_HEADERS
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 't.db'}")
-    store.init()
-    yield store
-    store.close()
-
-
 def client_for(web: WebContext) -> TestClient:
     return TestClient(create_app(web), base_url="http://mail.example.com")
 

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,14 +24,6 @@ from runner.settings import Settings
 from runner.store import Store
 from runner.unsubscribe import sign
 from runner.web import WebServer, create_app
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'lifecycle.db'}")
-    store.init()
-    yield store
-    store.close()
 
 
 @pytest.fixture

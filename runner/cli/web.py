@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from .. import settings as s
-from ..web import WebContext, WebServer, create_app
 from .base import Env, cli, pass_env, utcnow
 
 
@@ -16,6 +15,8 @@ from .base import Env, cli, pass_env, utcnow
 @pass_env
 def serve(env: Env, host: str | None, port: int | None) -> None:
     """Run the web service alone until SIGTERM or Ctrl-C (`lifecycle run` also runs it, beside the scheduler)."""
+    from ..web import WebContext, WebServer, create_app  # the server's imports are for these two commands only
+
     app = env.app
     app.store.check()
     server = WebServer.from_settings(create_app(WebContext.for_app(app, clock=utcnow)), env.settings, host, port)
