@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlmodel import SQLModel
 
 from runner.store import Store
 from runner.telemetry import ledger_counts
@@ -58,7 +57,7 @@ def main() -> None:
             leftover.unlink()
     store = Store(args.url or f"sqlite:///{args.db}")
     if args.url:
-        SQLModel.metadata.drop_all(store.engine)
+        store.drop()
     store.init()
     started = time.perf_counter()
     fill(store, args.sends)
