@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -15,8 +16,11 @@ from apscheduler.triggers.cron import CronTrigger
 from . import settings as s
 from .app import App
 from .campaigns import Campaign
-from .errors import LifecycleError
+from .errors import LifecycleError, WebError
 from .providers import Provider
+
+if TYPE_CHECKING:
+    from .web import WebServer
 
 log = logging.getLogger("lifecycle.daemon")
 
@@ -79,20 +83,36 @@ class Daemon:
         log.info("stopping after the batch in flight")
         self.stopping.set()
 
-    def run_forever(self) -> None:
+    def alive(self) -> bool:
+        """True while the scheduler runs and no stop was asked for (the web service's /healthz)."""
+        return self.scheduler.running and not self.stopping.is_set()
+
+    def run_forever(self, web: WebServer | None = None) -> None:
+        """Schedule the campaigns and serve `web` beside them until SIGTERM; then finish the batch in
+        flight, let the web requests in flight finish, and return."""
         self.app.store.check()
-        self.provider = self.app.provider()
         self.load()
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
-        if hasattr(signal, "SIGHUP"):
-            signal.signal(signal.SIGHUP, lambda *_: self.reload())
-        self.scheduler.start()
-        log.info("running; SIGHUP reloads campaigns, SIGTERM stops")
+        self.provider = self.app.provider()
         try:
-            while not self.stopping.wait(1.0):
-                pass
+            if web is not None:
+                web.start()
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+            if hasattr(signal, "SIGHUP"):
+                signal.signal(signal.SIGHUP, lambda *_: self.reload())
+            self.scheduler.start()
+            log.info("running; SIGHUP reloads campaigns, SIGTERM stops")
+            try:
+                while not self.stopping.wait(1.0):
+                    if web is not None and not web.alive():
+                        raise WebError("the web service stopped unexpectedly; stopping the scheduler too",
+                                       "run again with --verbose to see why, or set "
+                                       "LIFECYCLE_SERVE_WITH_DAEMON=false and run `lifecycle serve` apart")
+            finally:
+                self.stopping.set()
+                self.scheduler.shutdown(wait=True)
         finally:
-            self.scheduler.shutdown(wait=True)
+            if web is not None:
+                web.stop()
             self.provider.close()
             log.info("stopped")

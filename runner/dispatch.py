@@ -31,6 +31,7 @@ from .models import Customer, Send, SendStatus, SkipReason, Suppression, blocked
 from .providers.base import Outcome, OutgoingMessage, Provider, SendResult
 from .render import Renderer
 from .suppressions import NewSuppression, add_suppressions
+from .telemetry import count_provider_error
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,7 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
             try:
                 results = provider.send_batch(messages)
             except ProviderError:
+                count_provider_error(provider.name, "unusable")
                 for send in to_send:  # nothing went out: give the attempt back
                     send.status, send.attempts, send.claim_token, send.lease_until = (
                         SendStatus.PLANNED, send.attempts - 1, None, None)
@@ -190,6 +192,8 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
                 raise ProviderError(error, "this is a bug in the provider plugin; the batch is recorded as failed")
             rejected: list[NewSuppression] = []
             for send, message, result in zip(to_send, messages, results, strict=True):
+                if result.outcome is not Outcome.ACCEPTED:
+                    count_provider_error(provider.name, result.outcome.value)
                 counts[_record(send, result, now, policy, provider.name)] += 1
                 if result.suppress is not None:
                     rejected.append(NewSuppression(message.to, result.suppress, customer_id=send.customer_id,

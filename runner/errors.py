@@ -6,6 +6,7 @@
     ├── CampaignError               a campaign file or template is invalid (carries problems)
     ├── DataImportError             an import file has a bad row; nothing was written
     ├── ProviderError               the mail provider cannot be used at all (bad credentials, ...)
+    ├── WebError                    the web service cannot listen or stopped unexpectedly
     └── RenderError (render.py)     one message could not be rendered (file, line and hint)
 
 Per-message delivery failures are not exceptions: providers return them as results.
@@ -14,6 +15,13 @@ Per-message delivery failures are not exceptions: providers return them as resul
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one log-safe line: its type and the first line of its message. (SQLAlchemy puts
+    the statement and its parameters on the lines after the first, so they never show.)"""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 class LifecycleError(Exception):
@@ -81,3 +89,7 @@ class DataImportError(LifecycleError):
 
 class ProviderError(LifecycleError):
     """The mail provider cannot be used at all (configuration, credentials)."""
+
+
+class WebError(LifecycleError):
+    """The web service cannot listen on its address, or its server stopped unexpectedly."""

@@ -59,6 +59,13 @@ def parse_non_negative_int(raw: str) -> int:
     return value
 
 
+def parse_port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("expected a TCP port from 1 to 65535, or 0 for any free port")
+    return value
+
+
 def parse_non_negative_float(raw: str) -> float:
     value = float(raw)
     if value < 0:
@@ -107,7 +114,8 @@ SHOP_CURRENCY = Setting("LIFECYCLE_SHOP_CURRENCY", "USD",
 DEFAULT_TIMEZONE = Setting("LIFECYCLE_DEFAULT_TIMEZONE", "UTC",
                            "shop time zone, used for customers without one", parse_zone)
 PUBLIC_URL = Setting("LIFECYCLE_PUBLIC_URL", "http://localhost:8025",
-                     "public base URL of `lifecycle serve` (unsubscribe links point here)")
+                     "public base URL of the web service (unsubscribe links point here); the https:// address "
+                     "of the reverse proxy in front of it in production")
 SECRET_KEY = Setting("LIFECYCLE_SECRET_KEY", "",
                      "key that signs unsubscribe links; when empty, one is generated and kept in the store",
                      secret=True)
@@ -121,11 +129,27 @@ MAX_ATTEMPTS = Setting("LIFECYCLE_MAX_ATTEMPTS", "5",
 RETRY_BASE_SECONDS = Setting("LIFECYCLE_RETRY_BASE_SECONDS", "300",
                              "first wait before a failed send is tried again; doubles each attempt",
                              parse_positive_float)
+HTTP_HOST = Setting("LIFECYCLE_HTTP_HOST", "127.0.0.1",
+                    "address the web service listens on (`lifecycle serve`, and `lifecycle run` unless "
+                    "LIFECYCLE_SERVE_WITH_DAEMON is false); keep it local behind a reverse proxy, 0.0.0.0 for "
+                    "every interface")
+HTTP_PORT = Setting("LIFECYCLE_HTTP_PORT", "8025", "port the web service listens on; 0 picks a free one",
+                    parse_port)
+SERVE_WITH_DAEMON = Setting("LIFECYCLE_SERVE_WITH_DAEMON", "true",
+                            "whether `lifecycle run` also runs the web service, in the same process", parse_bool)
+HTTP_MAX_BODY_BYTES = Setting("LIFECYCLE_HTTP_MAX_BODY_BYTES", "1048576",
+                              "largest request body the web service reads; a larger one is answered 413 "
+                              "(SendGrid posts event batches of up to 768 KB)", parse_positive_int)
+HTTP_TRUSTED_PROXIES = Setting("LIFECYCLE_HTTP_TRUSTED_PROXIES", "127.0.0.1",
+                               "comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+                               "X-Forwarded-Proto headers are believed (for the client address in the access "
+                               "log); * trusts any")
 
 CORE_SETTINGS: tuple[Setting, ...] = (
     DATABASE_URL, CAMPAIGNS_DIR, TEMPLATES_DIR, PROVIDER, OUTBOX_DIR, SHOP_NAME, SHOP_URL,
     SHOP_ADDRESS, SHOP_CURRENCY, FROM_ADDRESS, DEFAULT_TIMEZONE, PUBLIC_URL, SECRET_KEY, BATCH_SIZE,
-    MAX_ATTEMPTS, RETRY_BASE_SECONDS,
+    MAX_ATTEMPTS, RETRY_BASE_SECONDS, HTTP_HOST, HTTP_PORT, SERVE_WITH_DAEMON, HTTP_MAX_BODY_BYTES,
+    HTTP_TRUSTED_PROXIES,
 )
 
 

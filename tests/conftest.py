@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,13 @@ def campaigns_dir(settings: Settings) -> Path:
     folder = Path(settings.environ["LIFECYCLE_CAMPAIGNS_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """One initialised SQLite store, at the default path (`lifecycle.db`) in tmp_path, so a `lifecycle`
+    command run there uses it too."""
+    store = Store(f"sqlite:///{tmp_path / 'lifecycle.db'}")
+    store.init()
+    yield store
+    store.close()

@@ -173,3 +173,19 @@ def test_every_command_has_help(workdir: Path, capsys):
     for name in names:
         code, out, _ = run(capsys, *name.split(), "--help")
         assert code == 0 and "Usage:" in out, name
+
+
+def test_log_lines_stay_one_line_and_tracebacks_need_verbose():
+    import logging
+
+    from runner.cli.base import OneLineFormatter
+
+    try:
+        raise ValueError("bad value\n[SQL: SELECT secret FROM t]")
+    except ValueError:
+        record = logging.LogRecord("lifecycle.web", logging.ERROR, __file__, 1, "request %s failed", ("GET /",),
+                                   exc_info=__import__("sys").exc_info())
+    quiet = OneLineFormatter("%(levelname)s %(message)s", verbose=False).format(record)
+    assert quiet == "ERROR request GET / failed (ValueError: bad value)"
+    loud = OneLineFormatter("%(levelname)s %(message)s", verbose=True).format(record)
+    assert "Traceback" in loud and loud.count("\n") > 2

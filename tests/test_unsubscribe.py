@@ -1,4 +1,4 @@
-"""Signed unsubscribe tokens and the one-click (RFC 8058) WSGI app, against a real SQLite store."""
+"""Signed unsubscribe tokens and the one-click (RFC 8058) routes, against a real SQLite store."""
 
 from __future__ import annotations
 
@@ -7,19 +7,17 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 from sqlmodel import select
+from starlette.testclient import TestClient
+from webkit import KEY, web_context
 
 from runner.errors import LifecycleError
 from runner.models import Customer, Suppression
 from runner.store import Store
-from runner.unsubscribe import InvalidToken, make_app, sign, unsubscribe_url, verify
-
-KEY = b"test-signing-key"
-NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.UTC)
+from runner.unsubscribe import InvalidToken, sign, unsubscribe_url, verify
+from runner.web import create_app
 
 
 def b64(raw: bytes) -> str:
@@ -75,15 +73,7 @@ def test_verify_refuses_a_signed_but_malformed_payload() -> None:
             verify(KEY, token)
 
 
-# ---------------------------------------------------------------- the app
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 't.db'}")
-    store.init()
-    yield store
-    store.close()
-
+# ---------------------------------------------------------------- the routes
 
 @pytest.fixture
 def customer_id(store: Store) -> int:
@@ -97,9 +87,8 @@ def customer_id(store: Store) -> int:
 
 
 @pytest.fixture
-def client(store: Store) -> Iterator[httpx.Client]:
-    app = make_app(store, KEY, clock=lambda: NOW)
-    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://mail.example.com") as client:
+def client(store: Store) -> Iterator[TestClient]:
+    with TestClient(create_app(web_context(store)), base_url="http://mail.example.com") as client:
         yield client
 
 
@@ -119,7 +108,7 @@ ONE_CLICK = {"content": b"List-Unsubscribe=One-Click",
              "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
 
 
-def test_get_shows_a_confirmation_and_changes_nothing(client: httpx.Client, store: Store, customer_id: int) -> None:
+def test_get_shows_a_confirmation_and_changes_nothing(client: TestClient, store: Store, customer_id: int) -> None:
     response = client.get(f"/unsubscribe/{sign(KEY, customer_id, 'Ada@Example.com')}")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
@@ -130,7 +119,7 @@ def test_get_shows_a_confirmation_and_changes_nothing(client: httpx.Client, stor
     assert accepts_marketing(store, customer_id) is True
 
 
-def test_post_unsubscribes_once(client: httpx.Client, store: Store, customer_id: int) -> None:
+def test_post_unsubscribes_once(client: TestClient, store: Store, customer_id: int) -> None:
     path = f"/unsubscribe/{sign(KEY, customer_id, 'Ada@Example.com')}"
     first = client.post(path, **ONE_CLICK)  # type: ignore[arg-type]
     assert first.status_code == 200
@@ -145,7 +134,7 @@ def test_post_unsubscribes_once(client: httpx.Client, store: Store, customer_id:
     assert again.status_code == 200 and "already unsubscribed" in again.text
 
 
-def test_post_keeps_an_existing_suppression(client: httpx.Client, store: Store, customer_id: int) -> None:
+def test_post_keeps_an_existing_suppression(client: TestClient, store: Store, customer_id: int) -> None:
     with store.session() as session:
         session.add(Suppression(email="ada@example.com", reason="bounced", created_at=dt.datetime(2026, 2, 1)))
         session.commit()
@@ -156,7 +145,7 @@ def test_post_keeps_an_existing_suppression(client: httpx.Client, store: Store, 
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_tampered_token_is_refused_and_changes_nothing(client: httpx.Client, store: Store, customer_id: int,
+def test_tampered_token_is_refused_and_changes_nothing(client: TestClient, store: Store, customer_id: int,
                                                       method: str) -> None:
     token = sign(KEY, customer_id, "ada@example.com")
     payload, mac = token.split(".")
@@ -169,29 +158,27 @@ def test_tampered_token_is_refused_and_changes_nothing(client: httpx.Client, sto
     assert accepts_marketing(store, customer_id) is True
 
 
-def test_token_signed_with_another_key_is_refused(client: httpx.Client, store: Store, customer_id: int) -> None:
+def test_token_signed_with_another_key_is_refused(client: TestClient, store: Store, customer_id: int) -> None:
     response = client.post(f"/unsubscribe/{sign(b'another key', customer_id, 'ada@example.com')}", **ONE_CLICK)  # type: ignore[arg-type]
     assert response.status_code == 400
     assert suppressions(store) == []
     assert accepts_marketing(store, customer_id) is True
 
 
-def test_echoed_address_is_escaped(client: httpx.Client, store: Store) -> None:
+def test_echoed_address_is_escaped(client: TestClient, store: Store) -> None:
     response = client.get(f"/unsubscribe/{sign(KEY, 99, '<script>x</script>@example.com')}")
     assert response.status_code == 200
     assert "<script>" not in response.text and "&lt;script&gt;x&lt;/script&gt;@example.com" in response.text
 
 
-def test_unsubscribing_an_unknown_customer_still_suppresses_the_address(client: httpx.Client,
+def test_unsubscribing_an_unknown_customer_still_suppresses_the_address(client: TestClient,
                                                                         store: Store) -> None:
     response = client.post(f"/unsubscribe/{sign(KEY, 999, 'gone@example.com')}", **ONE_CLICK)  # type: ignore[arg-type]
     assert response.status_code == 200
     assert [r.email for r in suppressions(store)] == ["gone@example.com"]
 
 
-def test_healthz_not_found_and_methods(client: httpx.Client, customer_id: int) -> None:
-    health = client.get("/healthz")
-    assert (health.status_code, health.text) == (200, "ok\n")
+def test_not_found_and_methods(client: TestClient, customer_id: int) -> None:
     assert client.get("/").status_code == 404
     assert client.get("/unsubscribe/").status_code == 404
     assert client.get("/unsubscribe/a/b").status_code == 404

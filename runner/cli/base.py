@@ -9,6 +9,7 @@ import click
 
 from .. import __version__
 from ..app import App
+from ..errors import one_line
 from ..settings import Settings
 
 
@@ -26,6 +27,23 @@ def parse_instant(value: str | None) -> dt.datetime:
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO date-time; write e.g. 2026-11-23T09:00:00+01:00") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Every record on one line: an exception is shown as its type and first line, the traceback only
+    with --verbose (a log line must never spill a traceback, SQL or parameters into the log)."""
+
+    def __init__(self, fmt: str, *, verbose: bool) -> None:
+        super().__init__(fmt)
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.verbose:
+            return super().format(record)
+        if record.exc_info and record.exc_info[1] is not None:
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "args": (),
+                                            "msg": f"{record.getMessage()} ({one_line(record.exc_info[1])})"})
+        return " | ".join(super().format(record).splitlines())
 
 
 class Env:
@@ -52,8 +70,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
     Settings come from LIFECYCLE_* environment variables and a .env file; see config.example.env.
     """
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", verbose=verbose))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for noisy in ("httpx", "httpcore", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = Env(verbose)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .. import settings as s
 from ..app import TickReport
 from ..errors import LifecycleError
 from ..providers.base import Outcome
@@ -85,10 +86,18 @@ def preview(env: Env, at: str | None, campaign_ids: tuple[str, ...], customer: s
 @cli.command()
 @pass_env
 def run(env: Env) -> None:
-    """Run the scheduler daemon: each enabled campaign on its own schedule. SIGHUP reloads campaigns."""
+    """Run the scheduler daemon: each enabled campaign on its own schedule, and the web service beside it
+    (unless LIFECYCLE_SERVE_WITH_DAEMON=false). SIGHUP reloads campaigns; SIGTERM stops both."""
     from ..daemon import Daemon
+    from ..web import WebContext, WebServer, create_app
 
-    Daemon(env.app, clock=utcnow).run_forever()
+    app = env.app
+    daemon = Daemon(app, clock=utcnow)
+    web = None
+    if env.settings[s.SERVE_WITH_DAEMON]:
+        context = WebContext.for_app(app, clock=utcnow, scheduler_alive=daemon.alive)
+        web = WebServer.from_settings(create_app(context), env.settings)
+    daemon.run_forever(web)
 
 
 @cli.command("send-test")

@@ -1,22 +1,24 @@
-"""`serve`: the web endpoints (unsubscribe)."""
+"""`serve`: the web service alone (signed unsubscribe links, /healthz, /metrics)."""
 
 from __future__ import annotations
 
 import click
 
 from .. import settings as s
-from .base import Env, cli, pass_env
+from .base import Env, cli, pass_env, utcnow
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8025, show_default=True, type=int)
+@click.option("--host", default=None, help="Listen on this address instead of LIFECYCLE_HTTP_HOST.")
+@click.option("--port", default=None, type=click.IntRange(0, 65535),
+              help="Listen on this port instead of LIFECYCLE_HTTP_PORT (0: any free port).")
 @pass_env
-def serve(env: Env, host: str, port: int) -> None:
-    """Serve the signed one-click unsubscribe endpoint (List-Unsubscribe target)."""
-    from ..unsubscribe import serve as serve_http
+def serve(env: Env, host: str | None, port: int | None) -> None:
+    """Run the web service alone until SIGTERM or Ctrl-C (`lifecycle run` also runs it, beside the scheduler)."""
+    from ..web import WebContext, WebServer, create_app  # the server's imports are for these two commands only
 
     app = env.app
     app.store.check()
-    click.echo(f"Serving unsubscribe links on http://{host}:{port}/ (public URL {env.settings[s.PUBLIC_URL]})")
-    serve_http(app.store, app.store.signing_key(env.settings[s.SECRET_KEY]), host, port)
+    server = WebServer.from_settings(create_app(WebContext.for_app(app, clock=utcnow)), env.settings, host, port)
+    click.echo(f"Unsubscribe links in emails point at {env.settings[s.PUBLIC_URL]} (LIFECYCLE_PUBLIC_URL)")
+    server.run_forever()
