@@ -189,3 +189,13 @@ def test_log_lines_stay_one_line_and_tracebacks_need_verbose():
     assert quiet == "ERROR request GET / failed (ValueError: bad value)"
     loud = OneLineFormatter("%(levelname)s %(message)s", verbose=True).format(record)
     assert "Traceback" in loud and loud.count("\n") > 2
+
+
+def test_verbose_works_after_the_command_too(workdir: Path, capsys):
+    (workdir / "campaigns" / "winback.yaml").write_text("id: [unclosed\n", encoding="utf-8")
+    code, _, err = run(capsys, "validate", "--verbose")
+    assert code == 1 and "winback.yaml" in err
+    code, _, err = run(capsys, "tick", "-v")
+    assert code == 1 and "Traceback" in err
+    code, _, err = run(capsys, "tick")
+    assert code == 1 and "Traceback" not in err

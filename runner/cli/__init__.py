@@ -16,12 +16,17 @@ from .base import cli
 
 __all__ = ["cli", "main"]
 
+VERBOSE_FLAGS = ("-v", "--verbose")
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place where errors become a message and an exit code."""
-    verbose = any(a in ("-v", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = any(a in VERBOSE_FLAGS for a in args)
+    if verbose:  # accepted anywhere: `lifecycle tick --verbose` as well as `lifecycle --verbose tick`
+        args = ["--verbose", *(a for a in args if a not in VERBOSE_FLAGS)]
     try:
-        cli.main(args=argv, prog_name="lifecycle", standalone_mode=False)
+        cli.main(args=args, prog_name="lifecycle", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)

@@ -12,7 +12,7 @@ from ..app import TickReport
 from ..errors import LifecycleError
 from ..providers.base import Outcome
 from .base import AT, Env, cli, parse_instant, pass_env, utcnow
-from .output import print_preview_summary, progress_counter
+from .output import print_preview_summary, print_table, progress_counter, table
 
 
 @cli.command()
@@ -30,14 +30,13 @@ def validate(env: Env) -> None:
 
 
 def print_report(report: TickReport) -> None:
-    rows = report.rows()
-    header = f"{'campaign':<16} {'due':>6} {'sent':>6} {'failed':>6} {'retrying':>8}  skipped"
-    click.echo(header)
-    click.echo("-" * len(header))
-    for row in rows:
+    result = table(None, ["campaign", "due", "sent", "failed", "retrying", "skipped"])
+    result.columns[-1].justify, result.columns[-1].no_wrap = "left", False
+    for row in report.rows():
         skipped = ", ".join(f"{k}={v}" for k, v in row["skipped"].items()) or "-"
-        click.echo(f"{row['campaign']:<16} {row['due']:>6} {row['sent']:>6} {row['failed']:>6} "
-                   f"{row['retrying']:>8}  {skipped}")
+        result.add_row(row["campaign"], f"{row['due']:,}", f"{row['sent']:,}", f"{row['failed']:,}",
+                       f"{row['retrying']:,}", skipped)
+    print_table(result)
 
 
 @cli.command()
