@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 from postmark_sink import PostmarkSink  # noqa: E402  (this script's folder is on sys.path)
 
 from runner.app import App  # noqa: E402
-from runner.engine import find_occurrences, last_evaluated, store_time_zones, window_for  # noqa: E402
+from runner.campaign_state import campaign_state  # noqa: E402
+from runner.engine import find_occurrences, store_time_zones, window_for  # noqa: E402
 from runner.providers.base import Provider  # noqa: E402
 from runner.providers.file import FileProvider  # noqa: E402
 from runner.providers.postmark import PostmarkProvider  # noqa: E402
@@ -79,7 +80,7 @@ def main() -> None:
             zones = store_time_zones(session)
             shop = app.shop()
             for campaign in campaigns:
-                window = window_for(campaign, naive, last_evaluated(session, campaign.id),
+                window = window_for(campaign, naive, campaign_state(session, campaign.id),
                                     shop.default_zone, zones, shop.currency)
                 started = time.perf_counter()
                 found = sum(1 for _ in find_occurrences(session, campaign, window))

@@ -17,17 +17,11 @@ from typing import Any
 from sqlalchemy import select
 
 from . import settings as s
+from .campaign_state import campaign_state, finish_evaluation, take_evaluation
 from .campaigns import Campaign, load_campaigns
 from .context import Shop, build_contexts, sample_context
 from .dispatch import DeliveryPolicy, dispatch, message_headers
-from .engine import (
-    Occurrence,
-    find_occurrences,
-    last_evaluated,
-    plan,
-    store_time_zones,
-    window_for,
-)
+from .engine import Occurrence, find_occurrences, plan, store_time_zones, window_for
 from .errors import CampaignError, LifecycleError, Problem
 from .models import Customer, Order, OrderLine, normalise_email
 from .providers import Provider, provider_from_settings
@@ -46,16 +40,19 @@ PREVIEW_BATCH = 500  # occurrences whose contexts are loaded and rendered togeth
 
 @dataclass
 class TickReport:
-    """Counts per campaign: due (newly planned), sent, failed, retrying, skipped:<reason>."""
+    """Counts per campaign: due (newly planned), sent, failed, retrying, skipped:<reason>; and the
+    campaigns whose evaluation this tick skipped because another tick was evaluating them, with why."""
 
     counts: dict[str, Counter[str]] = field(default_factory=dict)
+    not_evaluated: dict[str, str] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
         out = []
         for campaign_id, c in self.counts.items():
             skipped = {k.split(":", 1)[1]: v for k, v in sorted(c.items()) if k.startswith("skipped:")}
-            out.append({"campaign": campaign_id, "due": c["due"], "sent": c["sent"], "failed": c["failed"],
-                        "retrying": c["retrying"], "skipped": skipped})
+            out.append({"campaign": campaign_id, "evaluated": campaign_id not in self.not_evaluated,
+                        "due": c["due"], "sent": c["sent"], "failed": c["failed"], "retrying": c["retrying"],
+                        "skipped": skipped, "note": self.not_evaluated.get(campaign_id)})
         return out
 
 
@@ -120,27 +117,49 @@ class App:
 
     def tick(self, now: dt.datetime, campaigns: list[Campaign], provider: Provider,
              should_stop: Callable[[], bool] = lambda: False) -> TickReport:
-        """Evaluate and dispatch each campaign at `now`."""
+        """Evaluate and dispatch each campaign at `now`.
+
+        Safe beside other ticks and workers on the same store: a campaign another tick is
+        evaluating is not evaluated twice (the report says so), and every tick dispatches.
+        """
         now = utc_naive(now)
         self.store.check()
         report = TickReport()
         shop = self.shop()
         with self.store.session() as session:
             refresh_if_stale(session, now)
+        with self.store.reading() as session:
             zones = store_time_zones(session)
-            for campaign in campaigns:
-                if should_stop():
-                    break
-                started = time.perf_counter()  # a duration, not an instant: `now` stays the tick's time
-                window = window_for(campaign, now, last_evaluated(session, campaign.id),
-                                    shop.default_zone, zones, shop.currency)
-                counts = plan(session, campaign, window)
+        for campaign in campaigns:
+            if should_stop():
+                break
+            started = time.perf_counter()  # a duration, not an instant: `now` stays the tick's time
+            counts = self._evaluate(campaign, now, shop, zones, report)
+            with self.store.session() as session:
                 counts.update(dispatch(session, campaign, renderer=self.renderer, provider=provider, shop=shop,
                                        default_from=self.default_from, now=now, policy=self.policy(),
                                        should_stop=should_stop))
-                report.counts[campaign.id] = counts
-                TICK_DURATION.labels(campaign=campaign.id).observe(time.perf_counter() - started)
+            report.counts[campaign.id] = counts
+            TICK_DURATION.labels(campaign=campaign.id).observe(time.perf_counter() - started)
         return report
+
+    def _evaluate(self, campaign: Campaign, now: dt.datetime, shop: Shop, zones: tuple[str | None, ...],
+                  report: TickReport) -> Counter[str]:
+        """Plan a campaign's due occurrences under its evaluation lease, or note that another tick holds it."""
+        with self.store.session() as session:
+            evaluation = take_evaluation(session, campaign.id, now)
+        if not evaluation.held:
+            report.not_evaluated[campaign.id] = evaluation.busy_note()
+            return Counter()
+        completed = False
+        try:
+            window = window_for(campaign, now, evaluation.state, shop.default_zone, zones, shop.currency)
+            counts = plan(self.store, campaign, window)
+            completed = True
+        finally:
+            with self.store.session() as session:
+                finish_evaluation(session, evaluation, now, completed=completed)
+        return counts
 
     def provider(self) -> Provider:
         return provider_from_settings(self.settings)
@@ -170,11 +189,11 @@ class App:
         now = utc_naive(now)
         self.store.check()
         shop = self.shop()
-        with self.store.session() as session:
+        with self.store.reading() as session:
             customer_id = self._customer_id(session, customer) if customer else None
             zones = store_time_zones(session)
             for campaign in campaigns:
-                window = window_for(campaign, now, last_evaluated(session, campaign.id), shop.default_zone, zones,
+                window = window_for(campaign, now, campaign_state(session, campaign.id), shop.default_zone, zones,
                                     shop.currency)
                 found = find_occurrences(session, campaign, window, customer_id)
                 while chunk := list(islice(found, PREVIEW_BATCH)):
@@ -203,7 +222,7 @@ class App:
         now = utc_naive(now)
         self.store.check()
         shop = self.shop()
-        with self.store.session() as session:
+        with self.store.reading() as session:
             if customer:
                 item = _TestItem(customer_id=self._customer_id(session, customer), due_at=now)
                 item.order_id, item.order_line_id = self._latest_order(session, item.customer_id)

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import settings as s
 from .app import App
 from .campaigns import Campaign
 from .errors import LifecycleError, WebError
 from .providers import Provider
+from .store import describe_database_error
 
 if TYPE_CHECKING:
     from .web import WebServer
@@ -71,13 +73,20 @@ class Daemon:
         except LifecycleError as exc:
             log.error("campaign %s: %s", campaign_id, exc)
             return
+        except SQLAlchemyError as exc:  # one line: SQLAlchemy's own text carries the SQL and its parameters
+            log.error("campaign %s: %s", campaign_id, describe_database_error(exc).with_hint())
+            log.debug("campaign %s: the database error in full", campaign_id, exc_info=True)
+            return
         except Exception:  # one failing campaign must not stop the others
             log.exception("campaign %s failed", campaign_id)
             return
         for row in report.rows():
             skipped = " ".join(f"{k}={v}" for k, v in row["skipped"].items())
-            log.info("tick campaign=%s due=%d sent=%d failed=%d retrying=%d skipped=[%s]", row["campaign"],
-                     row["due"], row["sent"], row["failed"], row["retrying"], skipped)
+            log.info("tick campaign=%s due=%d sent=%d failed=%d retrying=%d skipped=[%s] evaluated=%s",
+                     row["campaign"], row["due"], row["sent"], row["failed"], row["retrying"], skipped,
+                     "yes" if row["evaluated"] else "no")
+            if row["note"]:
+                log.info("campaign %s: %s", row["campaign"], row["note"])
 
     def stop(self, *_: object) -> None:
         log.info("stopping after the batch in flight")

@@ -43,7 +43,7 @@ from .models import (
     SuppressionReason,
     birthday_key,
 )
-from .store import Store, utc_naive
+from .store import Store, sqlite_pragmas, utc_naive
 
 SHOP_URL = "https://shop.example.com"
 HISTORY_DAYS = 548  # orders are spread over the 18 months before `now`
@@ -159,8 +159,7 @@ def generate_shop(store: Store, *, customers: int = 2000, now: dt.datetime, seed
         _refuse_non_empty(conn, store)
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:  # a bulk load into a fresh file: durability per chunk is not needed
-            conn.exec_driver_sql("PRAGMA synchronous=OFF")
-            conn.exec_driver_sql("PRAGMA cache_size=-131072")
+            sqlite_pragmas(conn, synchronous="OFF", cache_size=-131072)
         try:
             for index in indexes:
                 index.drop(conn, checkfirst=True)
@@ -180,8 +179,7 @@ def generate_shop(store: Store, *, customers: int = 2000, now: dt.datetime, seed
                 index.create(conn, checkfirst=True)
             conn.commit()
             if sqlite:  # the connection goes back to the pool: restore the store's settings
-                conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-                conn.exec_driver_sql("PRAGMA cache_size=-2000")
+                sqlite_pragmas(conn, synchronous="NORMAL", cache_size=-2000)
     return ShopSummary(customers=customers, orders=generator.orders_written, lines=generator.lines_written,
                        products=len(PRODUCTS), suppressed=generator.suppressed_written)
 

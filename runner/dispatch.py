@@ -157,9 +157,11 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
                 counts[f"skipped:{send.skip_reason}"] += 1
             else:
                 ready.append(send)
+        contexts = build_contexts(session, campaign, ready, shop, now)
+        session.commit()  # skips are final, and no transaction (on SQLite: no write lock) is held while rendering
         messages: list[OutgoingMessage] = []
         to_send: list[Send] = []
-        for send, context in zip(ready, build_contexts(session, campaign, ready, shop, now), strict=True):
+        for send, context in zip(ready, contexts, strict=True):
             try:
                 rendered = renderer.render(campaign.spec.message, context, default_from=default_from)
             except LifecycleError as exc:
@@ -172,7 +174,7 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
                 rendered, idempotency_key=idempotency_key(send), campaign_id=campaign.id, send_id=send.id, to=to,
                 headers=headers, date=now.replace(tzinfo=dt.UTC)))
             to_send.append(send)
-        session.commit()  # skips and render failures are final before the provider is called
+        session.commit()  # render failures are final before the provider is called
         if messages:
             try:
                 results = provider.send_batch(messages)

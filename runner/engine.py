@@ -1,8 +1,9 @@
 """Evaluating campaigns: which occurrences are due at `now`, and recording them in the ledger.
 
 `find_occurrences` is a pure read of the store; `plan` writes what it finds as ledger rows,
-planned or skipped, in one transaction. The ledger's unique (campaign, occurrence key) makes
-a second plan of the same occurrence a no-op, however often or concurrently ticks run.
+planned or skipped, reading on one snapshot and writing in short transactions. The ledger's
+unique (campaign, occurrence key) makes a second plan of the same occurrence a no-op, however
+often or concurrently ticks run.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .audience import audience_sql
 from .campaigns import Campaign
 from .models import CampaignState, Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
 from .sql import dialect_insert
+from .store import Store
 from .triggers.base import Window
 
 CHUNK = 1000
@@ -51,22 +53,21 @@ def store_time_zones(session: Session) -> tuple[str | None, ...]:
     return tuple(sorted(zones - {None, ""}, key=str)) + (None,)
 
 
-def last_evaluated(session: Session, campaign_id: str) -> dt.datetime | None:
-    state = session.get(CampaignState, campaign_id)
-    return state.last_evaluated_at if state else None
-
-
-def window_for(campaign: Campaign, now: dt.datetime, last_evaluated_at: dt.datetime | None,
+def window_for(campaign: Campaign, now: dt.datetime, state: CampaignState | None,
                default_zone: ZoneInfo, time_zones: tuple[str | None, ...], currency: str = "USD") -> Window:
     """Occurrences due since the campaign was last evaluated, and at least within expire_after.
 
-    On a first evaluation only the expire_after window counts: a new campaign does not
-    dig up history. After downtime, the window reaches back to the last evaluation so that
-    everything that fell due meanwhile is either sent or recorded as expired.
+    A new campaign (no state yet) looks back only expire_after: it does not dig up history.
+    After downtime, the window reaches back to the last completed evaluation, so that
+    everything that fell due meanwhile is either sent or recorded as expired. A campaign seen
+    before but never evaluated to the end (its first tick died before planning) reaches back
+    to expire_after before it was first seen, as that first tick would have.
     """
     start = now - campaign.spec.expire_after
-    if last_evaluated_at is not None:
-        start = min(start, last_evaluated_at)
+    if state is not None:
+        since = (state.last_evaluated_at if state.last_evaluated_at is not None
+                 else state.first_seen_at - campaign.spec.expire_after)
+        start = min(start, since)
     return Window(start=start, now=now, default_zone=default_zone, time_zones=time_zones, currency=currency)
 
 
@@ -97,31 +98,29 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
             )
 
 
-def plan(session: Session, campaign: Campaign, window: Window) -> Counter[str]:
+def plan(store: Store, campaign: Campaign, window: Window) -> Counter[str]:
     """Record every occurrence due in the window as planned or skipped; returns counts by outcome.
 
-    Commits once, with the campaign's new evaluation mark, so a crash leaves either all or
-    none of this evaluation in the ledger.
+    The occurrences are read on one snapshot and written CHUNK rows per transaction, so that no
+    SQLite writer holds the store for a whole evaluation. A crash part-way leaves some chunks in
+    the ledger and the campaign's evaluation mark where it was: the next evaluation finds the
+    rest. The mark itself is moved by the caller once plan returns (campaign_state).
     """
     counts: Counter[str] = Counter()
     stamp = window.now
-    occurrences = find_occurrences(session, campaign, window)
-    rows = []
-    while chunk := list(islice(occurrences, CHUNK)):
-        rows = [{
-            "campaign_id": o.campaign_id, "occurrence_key": o.occurrence_key, "customer_id": o.customer_id,
-            "order_id": o.order_id, "order_line_id": o.order_line_id, "due_at": o.due_at, "reason": o.reason,
-            "status": o.status.value, "skip_reason": o.skip_reason.value if o.skip_reason else None,
-            "attempts": 0, "next_attempt_at": o.due_at if o.skip_reason is None else None,
-            "created_at": stamp, "updated_at": stamp,
-        } for o in chunk]
-        session.execute(dialect_insert(session.get_bind(), Send).values(rows)
-                        .on_conflict_do_nothing(index_elements=["campaign_id", "occurrence_key"]))
-        counts.update("due" if o.skip_reason is None else f"skipped:{o.skip_reason.value}" for o in chunk)
-    state = session.get(CampaignState, campaign.id)
-    if state is None:
-        session.add(CampaignState(campaign_id=campaign.id, last_evaluated_at=stamp))
-    elif state.last_evaluated_at < stamp:
-        state.last_evaluated_at = stamp
-    session.commit()
+    with store.reading() as reading, store.session() as writing:
+        insert = dialect_insert(writing.get_bind(), Send)
+        occurrences = find_occurrences(reading, campaign, window)
+        while chunk := list(islice(occurrences, CHUNK)):
+            rows = [{
+                "campaign_id": o.campaign_id, "occurrence_key": o.occurrence_key, "customer_id": o.customer_id,
+                "order_id": o.order_id, "order_line_id": o.order_line_id, "due_at": o.due_at, "reason": o.reason,
+                "status": o.status.value, "skip_reason": o.skip_reason.value if o.skip_reason else None,
+                "attempts": 0, "next_attempt_at": o.due_at if o.skip_reason is None else None,
+                "created_at": stamp, "updated_at": stamp,
+            } for o in chunk]
+            writing.execute(insert.values(rows).on_conflict_do_nothing(index_elements=["campaign_id",
+                                                                                       "occurrence_key"]))
+            writing.commit()
+            counts.update("due" if o.skip_reason is None else f"skipped:{o.skip_reason.value}" for o in chunk)
     return counts

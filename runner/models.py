@@ -176,12 +176,20 @@ class Suppression(SQLModel, table=True):
 
 
 class CampaignState(SQLModel, table=True):
-    """When each campaign was last evaluated, so downtime can be told from a first run."""
+    """Per campaign: when it was first seen, when an evaluation last completed, and who is evaluating it now.
+
+    first_seen_at is committed before the first evaluation plans anything, so a first tick that dies
+    early still fixes how far back the campaign's window reaches. The evaluation lease (token and
+    expiry) lets one tick or worker evaluate a campaign at a time; the others skip its evaluation.
+    """
 
     __tablename__ = "campaign_state"
 
     campaign_id: str = Field(primary_key=True)
-    last_evaluated_at: dt.datetime = Field(sa_type=DateTime)
+    first_seen_at: dt.datetime = Field(sa_type=DateTime)
+    last_evaluated_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
+    evaluation_lease_token: str | None = None
+    evaluation_lease_until: dt.datetime | None = Field(default=None, sa_type=DateTime)
 
 
 class Meta(SQLModel, table=True):

@@ -7,13 +7,14 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
 from . import migrations
 from .errors import StoreError
 from .models import Meta
+from .sql import dialect_insert
 
 BUSY_TIMEOUT_MS = 30_000  # how long a SQLite writer waits for another one before giving up
 
@@ -43,10 +44,18 @@ def describe_database_error(exc: SQLAlchemyError) -> StoreError:
                       "run again with --verbose for the full error, and check the database")
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+READS_ONLY = "lifecycle_reads_only"  # execution option of the engine behind Store.reading()
+
+
+def _sqlite_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    # The driver's own transaction handling begins lazily, before the first write: a transaction
+    # that has read first must then upgrade to a writer, and in WAL mode that fails at once
+    # ("database is locked", whatever the busy timeout) when another process wrote meanwhile.
+    # So the driver begins nothing, and _sqlite_begin says how each transaction begins.
+    dbapi_conn.isolation_level = None
     cursor = dbapi_conn.cursor()
-    # WAL lets `preview` and `serve` read while a tick writes; busy_timeout makes a second
-    # writer (cron tick beside the daemon) wait instead of failing.
+    # WAL lets readers (`preview`, `serve`, a tick's evaluation) go on while a writer writes;
+    # busy_timeout makes a writer wait its turn instead of failing.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -54,8 +63,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cursor.close()
 
 
+def _sqlite_begin(connection: Connection) -> None:
+    """Writers take the write lock when they begin (waiting their turn); readers read one snapshot."""
+    reads_only = connection.get_execution_options().get(READS_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
+
+
+def sqlite_pragmas(connection: Connection, **values: str | int) -> None:
+    """Set PRAGMAs that SQLite refuses inside a transaction (synchronous), after ending the one in progress."""
+    connection.commit()
+    for name, value in values.items():
+        connection.connection.driver_connection.execute(f"PRAGMA {name}={value}")  # type: ignore[union-attr]
+
+
 class Store:
-    """A handle on one database: `Store(url).init()` creates it, `Store(url).check()` verifies it."""
+    """A handle on one database: `Store(url).init()` creates it, `Store(url).check()` verifies it.
+
+    `session()` is for work that writes: keep its transactions short, since on SQLite each one
+    holds the store's single write lock from its first statement to its commit. `reading()` is
+    for work that only reads: on its own snapshot, it never waits for a writer nor blocks one.
+    """
 
     def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.url = url
@@ -67,7 +94,9 @@ class Store:
             kwargs["connect_args"] = {"check_same_thread": False}
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite") and not read_only:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        self._reader: Engine = self.engine.execution_options(**{READS_ONLY: True})
 
     def init(self) -> str:
         """Create the store, or upgrade it in place to this program's schema; safe to run again.
@@ -85,7 +114,7 @@ class Store:
     def check(self) -> None:
         """Refuse a store that was never initialised, or whose schema is older or newer than this program's."""
         try:
-            with self.engine.connect() as connection:
+            with self._reader.connect() as connection:
                 found = migrations.state(connection)
         except OperationalError as exc:
             raise describe_database_error(exc) from None
@@ -112,20 +141,30 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A session for work that writes (on SQLite each transaction begins IMMEDIATE)."""
         with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for work that only reads, on its own snapshot."""
+        with Session(self._reader, expire_on_commit=False) as session:
             yield session
 
     def signing_key(self, configured: str) -> bytes:
         """The configured key, else one generated once and kept in the store."""
         if configured:
             return configured.encode()
-        with self.session() as session:
-            row = session.exec(select(Meta).where(Meta.key == "signing_key")).scalar_one_or_none()
-            if row is None:
-                row = Meta(key="signing_key", value=secrets.token_urlsafe(32))
-                session.add(row)
+        with self.reading() as session:
+            row = session.get(Meta, "signing_key")
+        if row is None:
+            with self.session() as session:
+                session.execute(dialect_insert(self.engine, Meta).values(key="signing_key",
+                                                                         value=secrets.token_urlsafe(32))
+                                .on_conflict_do_nothing(index_elements=["key"]))
                 session.commit()
-            return row.value.encode()
+                row = session.get(Meta, "signing_key")
+        return row.value.encode()  # type: ignore[union-attr]
 
     def close(self) -> None:
         self.engine.dispose()

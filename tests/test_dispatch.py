@@ -79,10 +79,10 @@ NOW = utc(2026, 11, 20, 12, 0)
 
 
 def test_crash_after_planning_before_sending_sends_exactly_once_after_restart(app, two_orders, outbox, settings):
-    with app.store.session() as session:
-        campaign = app.campaigns(NOW)[0]
-        plan(session, campaign, window_for(campaign, NOW.replace(tzinfo=None), None, dt.UTC,
-                                           store_time_zones(session)))
+    campaign = app.campaigns(NOW)[0]
+    with app.store.reading() as session:
+        zones = store_time_zones(session)
+    plan(app.store, campaign, window_for(campaign, NOW.replace(tzinfo=None), None, dt.UTC, zones))
     assert {s.status for s in ledger(app)} == {"planned"}  # the process dies here
     restarted = App(settings)
     report = restarted.tick(NOW + dt.timedelta(minutes=1), restarted.campaigns(NOW), FileProvider(outbox))
@@ -223,9 +223,11 @@ def test_a_claim_takes_at_most_one_batch(app, shop, campaigns_dir):
     for name in ("ada", "bob", "cy"):
         shop.order(shop.customer(f"{name}@example.com"), utc(2026, 11, 20, 9, 0))
     now = NOW.replace(tzinfo=None)
+    campaign = app.campaigns(NOW)[0]
+    with app.store.reading() as session:
+        zones = store_time_zones(session)
+    plan(app.store, campaign, window_for(campaign, now, None, dt.UTC, zones))
     with app.store.session() as session:
-        campaign = app.campaigns(NOW)[0]
-        plan(session, campaign, window_for(campaign, now, None, dt.UTC, store_time_zones(session)))
         policy = app.policy()
         batches = [[s.id for s in claim(session, campaign.id, now, replace(policy, batch_size=1))] for _ in range(4)]
     assert [len(batch) for batch in batches] == [1, 1, 1, 0]

@@ -187,12 +187,14 @@ def test_unsubscribe_between_planning_and_retry_is_honoured(app: App, shop: Shop
     install(campaigns_dir, "thank-you")
     ada = shop.customer("ada@example.com")
     shop.order(ada, utc(2026, 11, 20, 9, 0))
-    with app.store.session() as session:
-        from runner.engine import plan, store_time_zones, window_for
+    from runner.engine import plan, store_time_zones, window_for
 
-        campaign = app.campaigns(utc(2026, 11, 20, 12))[0]
-        now = dt.datetime(2026, 11, 20, 12, 0)
-        plan(session, campaign, window_for(campaign, now, None, dt.UTC, store_time_zones(session)))
+    campaign = app.campaigns(utc(2026, 11, 20, 12))[0]
+    now = dt.datetime(2026, 11, 20, 12, 0)
+    with app.store.reading() as session:
+        zones = store_time_zones(session)
+    plan(app.store, campaign, window_for(campaign, now, None, dt.UTC, zones))
+    with app.store.session() as session:
         suppress(session, "ada@example.com", "unsubscribed", now)
     row = tick(app, utc(2026, 11, 20, 12, 5))["thank-you"]
     assert row["sent"] == 0 and row["skipped"] == {"suppressed": 1}

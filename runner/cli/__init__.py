@@ -9,8 +9,10 @@ import sys
 import traceback
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import LifecycleError
+from ..store import describe_database_error
 from . import admin, campaigns, reports, store, web  # noqa: F401 - importing registers the commands
 from .base import cli
 
@@ -35,12 +37,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except LifecycleError as exc:
+    except (LifecycleError, SQLAlchemyError) as exc:
         if verbose:
             traceback.print_exc()
-        click.echo(f"Error: {exc}", err=True)
-        if exc.hint:
-            click.echo(f"Hint: {exc.hint}", err=True)
+        # SQLAlchemy's own message carries the statement and its parameters: never shown as such
+        error = describe_database_error(exc) if isinstance(exc, SQLAlchemyError) else exc
+        click.echo(f"Error: {error}", err=True)
+        if error.hint:
+            click.echo(f"Hint: {error.hint}", err=True)
         sys.exit(1)
     except Exception as exc:  # the last resort: one line unless --verbose
         if verbose:

@@ -53,7 +53,11 @@ class Env:
 
     @property
     def app(self) -> App:
-        return App(self.settings)
+        app = App(self.settings)
+        # Closed when the command ends, not whenever the garbage collector gets to it: closing the
+        # last connection checkpoints a SQLite store's write-ahead log into its file.
+        click.get_current_context().call_on_close(app.store.close)
+        return app
 
 
 pass_env = click.make_pass_decorator(Env)

@@ -34,9 +34,13 @@ def print_report(report: TickReport) -> None:
     result.columns[-1].justify, result.columns[-1].no_wrap = "left", False
     for row in report.rows():
         skipped = ", ".join(f"{k}={v}" for k, v in row["skipped"].items()) or "-"
-        result.add_row(row["campaign"], f"{row['due']:,}", f"{row['sent']:,}", f"{row['failed']:,}",
+        due = f"{row['due']:,}" if row["evaluated"] else "-"  # not evaluated here: another tick was evaluating it
+        result.add_row(row["campaign"], due, f"{row['sent']:,}", f"{row['failed']:,}",
                        f"{row['retrying']:,}", skipped)
     print_table(result)
+    for row in report.rows():
+        if row["note"]:
+            click.echo(f"note: {row['campaign']}: {row['note']}", err=True)
 
 
 @cli.command()
