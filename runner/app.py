@@ -169,7 +169,7 @@ class App:
     def customer_figures(self, at: dt.datetime, period: dt.timedelta, rules: SegmentRules) -> CustomerFigures:
         """The shop's retention figures and segments as of `at`; reads the store and writes nothing."""
         self.store.check()
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             return customer_figures(conn, utc_naive(at), period=period, rules=rules,
                                     currency=self.settings[s.SHOP_CURRENCY])
 
@@ -177,7 +177,7 @@ class App:
                          campaign_ids: list[str] | None = None) -> list[CampaignResult]:
         """What each campaign's emails achieved in [since, until]; reads the store and writes nothing."""
         self.store.check()
-        with self.store.engine.connect() as conn:
+        with self.store.reader.connect() as conn:
             return campaign_results(conn, utc_naive(since), utc_naive(until), window=window,
                                     campaign_ids=campaign_ids)
 

@@ -96,7 +96,7 @@ class Store:
         if url.startswith("sqlite") and not read_only:
             event.listen(self.engine, "connect", _sqlite_connect)
             event.listen(self.engine, "begin", _sqlite_begin)
-        self._reader: Engine = self.engine.execution_options(**{READS_ONLY: True})
+        self.reader: Engine = self.engine.execution_options(**{READS_ONLY: True})  # for work that only reads
 
     def init(self) -> str:
         """Create the store, or upgrade it in place to this program's schema; safe to run again.
@@ -114,7 +114,7 @@ class Store:
     def check(self) -> None:
         """Refuse a store that was never initialised, or whose schema is older or newer than this program's."""
         try:
-            with self._reader.connect() as connection:
+            with self.reader.connect() as connection:
                 found = migrations.state(connection)
         except OperationalError as exc:
             raise describe_database_error(exc) from None
@@ -148,7 +148,7 @@ class Store:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A session for work that only reads, on its own snapshot."""
-        with Session(self._reader, expire_on_commit=False) as session:
+        with Session(self.reader, expire_on_commit=False) as session:
             yield session
 
     def signing_key(self, configured: str) -> bytes:

@@ -89,7 +89,7 @@ def unsubscribe_url(public_url: str, key: bytes, customer_id: int, email: str) -
 
 def is_suppressed(store: Store, email: str) -> bool:
     """True when the address is on the suppression list (for any reason)."""
-    with store.session() as session:
+    with store.reading() as session:
         row = session.exec(select(Suppression).where(Suppression.email == normalise_email(email))).first()
     return row is not None
 

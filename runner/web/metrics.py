@@ -41,7 +41,7 @@ class LedgerCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("lifecycle_store_up", "1 when the ledger could be read for this scrape, else 0.")
         try:
-            with self.store.session() as session:
+            with self.store.reading() as session:
                 counts = ledger_counts(session, utc_naive(self.clock()))
         except SQLAlchemyError as exc:
             log.warning("metrics: the store is unavailable (%s)", one_line(exc))
