@@ -94,7 +94,7 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
             yield Occurrence(
                 campaign_id=campaign.id, occurrence_key=row["occurrence_key"], customer_id=row["customer_id"],
                 email=row["email"], order_id=row["order_id"], order_line_id=row["order_line_id"],
-                due_at=row["due_at"], reason=campaign.trigger.describe(row), skip_reason=skip,
+                due_at=row["due_at"], reason=campaign.trigger.describe(row, window.now), skip_reason=skip,
             )
 
 

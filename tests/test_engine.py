@@ -228,6 +228,23 @@ def test_daemon_down_three_days_sends_each_due_once_and_skips_expired(app: App, 
     assert again["due"] == 0 and again["sent"] == 0 and again["skipped"] == {}
 
 
+def test_reasons_say_what_is_true_when_the_occurrence_is_found(app: App, shop: ShopBuilder, campaigns_dir):
+    install(campaigns_dir, "thank-you", "winback", "replenishment")
+    ada = shop.customer("ada@example.com")
+    tick(app, utc(2026, 11, 10, 0, 0))  # the last tick before going down
+    shop.order(ada, utc(2026, 11, 10, 6, 0))  # due 11-10 08:00, found three days late: expired
+    shop.order(ada, utc(2026, 11, 12, 22, 0))  # due 11-13 00:00, found on time
+    shop.order(shop.customer("bob@example.com"), utc(2026, 8, 12, 6, 0))  # lapsed 11-10 06:00
+    shop.order(shop.customer("cleo@example.com"), utc(2026, 10, 24, 12, 0), [("COFFEE-HOUSE", 1)])  # 11-14 12:00
+    tick(app, utc(2026, 11, 13, 0, 0))
+    assert sorted(s.reason for s in ledger(app)) == [
+        "COFFEE-HOUSE should run out in 36 hours",
+        "no order since 2026-08-12, 92 days ago (lapses after 90d)",
+        "order #1001 placed 2 days ago",
+        "order #1002 placed 2 hours ago",
+    ]
+
+
 def test_first_run_does_not_dig_up_history(app: App, shop: ShopBuilder, campaigns_dir):
     install(campaigns_dir, "thank-you")
     ada = shop.customer("ada@example.com")

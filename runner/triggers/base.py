@@ -76,6 +76,18 @@ class Trigger(ABC):
     def occurrences(self, window: Window) -> list[Select[Any]]:
         """Selects of the occurrences due in the window."""
 
-    def describe(self, row: Mapping[str, Any]) -> str:
-        """A human-readable reason for one occurrence row."""
+    def describe(self, row: Mapping[str, Any], now: dt.datetime) -> str:
+        """A human-readable reason for one occurrence row, true at `now` (naive UTC), when it is found:
+        an occurrence found days late or expired must not read as if it were fresh."""
         return f"{self.type_name}: {row['detail']} (due {row['due_at']:%Y-%m-%d %H:%M} UTC)"
+
+
+def relative(moment: dt.datetime, now: dt.datetime) -> str:
+    """How far `moment` is from `now` in whole units: "3 days ago", "in 5 hours", "1 minute ago", "now"."""
+    seconds = int((now - moment).total_seconds())
+    for size, unit, at_least in ((86400, "day", 2), (3600, "hour", 2), (60, "minute", 1)):
+        count = abs(seconds) // size
+        if count >= at_least:
+            span = f"{count} {unit}{'' if count == 1 else 's'}"
+            return f"{span} ago" if seconds > 0 else f"in {span}"
+    return "now"

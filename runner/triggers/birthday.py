@@ -71,7 +71,7 @@ class BirthdayTrigger(Trigger):
             detail=literal(day.isoformat()),
         ).where(Customer.birthday_md.in_(month_days(day)), or_(*[cond for cond, _ in conds]))
 
-    def describe(self, row: dict[str, Any]) -> str:
+    def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
         return f"birthday on {row['detail']} at {self.params.hour:02d}:{self.params.minute:02d} local time"
 
 

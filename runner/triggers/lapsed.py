@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import Select, literal
@@ -9,7 +10,7 @@ from sqlalchemy import Select, literal
 from ..durations import Duration, format_duration
 from ..models import Customer
 from ..sql import as_text, stamp_key
-from .base import Trigger, TriggerParams, Window, delayed, occurrence_select
+from .base import Trigger, TriggerParams, Window, delayed, occurrence_select, relative
 
 
 class LapsedParams(TriggerParams):
@@ -31,6 +32,7 @@ class LapsedTrigger(Trigger):
                                   occurrence_key=literal("lapse:") + as_text(Customer.id) + literal(":") + last_order)
                 .where(in_window)]
 
-    def describe(self, row: dict[str, Any]) -> str:
-        last = row["detail"]
-        return f"no order for {format_duration(self.params.after)} (last order {last[:4]}-{last[4:6]}-{last[6:8]})"
+    def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
+        last = row["due_at"] - self.params.after
+        return (f"no order since {last:%Y-%m-%d}, {relative(last, now)} "
+                f"(lapses after {format_duration(self.params.after)})")

@@ -7,10 +7,10 @@ from typing import Any, Literal
 
 from sqlalchemy import Select, literal
 
-from ..durations import Duration, format_duration
+from ..durations import Duration
 from ..models import Order
 from ..sql import as_text
-from .base import Trigger, TriggerParams, Window, delayed, occurrence_select
+from .base import Trigger, TriggerParams, Window, delayed, occurrence_select, relative
 
 
 class OrderParams(TriggerParams):
@@ -33,9 +33,5 @@ class OrderTrigger(Trigger):
                                   due_at=due_at, order_id=Order.id, detail=Order.name)
                 .where(in_window, Order.cancelled_at.is_(None))]
 
-    def describe(self, row: dict[str, Any]) -> str:
-        return f"order {row['detail']} {self.params.event} {_ago(self.params.delay)}"
-
-
-def _ago(delay: dt.timedelta) -> str:
-    return f"{format_duration(delay)} ago" if delay else "just now"
+    def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
+        return f"order {row['detail']} {self.params.event} {relative(row['due_at'] - self.params.delay, now)}"

@@ -9,10 +9,10 @@ from pydantic import Field, field_validator
 from sqlalchemy import Select, and_, case, exists, literal, or_, select
 from sqlalchemy.orm import aliased
 
-from ..durations import Duration, format_duration
+from ..durations import Duration
 from ..models import Order, OrderLine
 from ..sql import as_text, plus_seconds
-from .base import Trigger, TriggerParams, Window, occurrence_select
+from .base import Trigger, TriggerParams, Window, occurrence_select, relative
 
 
 class ReplenishmentParams(TriggerParams):
@@ -84,6 +84,6 @@ class ReplenishmentTrigger(Trigger):
         )
         return [query]
 
-    def describe(self, row: dict[str, Any]) -> str:
-        lead = f", {format_duration(self.params.lead)} ahead" if self.params.lead else ""
-        return f"{row['detail']} should be running out{lead}"
+    def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
+        when = relative(row["due_at"] + self.params.lead, now)
+        return f"{row['detail']} {'should have run out' if when.endswith(' ago') else 'should run out'} {when}"
