@@ -19,7 +19,7 @@ from sqlmodel import Session
 from .campaigns import Campaign
 from .models import Customer, CustomerTag, Order, OrderLine, Product
 from .money import Money
-from .recommend import related_skus
+from .recommend import bought_recently, related_skus
 from .timezones import zone_or_default
 from .unsubscribe import unsubscribe_url
 
@@ -102,8 +102,10 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
     query = select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.id)
     for line in session.exec(query).scalars():
         lines[line.order_id].append(line)
+    bought = {} if campaign.trigger.params.recommend_bought else bought_recently(session, customer_ids, now)
     related = related_skus(session, {i.occurrence_key: [ln.sku for ln in lines.get(i.order_id or -1, [])]
-                                     for i in items})
+                                     for i in items},
+                           excluded={i.occurrence_key: bought.get(i.customer_id, set()) for i in items})
     wanted = {ln.sku for group in lines.values() for ln in group} | {s for skus in related.values() for s in skus}
     products = {p.sku: p for p in session.exec(select(Product).where(Product.sku.in_(wanted))).scalars()}
 

@@ -49,9 +49,15 @@ def delayed(stamp: Any, delay: dt.timedelta, window: Window) -> tuple[ColumnElem
 
 
 class TriggerParams(BaseModel):
-    """Base for a trigger's parameters: unknown keys are errors."""
+    """Base for a trigger's parameters: unknown keys are errors.
+
+    `recommend_bought`: whether the emails' recommendations may offer what the customer bought
+    recently (runner/recommend.py BOUGHT_LOOKBACK); a trigger about buying again defaults it to true.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recommend_bought: bool = False
 
 
 class Trigger(ABC):

@@ -19,6 +19,7 @@ class ReplenishmentParams(TriggerParams):
     cycles: dict[str, Duration] = Field(min_length=1)
     lead: Duration = dt.timedelta(0)
     max_quantity: int = Field(default=6, ge=1)
+    recommend_bought: bool = True  # a reminder to buy again may well suggest the customer's other staples
 
     @field_validator("cycles")
     @classmethod

@@ -1,0 +1,117 @@
+"""Template contexts from a real store: recommendations that leave out what the customer already bought."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+from shopkit import ROOT, ShopBuilder, utc, write_campaign
+from sqlalchemy import event
+
+from runner.app import App, PreviewItem
+from runner.context import build_contexts
+from runner.engine import find_occurrences, store_time_zones, window_for
+from runner.recommend import refresh_affinity
+from runner.store import utc_naive
+
+WINBACK_DUE = utc(2026, 4, 1, 12, 0)  # 90 days after the orders of 1 January
+
+
+def previews(app: App, at: dt.datetime) -> dict[tuple[str, str], PreviewItem]:
+    """What a tick at `at` would send, by (campaign, address), with a fresh affinity table."""
+    with app.store.session() as session:
+        refresh_affinity(session, utc_naive(at))
+    return {(item.occurrence.campaign_id, item.occurrence.email): item
+            for item in app.preview(at, app.campaigns(at))}
+
+
+def install(campaigns_dir: Path, *ids: str) -> None:
+    for campaign_id in ids:
+        shutil.copy(ROOT / "campaigns" / f"{campaign_id}.yaml", campaigns_dir)
+
+
+def buyers(shop: ShopBuilder) -> None:
+    """Customers whose orders make an affinity table: coffee sells best, then filters, mugs, grinders."""
+    for n, lines in enumerate([["COFFEE", "FILTER", "MUG"], ["COFFEE", "GRINDER"], ["COFFEE", "FILTER"],
+                               ["MUG", "GRINDER", "COFFEE"]]):
+        shop.order(shop.customer(f"buyer{n}@example.com"), utc(2025, 12, 1 + n, 10, 0),
+                   [(sku, 1) for sku in lines])
+
+
+# ---------------------------------------------------------------- recommendations
+
+def recommended(item: PreviewItem) -> list[str]:
+    assert item.email is not None
+    return [sku for sku in ("COFFEE", "FILTER", "MUG", "GRINDER", "TEA") if f"/{sku}" in item.email.html]
+
+
+def test_recommendations_leave_out_what_the_customer_bought(app: App, shop: ShopBuilder,
+                                                            campaigns_dir: Path) -> None:
+    install(campaigns_dir, "winback", "thank-you")
+    buyers(shop)
+    ada = shop.customer("ada@example.com")  # her only order: coffee and filter papers
+    shop.order(ada, utc(2026, 1, 1, 12, 0), [("COFFEE", 1), ("FILTER", 1)])
+    bob = shop.customer("bob@example.com")  # bought a mug last month; today coffee
+    shop.order(bob, WINBACK_DUE - dt.timedelta(days=30), [("MUG", 1)])
+    shop.order(bob, WINBACK_DUE - dt.timedelta(hours=2), [("COFFEE", 1)])
+    found = previews(app, WINBACK_DUE)
+    assert recommended(found[("winback", "ada@example.com")]) == ["MUG", "GRINDER"]
+    assert recommended(found[("thank-you", "bob@example.com")]) == ["FILTER", "GRINDER"]
+
+
+def test_a_campaign_may_recommend_what_was_bought(app: App, shop: ShopBuilder, campaigns_dir: Path) -> None:
+    write_campaign(campaigns_dir, """
+        id: winback
+        name: Win-back with favourites
+        trigger: {type: lapsed, after: 90d, recommend_bought: true}
+        message: {template: winback, subject: "Your favourites"}
+    """)
+    buyers(shop)
+    shop.order(shop.customer("ada@example.com"), utc(2026, 1, 1, 12, 0), [("COFFEE", 1), ("FILTER", 1)])
+    assert recommended(previews(app, WINBACK_DUE)[("winback", "ada@example.com")]) == ["COFFEE", "FILTER", "MUG"]
+
+
+def test_replenishment_recommends_what_was_bought_unless_it_says_otherwise(
+        app: App, shop: ShopBuilder, campaigns_dir: Path) -> None:
+    write_campaign(campaigns_dir, """
+        id: refill
+        name: Refill
+        trigger: {type: replenishment, cycles: {"TEA": 30d}}
+        message: {template: replenishment, subject: "Tea?"}
+    """)
+    write_campaign(campaigns_dir, """
+        id: refill-new
+        name: Refill, something new
+        trigger: {type: replenishment, cycles: {"TEA": 30d}, recommend_bought: false}
+        message: {template: replenishment, subject: "Tea?"}
+    """)
+    buyers(shop)
+    ada = shop.customer("ada@example.com")
+    shop.order(ada, utc(2026, 1, 1, 12, 0), [("COFFEE", 1)])
+    shop.order(ada, utc(2026, 3, 1, 12, 0), [("TEA", 1)])
+    found = previews(app, utc(2026, 3, 31, 12, 0))
+    assert "COFFEE" in recommended(found[("refill", "ada@example.com")])
+    assert "COFFEE" not in recommended(found[("refill-new", "ada@example.com")])
+
+
+def test_contexts_cost_the_same_queries_for_one_customer_or_many(app: App, shop: ShopBuilder,
+                                                                 campaigns_dir: Path) -> None:
+    install(campaigns_dir, "winback")
+    buyers(shop)
+    for n in range(12):
+        shop.order(shop.customer(f"c{n}@example.com"), utc(2026, 1, 1, 12, 0), [("TEA", 1), ("COFFEE", 1)])
+    (campaign,) = app.campaigns(WINBACK_DUE)
+    now, shop_ = utc_naive(WINBACK_DUE), app.shop()
+    with app.store.session() as session:
+        refresh_affinity(session, now)
+        window = window_for(campaign, now, None, shop_.default_zone, store_time_zones(session))
+        items = list(find_occurrences(session, campaign, window))
+        assert len(items) == 12
+        statements: list[str] = []
+        event.listen(app.store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        build_contexts(session, campaign, items[:1], shop_, now)
+        one = len(statements)
+        statements.clear()
+        build_contexts(session, campaign, items, shop_, now)
+        assert len(statements) == one
