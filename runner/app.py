@@ -73,14 +73,14 @@ class App:
 
     @cached_property
     def renderer(self) -> Renderer:
-        return Renderer(self.settings[s.TEMPLATES_DIR])
+        return Renderer(self.settings[s.TEMPLATES_DIR], locale=self.settings[s.SHOP_LOCALE])
 
     def shop(self, signing_key: bytes | None = None) -> Shop:
         key = signing_key if signing_key is not None else self.store.signing_key(self.settings[s.SECRET_KEY])
         return Shop(name=self.settings[s.SHOP_NAME], url=self.settings[s.SHOP_URL],
                     address=self.settings[s.SHOP_ADDRESS], public_url=self.settings[s.PUBLIC_URL],
                     signing_key=key, default_zone=self.settings[s.DEFAULT_TIMEZONE],
-                    currency=self.settings[s.SHOP_CURRENCY])
+                    currency=self.settings[s.SHOP_CURRENCY], locale=self.settings[s.SHOP_LOCALE])
 
     @property
     def default_from(self) -> str:

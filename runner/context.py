@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from .campaigns import Campaign
+from .i18n.locales import DEFAULT_LOCALE, locale_or_default
 from .models import Customer, CustomerTag, Order, OrderLine, Product
 from .money import Money
 from .recommend import bought_recently, related_skus
@@ -44,6 +45,7 @@ class Shop:
     signing_key: bytes
     default_zone: ZoneInfo
     currency: str = "USD"
+    locale: str = DEFAULT_LOCALE
 
     def as_context(self) -> dict[str, str]:
         return {"name": self.name, "url": self.url, "address": self.address}
@@ -53,42 +55,65 @@ def _local(moment: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC).astimezone(zone) if moment else None
 
 
-def product_context(product: Product | None, currency: str) -> dict[str, Any] | None:
+def product_context(product: Product | None, currency: str, locale: str) -> dict[str, Any] | None:
     if product is None:
         return None
-    price = Money(product.price_cents, currency) if product.price_cents is not None else None
+    price = Money(product.price_cents, currency, locale) if product.price_cents is not None else None
     return {"sku": product.sku, "name": product.name, "url": product.url, "image_url": product.image_url,
             "price": price}
 
 
-def customer_context(customer: Customer, tags: list[str], zone: ZoneInfo, currency: str) -> dict[str, Any]:
+def customer_context(customer: Customer, tags: list[str], zone: ZoneInfo, spent: Money) -> dict[str, Any]:
     return {
         "id": customer.id, "email": customer.email, "first_name": customer.first_name,
         "last_name": customer.last_name, "full_name": f"{customer.first_name} {customer.last_name}".strip(),
-        "birthday": customer.birthday, "time_zone": zone.key, "order_count": customer.order_count,
-        "total_spent": Money(customer.total_spent_cents, currency),
+        "birthday": customer.birthday, "time_zone": zone.key, "locale": spent.locale,
+        "order_count": customer.order_count, "total_spent": spent, "currency": spent.currency,
         "first_order_at": _local(customer.first_order_at, zone), "last_order_at": _local(customer.last_order_at, zone),
         "tags": tags,
     }
 
 
-def line_context(line: OrderLine, product: Product | None, currency: str) -> dict[str, Any]:
+def line_context(line: OrderLine, product: Product | None, currency: str, locale: str) -> dict[str, Any]:
     return {"sku": line.sku, "name": line.name or (product.name if product else line.sku),
-            "quantity": line.quantity, "unit_price": Money(line.unit_price_cents, currency),
-            "total": Money(line.unit_price_cents * line.quantity, currency),
-            "product": product_context(product, currency)}
+            "quantity": line.quantity, "unit_price": Money(line.unit_price_cents, currency, locale),
+            "total": Money(line.unit_price_cents * line.quantity, currency, locale),
+            "product": product_context(product, currency, locale)}
 
 
-def order_context(order: Order, lines: list[dict[str, Any]], zone: ZoneInfo) -> dict[str, Any]:
+def order_context(order: Order, lines: list[dict[str, Any]], zone: ZoneInfo, locale: str) -> dict[str, Any]:
     return {"id": order.id, "number": order.name or order.external_id, "placed_at": _local(order.placed_at, zone),
-            "delivered_at": _local(order.delivered_at, zone), "subtotal": Money(order.subtotal_cents, order.currency),
-            "total": Money(order.total_cents, order.currency), "currency": order.currency,
+            "delivered_at": _local(order.delivered_at, zone),
+            "subtotal": Money(order.subtotal_cents, order.currency, locale),
+            "total": Money(order.total_cents, order.currency, locale), "currency": order.currency,
             "discount_code": order.discount_code, "lines": lines}
+
+
+def customer_spending(session: Session, customer_ids: Collection[int]) -> dict[int, tuple[str, int]]:
+    """Each customer's currency, that of their latest order, and what they spent in it (minor units).
+
+    Amounts in different currencies are never added up: a customer who ordered in two currencies
+    is shown the spend in the latest one. Cancelled orders do not count. One query per batch.
+    """
+    latest: dict[int, tuple[dt.datetime, str, int]] = {}
+    rows = session.execute(
+        select(Order.customer_id, Order.currency, func.sum(Order.total_cents), func.max(Order.placed_at))
+        .where(Order.customer_id.in_(set(customer_ids)), Order.cancelled_at.is_(None))
+        .group_by(Order.customer_id, Order.currency))
+    for customer_id, currency, spent, last_placed in rows:
+        if customer_id not in latest or last_placed > latest[customer_id][0]:
+            latest[customer_id] = (last_placed, currency, int(spent))
+    return {customer_id: (currency, spent) for customer_id, (_, currency, spent) in latest.items()}
 
 
 def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], shop: Shop,
                    now: dt.datetime) -> list[dict[str, Any]]:
-    """One template context per item, in order."""
+    """One template context per item, in order.
+
+    Each customer reads their email in their own locale (else the shop's); order amounts are in the
+    order's currency, and the customer's totals and product prices in the currency of the order the
+    email is about, else of the customer's latest order, else the shop's.
+    """
     customer_ids = {i.customer_id for i in items}
     order_ids = {i.order_id for i in items if i.order_id is not None}
     customers = {c.id: c for c in session.exec(select(Customer).where(Customer.id.in_(customer_ids))).scalars()}
@@ -97,6 +122,7 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
                                             .where(CustomerTag.customer_id.in_(customer_ids))
                                             .order_by(CustomerTag.tag)):
         tags[customer_id].append(tag)
+    spending = customer_spending(session, customer_ids)
     orders = {o.id: o for o in session.exec(select(Order).where(Order.id.in_(order_ids))).scalars()}
     lines: dict[int, list[OrderLine]] = defaultdict(list)
     query = select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.id)
@@ -113,15 +139,19 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
     for item in items:
         customer = customers[item.customer_id]
         zone = zone_or_default(customer.time_zone, shop.default_zone)
+        locale = locale_or_default(customer.locale, shop.locale)
+        currency, spent = spending.get(customer.id, (shop.currency, 0))
         order = orders.get(item.order_id) if item.order_id is not None else None
-        money_in = order.currency if order else shop.currency
-        line_ctx = [line_context(ln, products.get(ln.sku), money_in) for ln in lines.get(item.order_id or -1, [])]
+        money_in = order.currency if order else currency
+        line_ctx = [line_context(ln, products.get(ln.sku), money_in, locale)
+                    for ln in lines.get(item.order_id or -1, [])]
         this_line = next((ctx for ln, ctx in zip(lines.get(item.order_id or -1, []), line_ctx, strict=True)
                           if ln.id == item.order_line_id), None)
         contexts.append(_context(
-            campaign, shop, now, customer_context(customer, tags.get(customer.id, []), zone, money_in),
-            order_context(order, line_ctx, zone) if order else None, line_ctx, this_line,
-            [product_context(products[s], money_in) for s in related[item.occurrence_key] if s in products],
+            campaign, shop, now, locale,
+            customer_context(customer, tags.get(customer.id, []), zone, Money(spent, currency, locale)),
+            order_context(order, line_ctx, zone, locale) if order else None, line_ctx, this_line,
+            [product_context(products[s], money_in, locale) for s in related[item.occurrence_key] if s in products],
             {"key": item.occurrence_key, "due_at": item.due_at.replace(tzinfo=dt.UTC), "reason": item.reason},
             unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email)))
     return contexts
@@ -131,7 +161,7 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime) -> dict[str
     """A context shaped like a real send of this campaign, for `lifecycle validate` to render each
     template against: `order` and `lines` only when the trigger is about an order, `line` only
     when it is about an order line, so a template that needs more than a send has is refused."""
-    zone = shop.default_zone
+    zone, locale, currency = shop.default_zone, shop.locale, shop.currency
     placed = now - dt.timedelta(days=3)
     coffee = Product(sku="SAMPLE-COFFEE", name="House Blend 1kg", url=shop.url, image_url=None, price_cents=2400)
     mug = Product(sku="SAMPLE-MUG", name="Stoneware Mug", url=shop.url, image_url=None, price_cents=1800)
@@ -141,21 +171,21 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime) -> dict[str
                         last_order_at=placed)
     lines = [OrderLine(id=0, order_id=0, customer_id=0, placed_at=placed, sku=coffee.sku, name=coffee.name,
                        quantity=2, unit_price_cents=2400)]
-    line_ctx = [line_context(lines[0], coffee, shop.currency)]
+    line_ctx = [line_context(lines[0], coffee, currency, locale)]
     order = Order(id=0, external_id="sample", name="#1001", customer_id=0, placed_at=placed,
                   delivered_at=placed + dt.timedelta(days=2), subtotal_cents=4800, total_cents=4800,
-                  currency=shop.currency, discount_code="WELCOME10")
+                  currency=currency, discount_code="WELCOME10")
     about = campaign.trigger.about
-    order_ctx = order_context(order, line_ctx, zone) if about != "customer" else None
+    order_ctx = order_context(order, line_ctx, zone, locale) if about != "customer" else None
     return _context(
-        campaign, shop, now, customer_context(customer, ["vip"], zone, shop.currency), order_ctx,
-        line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
-        [product_context(mug, shop.currency)],
+        campaign, shop, now, locale, customer_context(customer, ["vip"], zone, Money(9600, currency, locale)),
+        order_ctx, line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
+        [product_context(mug, currency, locale)],
         {"key": "sample", "due_at": now.replace(tzinfo=dt.UTC), "reason": "sample"},
         f"{shop.public_url.rstrip('/')}/unsubscribe/sample")
 
 
-def _context(campaign: Campaign, shop: Shop, now: dt.datetime, customer: dict[str, Any],
+def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, customer: dict[str, Any],
              order: dict[str, Any] | None, lines: list[dict[str, Any]], line: dict[str, Any] | None,
              recommendations: list[dict[str, Any] | None], occurrence: dict[str, Any],
              unsubscribe: str) -> dict[str, Any]:
@@ -166,4 +196,5 @@ def _context(campaign: Campaign, shop: Shop, now: dt.datetime, customer: dict[st
         "recommendations": recommendations, "shop": shop.as_context(),
         "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params}, "params": params,
         "occurrence": occurrence, "unsubscribe_url": unsubscribe, "now": now.replace(tzinfo=dt.UTC),
+        "locale": locale,
     }

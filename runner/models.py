@@ -40,6 +40,7 @@ class Customer(SQLModel, table=True):
     birthday: dt.date | None = None
     birthday_md: str | None = Field(default=None, sa_column=Column(SAString(5)))
     time_zone: str | None = None
+    locale: str | None = None  # Babel's spelling (fr_CA); None: the shop's (LIFECYCLE_SHOP_LOCALE)
     accepts_marketing: bool = False
     consent_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
     created_at: dt.datetime = Field(sa_type=DateTime)

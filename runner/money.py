@@ -1,14 +1,20 @@
-"""Amounts in minor units with their currency, printed the way a customer reads them."""
+"""Amounts in minor units with their currency, printed through Babel the way a reader in a locale writes them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
-# ISO 4217 currencies whose minor unit is not 1/100.
+from babel.numbers import format_currency
+
+from .i18n.locales import DEFAULT_LOCALE
+
+# How the store keeps amounts: ISO 4217 minor units, which currencies other than these have 2 of.
+# Not CLDR's display precision (Babel's), which differs for some (HUF is shown without fillér):
+# changing this table would change what amounts already in a store mean.
 _EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "HUF": 2,
               "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "AUD": "A$", "CAD": "C$", "NZD": "NZ$", "CHF": "CHF "}
 
 
 def exponent(currency: str) -> int:
@@ -23,14 +29,22 @@ def to_minor(amount: str | Decimal, currency: str) -> int:
 
 @dataclass(frozen=True, order=True)
 class Money:
+    """An amount of one currency; `locale` (not part of its value) says how it prints: €1,234.50 in
+    en_US, 1.234,50 € in de_DE."""
+
     cents: int
     currency: str = "USD"
+    locale: str = field(default=DEFAULT_LOCALE, compare=False)
 
     @property
     def amount(self) -> Decimal:
         return Decimal(self.cents).scaleb(-exponent(self.currency))
 
     def __str__(self) -> str:
-        text = f"{self.amount:,.{exponent(self.currency)}f}"
-        symbol = _SYMBOLS.get(self.currency.upper())
-        return f"{symbol}{text}" if symbol else f"{text} {self.currency.upper()}"
+        return _formatted(self.cents, self.currency.upper(), self.locale)
+
+
+# A batch prints the same few prices and totals over and over; Babel takes tens of microseconds each.
+@lru_cache(maxsize=4096)
+def _formatted(cents: int, currency: str, locale: str) -> str:
+    return format_currency(Decimal(cents).scaleb(-exponent(currency)), currency, locale=locale)

@@ -1,7 +1,8 @@
 """Rendering campaign messages: sandboxed Jinja templates, template checks, and the MIME message.
 
 Templates live in one folder: a message's `template: thank_you` renders `thank_you.html` and,
-when it exists, `thank_you.txt` (otherwise the text part is derived from the HTML). Subject,
+when it exists, `thank_you.txt` (otherwise the text part is derived from the HTML), or the
+reader's language variant of them (`thank_you.fr.html`, see runner/i18n/templates.py). Subject,
 preheader, From and Reply-To are Jinja strings from the campaign file. Every environment is an
 immutable sandbox (templates cannot reach Python internals or change the shared context) and
 uses StrictUndefined, so a misspelt variable is an error, never a blank. docs/templates.md
@@ -15,7 +16,7 @@ import difflib
 import email.policy
 import re
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
@@ -40,14 +41,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .campaigns import Campaign, MessageSpec
 from .errors import LifecycleError, Problem
-from .money import Money
+from .i18n.filters import FILTERS
+from .i18n.locales import DEFAULT_LOCALE, parse_locale
+from .i18n.templates import language_variants, split_language, variant_for
 from .text import html_to_text
 
 __all__ = ["RenderError", "RenderedEmail", "Renderer", "build_mime", "html_to_text"]
 
 CONTEXT_HINT = "see docs/templates.md for every variable a template can use"
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
 # The campaign-file keys of the message's Jinja strings, in the order they are checked.
 _STRING_KEYS = (("subject", "subject"), ("preheader", "preheader"), ("from", "from_"), ("reply_to", "reply_to"))
 
@@ -72,61 +73,6 @@ class RenderedEmail:
     text: str
     from_: str
     reply_to: str | None = None
-
-
-# ---------------------------------------------------------------- filters
-
-def format_date(value: dt.date | dt.datetime | None, fmt: str | None = None) -> str:
-    """`{{ order.placed_at|date }}` -> "23 November 2026"; a strftime format may be given; None -> ""."""
-    if value is None:
-        return ""
-    if fmt:
-        return value.strftime(fmt)
-    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
-
-
-def format_datetime_filter(value: dt.datetime | None, fmt: str | None = None) -> str:
-    """`{{ order.placed_at|datetime }}` -> "23 November 2026, 14:05 CET"; None -> ""."""
-    if value is None:
-        return ""
-    if fmt:
-        return value.strftime(fmt)
-    zone = f" {value.tzname()}" if value.tzinfo is not None and value.tzname() else ""
-    return f"{format_date(value)}, {value:%H:%M}{zone}"
-
-
-def timesince(value: dt.datetime | dt.date | None, now: dt.datetime | dt.date) -> str:
-    """`{{ customer.last_order_at|timesince(now) }}` -> "3 months": the time from value to now."""
-    if value is None:
-        return ""
-    if isinstance(value, dt.datetime) != isinstance(now, dt.datetime):
-        value = value.date() if isinstance(value, dt.datetime) else value
-        now = now.date() if isinstance(now, dt.datetime) else now
-    days = max(0, (now - value).days)
-    for limit, size, unit in ((14, 1, "day"), (60, 7, "week"), (730, 30, "month"), (None, 365, "year")):
-        if limit is None or days < limit:
-            count = days // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    raise AssertionError("unreachable")
-
-
-def money(value: Money | None, default: str = "") -> str:
-    """`{{ product.price|money }}`: the amount as a customer reads it, or `default` for None."""
-    return default if value is None else str(value)
-
-
-def pluralize(count: int, plural: str = "s", singular: str = "") -> str:
-    """`item{{ n|pluralize }}` -> "item"/"items"; `{{ n|pluralize("ies", "y") }}` for other endings."""
-    return singular if count == 1 else plural
-
-
-FILTERS: dict[str, Callable[..., Any]] = {
-    "date": format_date,
-    "datetime": format_datetime_filter,
-    "timesince": timesince,
-    "money": money,
-    "pluralize": pluralize,
-}
 
 
 # ---------------------------------------------------------------- locating errors
@@ -194,8 +140,9 @@ def _hint_for(exc: Exception, context: Mapping[str, Any]) -> str | None:
 class Renderer:
     """Renders messages from one templates folder, compiling each template (and string) once."""
 
-    def __init__(self, templates_dir: Path) -> None:
+    def __init__(self, templates_dir: Path, locale: str = DEFAULT_LOCALE) -> None:
         self.templates_dir = Path(templates_dir)
+        self.locale = locale
         self.files = ImmutableSandboxedEnvironment(
             loader=FileSystemLoader(self.templates_dir),
             autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=False),
@@ -210,6 +157,9 @@ class Renderer:
         self.strings = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
         for env in (self.files, self.strings):
             env.filters.update(FILTERS)
+            # The shop's locale, for where a render's own `locale` does not reach: a macro imported
+            # without context formats its dates in it.
+            env.globals["locale"] = locale
         self._strings: dict[str, Template] = {}  # Jinja does not cache from_string()
 
     # -- lookup
@@ -219,13 +169,14 @@ class Renderer:
         return self.templates_dir / name
 
     def available(self) -> list[str]:
-        """Names usable as `template:` in a campaign: every .html file except base and `_partials`."""
+        """Names usable as `template:` in a campaign: every .html file except base, `_partials` and
+        language variants (`winback.fr`)."""
         if not self.templates_dir.is_dir():
             return []
         names = []
         for path in self.templates_dir.rglob("*.html"):
             name = path.relative_to(self.templates_dir).with_suffix("").as_posix()
-            if name != "base" and not path.name.startswith("_"):
+            if name != "base" and not path.name.startswith("_") and split_language(name)[1] is None:
                 names.append(name)
         return sorted(names)
 
@@ -298,8 +249,9 @@ class Renderer:
         from_ = self.render_string(message.from_ or default_from, context, what="from")
         reply_to = self.render_string(message.reply_to, context, what="reply_to") if message.reply_to else ""
         page = {**context, "subject": subject, "preheader": preheader}
-        html = self._render_file(f"{message.template}.html", page) or ""
-        text = self._render_file(f"{message.template}.txt", page, optional=True)
+        name = variant_for(self.templates_dir, message.template, context.get("locale") or self.locale)
+        html = self._render_file(f"{name}.html", page) or ""
+        text = self._render_file(f"{name}.txt", page, optional=True)
         return RenderedEmail(subject=subject, preheader=preheader, html=html,
                              text=_tidy_text(text) if text is not None else html_to_text(html),
                              from_=from_, reply_to=reply_to or None)
@@ -340,6 +292,26 @@ class Renderer:
         text_name = f"{message.template}.txt"
         if self.template_path(text_name).is_file():
             problems.extend(self._check_file(text_name, page))
+        return problems + self._check_variants(message.template, page)
+
+    def _check_variants(self, template: str, page: Mapping[str, Any]) -> list[Problem]:
+        """Each language variant of a template, rendered in its own locale; misspelt or orphaned ones."""
+        problems: list[Problem] = []
+        for tag, suffixes in language_variants(self.templates_dir, template).items():
+            stem, spelt = f"{template}.{tag}", parse_locale(tag)
+            if spelt != tag:
+                for suffix in sorted(suffixes):
+                    problems.append(Problem(str(self.template_path(stem + suffix)), None,
+                                            f"language {tag!r} is never chosen: locales are spelt {spelt!r}",
+                                            f"rename it to {template}.{spelt}{suffix}"))
+                continue
+            if ".html" not in suffixes:
+                problems.append(Problem(str(self.template_path(f"{stem}.txt")), None,
+                                        f"no {stem}.html beside it, so it is never used",
+                                        f"add {self.template_path(stem + '.html')} or remove this file"))
+                continue
+            for suffix in sorted(suffixes):
+                problems.extend(self._check_file(stem + suffix, {**page, "locale": tag}))
         return problems
 
     def _check_file(self, name: str, context: Mapping[str, Any]) -> list[Problem]:

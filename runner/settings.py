@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 from .errors import ConfigError
+from .i18n.locales import DEFAULT_LOCALE, parse_locale
 
 PREFIX = "LIFECYCLE_"
 
@@ -109,8 +110,13 @@ SHOP_ADDRESS = Setting("LIFECYCLE_SHOP_ADDRESS", "1 Example Street, Example City
 FROM_ADDRESS = Setting("LIFECYCLE_FROM_ADDRESS", "Example Shop <hello@shop.example.com>",
                        "default From header when a campaign sets none")
 SHOP_CURRENCY = Setting("LIFECYCLE_SHOP_CURRENCY", "USD",
-                        "ISO 4217 code of the shop's currency: amounts in audience filters (total_spent) and "
-                        "customer totals in emails are in it", parse_currency)
+                        "ISO 4217 code of the shop's currency: amounts in audience filters (total_spent) are in "
+                        "it; emails show amounts in their orders' currency, and in this one only for customers "
+                        "without orders", parse_currency)
+SHOP_LOCALE = Setting("LIFECYCLE_SHOP_LOCALE", DEFAULT_LOCALE,
+                      "the shop's locale (language and region, such as en_GB, fr_FR or de_CH): how emails write "
+                      "dates and amounts, and which language's templates they use, for customers whose own "
+                      "locale the store does not know", parse_locale)
 DEFAULT_TIMEZONE = Setting("LIFECYCLE_DEFAULT_TIMEZONE", "UTC",
                            "shop time zone, used for customers without one", parse_zone)
 PUBLIC_URL = Setting("LIFECYCLE_PUBLIC_URL", "http://localhost:8025",
@@ -147,8 +153,8 @@ HTTP_TRUSTED_PROXIES = Setting("LIFECYCLE_HTTP_TRUSTED_PROXIES", "127.0.0.1",
 
 CORE_SETTINGS: tuple[Setting, ...] = (
     DATABASE_URL, CAMPAIGNS_DIR, TEMPLATES_DIR, PROVIDER, OUTBOX_DIR, SHOP_NAME, SHOP_URL,
-    SHOP_ADDRESS, SHOP_CURRENCY, FROM_ADDRESS, DEFAULT_TIMEZONE, PUBLIC_URL, SECRET_KEY, BATCH_SIZE,
-    MAX_ATTEMPTS, RETRY_BASE_SECONDS, HTTP_HOST, HTTP_PORT, SERVE_WITH_DAEMON, HTTP_MAX_BODY_BYTES,
+    SHOP_ADDRESS, SHOP_CURRENCY, SHOP_LOCALE, FROM_ADDRESS, DEFAULT_TIMEZONE, PUBLIC_URL, SECRET_KEY,
+    BATCH_SIZE, MAX_ATTEMPTS, RETRY_BASE_SECONDS, HTTP_HOST, HTTP_PORT, SERVE_WITH_DAEMON, HTTP_MAX_BODY_BYTES,
     HTTP_TRUSTED_PROXIES,
 )
 

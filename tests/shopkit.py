@@ -40,13 +40,13 @@ class ShopBuilder:
 
     def order(self, customer_id: int, placed_at: dt.datetime, lines: list[tuple[str, int]] | None = None, *,
               cancelled: bool = False, delivered_at: dt.datetime | None = None, total_cents: int = 2500,
-              discount_code: str | None = None) -> int:
+              discount_code: str | None = None, currency: str = "USD") -> int:
         placed = placed_at.astimezone(UTC).replace(tzinfo=None)
         self._orders += 1
         with self.store.session() as session:
             order = Order(external_id=f"ext-{self._orders}-{customer_id}", name=f"#{1000 + self._orders}",
                           customer_id=customer_id, placed_at=placed, total_cents=total_cents,
-                          subtotal_cents=total_cents, discount_code=discount_code,
+                          subtotal_cents=total_cents, discount_code=discount_code, currency=currency,
                           cancelled_at=placed if cancelled else None,
                           delivered_at=delivered_at.astimezone(UTC).replace(tzinfo=None) if delivered_at else None)
             session.add(order)

@@ -1,4 +1,5 @@
-"""Template contexts from a real store: recommendations that leave out what the customer already bought."""
+"""Template contexts from a real store: each amount in its own currency, the reader's locale and language,
+and recommendations that leave out what the customer already bought."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import pytest
 from shopkit import ROOT, ShopBuilder, utc, write_campaign
 from sqlalchemy import event
 
@@ -31,12 +33,105 @@ def install(campaigns_dir: Path, *ids: str) -> None:
         shutil.copy(ROOT / "campaigns" / f"{campaign_id}.yaml", campaigns_dir)
 
 
-def buyers(shop: ShopBuilder) -> None:
+def buyers(shop: ShopBuilder, currency: str = "USD") -> None:
     """Customers whose orders make an affinity table: coffee sells best, then filters, mugs, grinders."""
     for n, lines in enumerate([["COFFEE", "FILTER", "MUG"], ["COFFEE", "GRINDER"], ["COFFEE", "FILTER"],
                                ["MUG", "GRINDER", "COFFEE"]]):
         shop.order(shop.customer(f"buyer{n}@example.com"), utc(2025, 12, 1 + n, 10, 0),
-                   [(sku, 1) for sku in lines])
+                   [(sku, 1) for sku in lines], currency=currency)
+
+
+# ---------------------------------------------------------------- currencies
+
+def test_a_euro_shop_with_default_settings_shows_euros_in_win_back_and_thank_you(
+        app: App, shop: ShopBuilder, campaigns_dir: Path) -> None:
+    """The shop currency setting is left at USD, the orders are in euros: every email shows euros."""
+    install(campaigns_dir, "thank-you")
+    write_campaign(campaigns_dir, """
+        id: winback
+        name: Win-back
+        trigger: {type: lapsed, after: 90d}
+        message:
+          template: winback
+          subject: "You spent {{ customer.total_spent }} with us"
+          params: {discount_code: BACK, discount_percent: 10}
+    """)
+    buyers(shop, "EUR")
+    ada = shop.customer("ada@example.com")
+    shop.order(ada, utc(2026, 1, 1, 12, 0), [("MUG", 1)], currency="EUR")
+    shop.order(ada, utc(2026, 1, 1, 12, 0), [("MUG", 1)], currency="EUR", cancelled=True)  # does not count
+    bob = shop.customer("bob@example.com")
+    shop.order(bob, WINBACK_DUE - dt.timedelta(hours=2), [("MUG", 1)], currency="EUR")
+
+    found = previews(app, WINBACK_DUE)
+    winback = found[("winback", "ada@example.com")].email
+    thank_you = found[("thank-you", "bob@example.com")].email
+    assert winback is not None and thank_you is not None
+    assert winback.subject == "You spent €25.00 with us"
+    for email in (winback, thank_you):
+        assert "€12.50" in email.html and "€12.50" in email.text  # recommended products' prices
+        assert "$" not in email.html and "$" not in email.text
+
+
+def test_a_customer_who_ordered_in_two_currencies_is_shown_the_latest_one(
+        app: App, shop: ShopBuilder, campaigns_dir: Path) -> None:
+    write_campaign(campaigns_dir, """
+        id: winback
+        name: Win-back
+        trigger: {type: lapsed, after: 90d}
+        message: {template: winback, subject: "{{ customer.total_spent }} in {{ customer.currency }}"}
+    """)
+    ada = shop.customer("ada@example.com")
+    shop.order(ada, utc(2025, 6, 1, 12, 0), currency="GBP")
+    shop.order(ada, utc(2025, 9, 1, 12, 0), currency="EUR")
+    shop.order(ada, utc(2026, 1, 1, 12, 0), currency="EUR")
+    email = previews(app, WINBACK_DUE)[("winback", "ada@example.com")].email
+    assert email is not None and email.subject == "€50.00 in EUR"  # never £25 + €50 added up
+
+
+# ---------------------------------------------------------------- locales and languages
+
+@pytest.fixture
+def french_templates(app: App, tmp_path: Path) -> Path:
+    folder = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", folder)
+    (folder / "winback.fr.html").write_text(
+        '{% extends "base.html" %}\n{% from "_macros.html" import products %}\n'
+        "{% block content %}<p>Vous nous manquez depuis le {{ customer.last_order_at|date }}.</p>\n"
+        "{{ products(recommendations, shop.url) }}{% endblock %}\n", encoding="utf-8")
+    app.settings = app.settings.with_values(TEMPLATES_DIR=str(folder))
+    app.__dict__.pop("renderer", None)  # built again from the new settings
+    return folder
+
+
+def test_each_customer_reads_their_own_language_and_formats(
+        app: App, shop: ShopBuilder, campaigns_dir: Path, french_templates: Path) -> None:
+    install(campaigns_dir, "winback")
+    buyers(shop, "EUR")
+    for email, locale in [("fr@example.com", "fr_FR"), ("qc@example.com", "fr_CA"), ("de@example.com", "de_DE"),
+                          ("en@example.com", None), ("odd@example.com", "klingon")]:
+        shop.order(shop.customer(email, locale=locale), utc(2026, 1, 1, 12, 0), [("TEA", 1)], currency="EUR")
+    found = {email: item.email for (_, email), item in previews(app, WINBACK_DUE).items()}
+
+    for french in ("fr@example.com", "qc@example.com"):  # fr_CA has no template of its own: French it is
+        assert "Vous nous manquez depuis le 1 janvier 2026." in found[french].html
+        assert "12,50\xa0€" in found[french].html
+    german = found["de@example.com"]  # no German template: the default one, in German formats
+    assert "We miss you" in german.html and "1. Januar 2026" in german.html and "12,50\xa0€" in german.html
+    for default in ("en@example.com", "odd@example.com"):  # unknown locales read the shop's
+        assert "We miss you" in found[default].html and "January 1, 2026" in found[default].html
+        assert "€12.50" in found[default].html
+
+
+def test_the_shop_locale_is_the_default_for_customers_without_one(
+        app: App, shop: ShopBuilder, campaigns_dir: Path, french_templates: Path) -> None:
+    app.settings = app.settings.with_values(SHOP_LOCALE="fr_BE")
+    install(campaigns_dir, "winback")
+    shop.order(shop.customer("ada@example.com"), utc(2026, 1, 1, 12, 0), currency="EUR")
+    shop.order(shop.customer("en@example.com", locale="en_GB"), utc(2026, 1, 1, 12, 0), currency="EUR")
+    found = {email: item.email for (_, email), item in previews(app, WINBACK_DUE).items()}
+    assert "Vous nous manquez depuis le 1 janvier 2026." in found["ada@example.com"].html
+    assert "We miss you" in found["en@example.com"].html and "1 January 2026" in found["en@example.com"].html
 
 
 # ---------------------------------------------------------------- recommendations

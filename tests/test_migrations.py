@@ -112,6 +112,8 @@ def test_a_store_of_release_0_1_is_upgraded_in_place_with_every_row_intact(datab
         # 0002: a campaign evaluated before was first seen no later than that evaluation
         assert rows_now(store.engine, "campaign_state", ["first_seen_at", "evaluation_lease_until"]) == [
             {"first_seen_at": T0, "evaluation_lease_until": None}]
+        # 0003: every customer's locale starts unknown, which reads as the shop's
+        assert rows_now(store.engine, "customer", ["locale"]) == [{"locale": None}, {"locale": None}]
         assert model_differences(store.engine) == []
         assert store.init() == f"Already up to date: {store.display_url} (schema revision {migrations.head()})"
     finally:

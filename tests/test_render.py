@@ -20,10 +20,7 @@ from runner.render import (
     Renderer,
     RenderError,
     build_mime,
-    format_date,
-    format_datetime_filter,
     html_to_text,
-    timesince,
 )
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -129,7 +126,7 @@ def test_thank_you_lists_the_order_and_recommendations(renderer: Renderer) -> No
     assert rendered.subject == "Thanks for order #1001!"
     html, text = rendered.html, rendered.text
     assert "Hi Ada," in html and "Hi Ada," in text
-    assert "#1001" in html and "23 November 2026" in html
+    assert "#1001" in html and "November 23, 2026" in html
     for needle in ("House Blend 1kg", "$48.00", "Paper Filters", "$5.00", "$48.00", "$53.00"):
         assert needle in html and needle in text
     assert ">2</td>" in html  # the quantity column
@@ -153,7 +150,7 @@ def test_replenishment_links_to_the_product_or_the_shop(renderer: Renderer) -> N
                       subject="Running low on {{ line.name }}?")
     assert rendered.subject == "Running low on House Blend 1kg?"
     assert "Running low on House Blend 1kg?" in rendered.html
-    assert "23 November 2026" in rendered.text
+    assert "November 23, 2026" in rendered.text
     assert 'href="https://shop.example.com/coffee"' in rendered.html
     assert "Reorder House Blend 1kg: https://shop.example.com/coffee" in rendered.text
     assert "REFILL" in rendered.html and "Use the code REFILL at checkout." in rendered.text
@@ -173,7 +170,7 @@ def test_replenishment_with_a_product_less_line(renderer: Renderer) -> None:
 def test_winback_mentions_the_last_order_and_the_offer(renderer: Renderer) -> None:
     rendered = render(renderer, "winback", make_context(params=OFFER), subject="We miss you, {{ customer.first_name }}")
     assert rendered.subject == "We miss you, Ada"
-    assert "6 months ago, on 1 May 2026" in rendered.html and "6 months ago, on 1 May 2026" in rendered.text
+    assert "6 months ago, on May 1, 2026" in rendered.html and "6 months ago, on May 1, 2026" in rendered.text
     assert "15% off" in rendered.html and "BACK15" in rendered.html
     assert "Use the code BACK15 at checkout." in rendered.text
     assert "Picked for you" in rendered.text
@@ -521,17 +518,3 @@ def test_html_to_text_keeps_links_and_drops_hidden_parts() -> None:
         "Mug 2\nCup 1\n\n"
         "Line\nbreak"
     )
-
-
-def test_filters() -> None:
-    moment = dt.datetime(2026, 11, 23, 14, 5, tzinfo=BERLIN)
-    assert format_date(moment) == "23 November 2026"
-    assert format_date(dt.date(2024, 2, 29)) == "29 February 2024"
-    assert format_date(moment, "%Y-%m-%d") == "2026-11-23"
-    assert format_date(None) == ""
-    assert format_datetime_filter(moment) == "23 November 2026, 14:05 CET"
-    assert timesince(NOW - dt.timedelta(days=1), NOW) == "1 day"
-    assert timesince(NOW - dt.timedelta(days=21), NOW) == "3 weeks"
-    assert timesince(NOW - dt.timedelta(days=200), NOW) == "6 months"
-    assert timesince(NOW - dt.timedelta(days=800), NOW) == "2 years"
-    assert timesince(dt.date(2026, 11, 1), NOW) == "3 weeks"

@@ -1,0 +1,1 @@
+"""Locales: which language and conventions an email is written in, and the filters that format in them."""
