@@ -440,6 +440,34 @@ def test_an_address_that_leaves_doubt_keeps_the_known_time_zone(store: Store, tm
         "America/Los_Angeles")
 
 
+def test_a_language_column_gives_customers_their_locale(store: Store, tmp_path: Path) -> None:
+    """Shopify's own exports have no such column; other exporters write `Language` (en, fr, pt-BR)."""
+    def languages(ada: str, bob: str) -> Callable[[list[dict[str, str]]], list[dict[str, str]]]:
+        def edit(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+            rows[0]["Language"], rows[1]["Language"] = ada, bob
+            return rows
+        return edit
+
+    def locales() -> dict[str, str | None]:
+        return {row["email"]: row["locale"] for row in query(
+            store, "SELECT email, locale FROM customer WHERE email IN ('ada@example.com', 'bob@example.com')")}
+
+    customers(store)
+    assert locales() == {"ada@example.com": None, "bob@example.com": None}
+    customers(store, rewrite(CUSTOMERS, tmp_path / "lang.csv", languages("fr-CA", "de"), add=("Language",)))
+    assert locales() == {"ada@example.com": "fr_CA", "bob@example.com": "de"}
+    customers(store, now=LATER)  # a file without the column leaves locales alone
+    assert locales() == {"ada@example.com": "fr_CA", "bob@example.com": "de"}
+    customers(store, rewrite(CUSTOMERS, tmp_path / "cleared.csv", languages("", "pt-br"), add=("Language",)))
+    assert locales() == {"ada@example.com": None, "bob@example.com": "pt_BR"}
+
+    bad = rewrite(CUSTOMERS, tmp_path / "bad.csv", languages("Français", "de"), add=("Language",))
+    with pytest.raises(DataImportError) as caught:
+        customers(store, bad)
+    assert str(caught.value).startswith(f"{bad}: row 2, column 'Language': 'Français' is not a locale")
+    assert locales() == {"ada@example.com": None, "bob@example.com": "pt_BR"}
+
+
 def test_customers_without_email_are_skipped_with_a_warning(store: Store, tmp_path: Path) -> None:
     phone_only = rewrite(CUSTOMERS, tmp_path / "phone_only.csv", set_cell(6, "Email", "  "))
     report = customers(store, phone_only)

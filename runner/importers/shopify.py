@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, select, upd
 
 from .. import settings
 from ..errors import DataImportError
+from ..i18n.locales import parse_locale
 from ..models import (
     Customer,
     CustomerTag,
@@ -307,6 +308,11 @@ def parse_zone_name(raw: str) -> str | None:
     return name
 
 
+def parse_customer_locale(raw: str) -> str | None:
+    """A language code such as fr or pt-BR, stored as Babel spells it (pt_BR); None for an empty cell."""
+    return parse_locale(raw) if raw else None
+
+
 def split_tags(raw: str) -> list[str]:
     """'VIP, Newsletter' -> ['newsletter', 'vip']: trimmed, lower-cased, without duplicates."""
     return sorted({tag.strip().lower() for tag in raw.split(",") if tag.strip()})
@@ -374,12 +380,13 @@ class _CustomerIn:
     last_name: str
     birthday: dt.date | Literal[_Keep.KEEP] | None
     time_zone: str | Literal[_Keep.KEEP] | None
+    locale: str | Literal[_Keep.KEEP] | None
     accepts_marketing: bool
     tags: list[str] | None
 
 
 _CUSTOMER_FIELDS = ("external_id", "email", "first_name", "last_name", "birthday", "birthday_md", "time_zone",
-                    "accepts_marketing", "consent_at")
+                    "locale", "accepts_marketing", "consent_at")
 
 
 class _CustomerImport:
@@ -394,6 +401,8 @@ class _CustomerImport:
         self.province = sheet.column("Default Address Province Code", "Province Code")
         self.tags = sheet.column("Tags")
         self.zone = sheet.column("Time Zone")
+        # Shopify's own customers and orders exports carry no language; other exporters call it so.
+        self.locale = sheet.column("Language", "Locale")
         self.birthday = sheet.column_where(
             lambda name: name.endswith("(customer.metafields.facts.birth_date)") or name == "birthday")
         self.emails_seen: dict[str, int] = {}
@@ -429,6 +438,7 @@ class _CustomerImport:
             row=row.number, email=email, external_id=external_id,
             first_name=row.get(self.first), last_name=row.get(self.last),
             birthday=birthday, time_zone=time_zone,
+            locale=row.parse(self.locale, parse_customer_locale) if self.locale is not None else KEEP,
             accepts_marketing=row.parse(self.accepts, parse_bool),
             tags=split_tags(row.get(self.tags)) if self.tags is not None else None,
         )
@@ -451,6 +461,10 @@ class _CustomerImport:
             values["time_zone"] = existing.time_zone if existing is not None else None
         else:
             values["time_zone"] = record.time_zone
+        if record.locale is KEEP:
+            values["locale"] = existing.locale if existing is not None else None
+        else:
+            values["locale"] = record.locale
         consent_at = None
         if record.accepts_marketing:
             already = existing is not None and existing.accepts_marketing and existing.consent_at is not None
