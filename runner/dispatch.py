@@ -203,7 +203,7 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
                                                           f"(campaign {campaign.id}, send {send.id})"))
             # In the same transaction as the results: once they are recorded, no later batch or
             # campaign can plan or send to a rejected address.
-            added = add_suppressions(session, rejected, now)
+            added = add_suppressions(session, rejected, now, source=f"rejection:{provider.name}")
             session.commit()
             if added:
                 log.warning("%s: %d address(es) suppressed after %s rejected them for good",

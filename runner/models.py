@@ -137,6 +137,7 @@ class Send(SQLModel, table=True):
         UniqueConstraint("campaign_id", "occurrence_key", name="uq_send_occurrence"),
         Index("ix_send_queue", "campaign_id", "status", "next_attempt_at"),
         Index("ix_send_customer", "customer_id"),
+        Index("ix_send_provider_message", "provider_message_id"),  # webhook events without our ids
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -174,6 +175,72 @@ class Suppression(SQLModel, table=True):
     reason: str
     created_at: dt.datetime = Field(sa_type=DateTime)
     detail: str | None = None
+    source: str | None = None  # who added it: "cli", "import", "webhook:<provider>", ...
+
+
+class SuppressionAction(StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+
+
+class SuppressionHistory(SQLModel, table=True):
+    """Every change to the suppression list, so a removal is never silent."""
+
+    __tablename__ = "suppression_history"
+    __table_args__ = (Index("ix_suppression_history_email", "email", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str
+    action: str
+    reason: str
+    source: str | None = None
+    detail: str | None = None
+    at: dt.datetime = Field(sa_type=DateTime)
+
+
+class EventType(StrEnum):
+    """What a provider reported about a message, in the runner's words."""
+
+    DELIVERED = "delivered"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    BOUNCED = "bounced"  # hard: the address does not work
+    SOFT_BOUNCED = "soft_bounced"  # temporary: full mailbox, greylisting, a block
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class Event(SQLModel, table=True):
+    """One provider event, stored once: (provider, provider_event_id) is unique, so a replay changes nothing."""
+
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_event_id", name="uq_event_provider_event"),
+        Index("ix_event_send_type", "send_id", "type"),
+        Index("ix_event_customer_type_at", "customer_id", "type", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str
+    provider_event_id: str
+    type: str
+    send_id: int | None = Field(default=None, foreign_key="send.id")
+    customer_id: int | None = Field(default=None, foreign_key="customer.id")
+    email: str
+    occurred_at: dt.datetime = Field(sa_type=DateTime)
+    received_at: dt.datetime = Field(sa_type=DateTime)
+    detail: str | None = None  # JSON: the provider's own event name, bounce reason, clicked URL, ...
+
+
+class WebhookNonce(SQLModel, table=True):
+    """Signed values a provider uses once (Mailgun's tokens), kept while a replay could still pass the
+    timestamp check, so a captured request cannot be posted again with another event."""
+
+    __tablename__ = "webhook_nonce"
+    __table_args__ = (Index("ix_webhook_nonce_seen", "seen_at"),)
+
+    provider: str = Field(primary_key=True)
+    nonce: str = Field(primary_key=True)
+    seen_at: dt.datetime = Field(sa_type=DateTime)
 
 
 class CampaignState(SQLModel, table=True):

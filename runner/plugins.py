@@ -10,6 +10,7 @@ from .errors import ConfigError
 
 PROVIDERS = "lifecycle.providers"
 TRIGGERS = "lifecycle.triggers"
+WEBHOOKS = "lifecycle.webhooks"
 
 
 @cache

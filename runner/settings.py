@@ -205,17 +205,28 @@ class Settings:
 
 
 def all_settings() -> list[tuple[str, tuple[Setting, ...]]]:
-    """Every setting by section: the core's, then each installed provider's."""
-    from .plugins import PROVIDERS, available
+    """Every setting by section: the core's, the reports', each installed provider's, then the webhooks'
+    and each provider webhook's."""
+    from .plugins import PROVIDERS, WEBHOOKS, available
     from .reports.rules import SEGMENT_SETTINGS
+    from .webhooks.base import WEBHOOK_SETTINGS
 
-    sections: list[tuple[str, tuple[Setting, ...]]] = [("core", CORE_SETTINGS), ("reports", SEGMENT_SETTINGS)]
-    seen = {s.name for s in CORE_SETTINGS + SEGMENT_SETTINGS}
-    for name, entry in sorted(available(PROVIDERS).items()):
-        own = tuple(s for s in getattr(entry.load(), "settings", ()) if s.name not in seen)
+    sections: list[tuple[str, tuple[Setting, ...]]] = []
+    seen: set[str] = set()
+
+    def add(section: str, settings: tuple[Setting, ...]) -> None:
+        own = tuple(s for s in settings if s.name not in seen)
         seen.update(s.name for s in own)
         if own:
-            sections.append((f"provider: {name}", own))
+            sections.append((section, own))
+
+    add("core", CORE_SETTINGS)
+    add("reports", SEGMENT_SETTINGS)
+    for name, entry in sorted(available(PROVIDERS).items()):
+        add(f"provider: {name}", getattr(entry.load(), "settings", ()))
+    add("webhooks", WEBHOOK_SETTINGS)
+    for name, entry in sorted(available(WEBHOOKS).items()):
+        add(f"webhook: {name}", getattr(entry.load(), "settings", ()))
     return sections
 
 

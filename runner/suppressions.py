@@ -1,60 +1,128 @@
-"""Adding addresses to the suppression list (unsubscribes, bounces, complaints, manual).
+"""The suppression list: adding addresses (unsubscribes, bounces, complaints, manual), removing them
+on purpose, and the history row each change leaves behind.
 
-`add_suppressions` works inside the caller's transaction, so a caller can make a suppression
-part of a larger write (the dispatcher records a provider's rejection and suppresses the address
-in one commit); `suppress` is the one-address form that commits on its own.
+`add_suppressions` and `remove_suppression` work inside the caller's transaction (they never
+commit), so a caller can make a suppression part of a larger write: the dispatcher records a
+provider's rejection and suppresses the address in one commit, a webhook batch or a file import
+is all or nothing. `suppress` is the one-address form that commits on its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import or_, update
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, insert, or_, select, update
 from sqlmodel import Session
 
-from .models import Customer, Suppression, SuppressionReason, normalise_email
+from .models import (
+    Customer,
+    Suppression,
+    SuppressionAction,
+    SuppressionHistory,
+    SuppressionReason,
+    normalise_email,
+)
 from .sql import dialect_insert
+
+CHUNK = 500  # rows per statement: well inside SQLite's and PostgreSQL's parameter limits
 
 
 @dataclass(frozen=True)
 class NewSuppression:
     """An address to suppress, why, and where that came from (`detail`). `customer_id` also
-    withdraws the consent of a customer whose address has changed since the link was made."""
+    withdraws the consent of a customer whose address has changed since the link was made;
+    `created_at` keeps the date an imported list gives (else now)."""
 
     email: str
-    reason: SuppressionReason
+    reason: SuppressionReason | str
     detail: str | None = None
     customer_id: int | None = None
+    created_at: dt.datetime | None = None
 
 
-def add_suppressions(session: Session, entries: Iterable[NewSuppression], now: dt.datetime) -> list[str]:
-    """Suppress the addresses and withdraw their customers' marketing consent, in the caller's
-    transaction (nothing is committed here). An address already suppressed keeps its first
-    reason and detail. Returns the addresses newly suppressed. Two statements, however many."""
-    first: dict[str, NewSuppression] = {}
+def checked_address(raw: str) -> str:
+    """An email address in the store's form, or ValueError saying why it is not one."""
+    text = raw.strip()
+    if not text:
+        raise ValueError("the email address is empty")
+    try:
+        valid = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{text!r} is not an email address: {exc}") from None
+    return normalise_email(valid.normalized)
+
+
+def chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def add_suppressions(session: Session, entries: Iterable[NewSuppression], now: dt.datetime,
+                     source: str | None) -> list[str]:
+    """Suppress each address and withdraw its customer's marketing consent, in the caller's
+    transaction (nothing is committed here).
+
+    Idempotent: an address already on the list keeps its first reason, detail and date. Returns
+    the addresses newly added; each of them gets an `added` history row naming `source`. A few
+    statements per 500 addresses, never one per address.
+    """
+    wanted: dict[str, NewSuppression] = {}
     for entry in entries:
-        first.setdefault(normalise_email(entry.email), entry)
-    if not first:
-        return []
-    rows = [{"email": email, "reason": SuppressionReason(entry.reason).value, "created_at": now,
-             "detail": entry.detail} for email, entry in first.items()]
-    inserted = session.execute(
-        dialect_insert(session.get_bind(), Suppression).values(rows)
-        .on_conflict_do_nothing(index_elements=["email"]).returning(Suppression.email))
-    added = list(inserted.scalars())
-    customer_ids = [e.customer_id for e in first.values() if e.customer_id is not None]
-    session.execute(update(Customer).where(or_(Customer.email.in_(list(first)), Customer.id.in_(customer_ids)))
-                    .values(accepts_marketing=False))
+        wanted.setdefault(normalise_email(entry.email), entry)
+    added: list[str] = []
+    for emails in chunked(list(wanted)):
+        rows = [{"email": email, "reason": SuppressionReason(wanted[email].reason).value,  # rejects unknown ones
+                 "detail": wanted[email].detail, "source": source, "created_at": wanted[email].created_at or now}
+                for email in emails]
+        statement = dialect_insert(session.connection(), Suppression).values(rows)
+        new = set(session.execute(statement.on_conflict_do_nothing(index_elements=["email"])
+                                  .returning(Suppression.email)).scalars())
+        if new:
+            session.execute(insert(SuppressionHistory), [
+                {"email": row["email"], "action": SuppressionAction.ADDED.value, "reason": row["reason"],
+                 "source": source, "detail": row["detail"], "at": now} for row in rows if row["email"] in new])
+        added += [email for email in emails if email in new]
+        customer_ids = [wanted[email].customer_id for email in emails if wanted[email].customer_id is not None]
+        match = Customer.email.in_(emails)
+        if customer_ids:
+            match = or_(match, Customer.id.in_(customer_ids))
+        session.execute(update(Customer).where(match).values(accepts_marketing=False)
+                        .execution_options(synchronize_session=False))
     return added
 
 
 def suppress(session: Session, email: str, reason: str, now: dt.datetime, detail: str | None = None,
-             customer_id: int | None = None) -> bool:
+             customer_id: int | None = None, *, source: str | None = None) -> bool:
     """Suppress one address, withdraw its customer's marketing consent and commit. Idempotent (an
     existing suppression keeps its reason); True when newly added."""
-    entry = NewSuppression(email, SuppressionReason(reason), detail, customer_id)  # rejects unknown reasons
-    added = add_suppressions(session, [entry], now)
+    added = add_suppressions(session, [NewSuppression(email, reason, detail, customer_id)], now, source)
     session.commit()
     return bool(added)
+
+
+def remove_suppression(session: Session, email: str, now: dt.datetime, source: str,
+                       detail: str | None = None) -> str | None:
+    """Take an address off the list, leaving a `removed` history row; without committing.
+
+    Returns the reason it had been suppressed for, or None when it was not on the list. Marketing
+    consent is not given back: only the customer can give it (a fresh opt-in, an import).
+    """
+    address = normalise_email(email)
+    reason = session.execute(delete(Suppression).where(Suppression.email == address)
+                             .returning(Suppression.reason)).scalar()
+    if reason is not None:
+        session.execute(insert(SuppressionHistory).values(email=address, action=SuppressionAction.REMOVED.value,
+                                                          reason=reason, source=source, detail=detail, at=now))
+    return reason
+
+
+def list_suppressions(session: Session, reason: str | None = None) -> Iterator[Suppression]:
+    """Every suppression (or those with one reason), oldest first, streamed."""
+    query = select(Suppression).order_by(Suppression.created_at, Suppression.id)
+    if reason is not None:
+        query = query.where(Suppression.reason == SuppressionReason(reason).value)
+    yield from session.execute(query.execution_options(yield_per=CHUNK)).scalars()

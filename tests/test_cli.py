@@ -160,12 +160,6 @@ def test_send_test_writes_one_marked_email_and_records_nothing(workdir: Path, ca
     assert digest(db) == before
 
 
-def test_suppress_is_idempotent(workdir: Path, capsys):
-    run(capsys, "init")
-    assert "suppressed" in run(capsys, "suppress", "Someone@Example.com")[1]
-    assert "already suppressed" in run(capsys, "suppress", "someone@example.com")[1]
-
-
 def test_every_command_has_help(workdir: Path, capsys):
     from runner.cli import cli
 

@@ -92,7 +92,8 @@ def test_an_inactive_recipient_is_suppressed_for_the_rest_of_the_campaign_and_th
     with app.store.session() as session:
         (suppression,) = session.exec(select(Suppression)).scalars()
         consent = dict(session.execute(select(Customer.email, Customer.accepts_marketing)).all())
-    assert (suppression.email, suppression.reason) == ("gone@example.com", "bounced")
+    assert (suppression.email, suppression.reason, suppression.source) == ("gone@example.com", "bounced",
+                                                                           "rejection:postmark")
     assert "postmark: ErrorCode 406" in (suppression.detail or "") and "spam complaint" in (suppression.detail or "")
     assert "a-thanks" in (suppression.detail or "")
     assert consent == {"gone@example.com": False, "ada@example.com": True}

@@ -1,12 +1,11 @@
-"""`settings` and `suppress`: looking at the configuration and managing who is never emailed."""
+"""`settings`: looking at the configuration."""
 
 from __future__ import annotations
 
 import click
 
 from .. import settings as s
-from ..models import SuppressionReason
-from .base import Env, cli, pass_env, utcnow
+from .base import Env, cli, pass_env
 
 
 @cli.command("settings")
@@ -22,18 +21,3 @@ def show_settings(env: Env, example: bool) -> None:
         for name, value in env.settings.redacted(settings).items():
             click.echo(f"{name}={value}")
 
-
-@cli.command()
-@click.argument("email")
-@click.option("--reason", type=click.Choice([r.value for r in SuppressionReason]), default="manual",
-              show_default=True)
-@pass_env
-def suppress(env: Env, email: str, reason: str) -> None:
-    """Never email EMAIL again (until removed from the suppression table)."""
-    from ..suppressions import suppress as add
-
-    app = env.app
-    app.store.check()
-    with app.store.session() as session:
-        added = add(session, email, reason, utcnow().replace(tzinfo=None), detail="lifecycle suppress")
-    click.echo(f"{email}: {'suppressed' if added else 'already suppressed'}")
