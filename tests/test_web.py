@@ -211,21 +211,20 @@ def test_the_access_log_is_one_line_per_request_with_the_token_masked(store: Sto
 
 
 def test_route_groups_compose(store: Store) -> None:
-    """A new group (the provider webhooks, say) is one more `routes(web)` in the list, behind the same
-    middleware as the others."""
+    """A new group is one more `routes(web)` in the list, behind the same middleware as the others."""
 
     def extra(web: WebContext) -> list[BaseRoute]:
         async def echo(request):  # type: ignore[no-untyped-def]
             return PlainTextResponse(f"{len(await request.body())} bytes for {web.signing_key.decode()}")
 
-        return [Route("/webhooks/{provider}", echo, methods=["POST"])]
+        return [Route("/echo/{name}", echo, methods=["POST"])]
 
     settings = Settings({"LIFECYCLE_HTTP_MAX_BODY_BYTES": "8"})
     app = create_app(web_context(store, settings=settings), [*ROUTE_GROUPS, extra])
     with TestClient(app) as client:
-        assert client.post("/webhooks/postmark", content=b"12345678").text == "8 bytes for test-signing-key"
-        assert client.post("/webhooks/postmark", content=b"123456789").status_code == 413
-        assert client.post("/webhooks/postmark").headers["x-frame-options"] == "DENY"
+        assert client.post("/echo/postmark", content=b"12345678").text == "8 bytes for test-signing-key"
+        assert client.post("/echo/postmark", content=b"123456789").status_code == 413
+        assert client.post("/echo/postmark").headers["x-frame-options"] == "DENY"
         assert client.get("/healthz").status_code == 200
 
 
