@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Table, delete, insert, or_, select, update
 from sqlmodel import Session
 
 from .models import (
@@ -28,7 +28,9 @@ from .models import (
 )
 from .sql import dialect_insert
 
-CHUNK = 500  # rows per statement: well inside SQLite's and PostgreSQL's parameter limits
+CHUNK = 500  # keys per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits
+SUPPRESSION = cast(Table, Suppression.__table__)
+SUPPRESSION_HISTORY = cast(Table, SuppressionHistory.__table__)
 
 
 @dataclass(frozen=True)
@@ -67,32 +69,33 @@ def add_suppressions(session: Session, entries: Iterable[NewSuppression], now: d
     transaction (nothing is committed here).
 
     Idempotent: an address already on the list keeps its first reason, detail and date. Returns
-    the addresses newly added; each of them gets an `added` history row naming `source`. A few
-    statements per 500 addresses, never one per address.
+    the addresses newly added; each of them gets an `added` history row naming `source`. Set-based:
+    a few statements however many addresses, never one per address.
     """
     wanted: dict[str, NewSuppression] = {}
     for entry in entries:
         wanted.setdefault(normalise_email(entry.email), entry)
-    added: list[str] = []
+    if not wanted:
+        return []
+    rows = [{"email": email, "reason": SuppressionReason(entry.reason).value,  # rejects unknown reasons
+             "detail": entry.detail, "source": source, "created_at": entry.created_at or now}
+            for email, entry in wanted.items()]
+    connection = session.connection()
+    # one executemany (compiled once, sent in pages), not a statement with a VALUES row per address
+    statement = dialect_insert(connection, SUPPRESSION).on_conflict_do_nothing(index_elements=["email"])
+    new = set(connection.execute(statement.returning(SUPPRESSION.c.email), rows).scalars())
+    if new:
+        connection.execute(insert(SUPPRESSION_HISTORY), [
+            {"email": row["email"], "action": SuppressionAction.ADDED.value, "reason": row["reason"],
+             "source": source, "detail": row["detail"], "at": now} for row in rows if row["email"] in new])
     for emails in chunked(list(wanted)):
-        rows = [{"email": email, "reason": SuppressionReason(wanted[email].reason).value,  # rejects unknown ones
-                 "detail": wanted[email].detail, "source": source, "created_at": wanted[email].created_at or now}
-                for email in emails]
-        statement = dialect_insert(session.connection(), Suppression).values(rows)
-        new = set(session.execute(statement.on_conflict_do_nothing(index_elements=["email"])
-                                  .returning(Suppression.email)).scalars())
-        if new:
-            session.execute(insert(SuppressionHistory), [
-                {"email": row["email"], "action": SuppressionAction.ADDED.value, "reason": row["reason"],
-                 "source": source, "detail": row["detail"], "at": now} for row in rows if row["email"] in new])
-        added += [email for email in emails if email in new]
         customer_ids = [wanted[email].customer_id for email in emails if wanted[email].customer_id is not None]
         match = Customer.email.in_(emails)
         if customer_ids:
             match = or_(match, Customer.id.in_(customer_ids))
         session.execute(update(Customer).where(match).values(accepts_marketing=False)
                         .execution_options(synchronize_session=False))
-    return added
+    return [email for email in wanted if email in new]
 
 
 def suppress(session: Session, email: str, reason: str, now: dt.datetime, detail: str | None = None,

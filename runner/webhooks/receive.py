@@ -15,9 +15,9 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlmodel import Session
 
 from ..models import Customer, Event, EventType, Send, WebhookNonce
@@ -28,6 +28,7 @@ from ..store import Store, utc_naive
 from ..suppressions import NewSuppression, add_suppressions, chunked
 from .base import ProviderEvent, UnknownWebhookProvider, Webhook, WebhookTooLarge
 
+EVENT = cast(Table, Event.__table__)
 # What each event type does to the suppression list; the others only record.
 SUPPRESSES = {EventType.BOUNCED: "bounced", EventType.COMPLAINED: "complained",
               EventType.UNSUBSCRIBED: "unsubscribed"}
@@ -115,11 +116,11 @@ def record_events(session: Session, provider: str, events: Sequence[ProviderEven
             "email": event.email, "occurred_at": event.occurred_at, "received_at": now,
             "detail": json.dumps({"provider_type": event.provider_type, **event.detail}, ensure_ascii=False),
         })
-    stored: set[str] = set()
-    for chunk in chunked(rows):
-        statement = dialect_insert(session.connection(), Event).values(list(chunk))
-        stored |= set(session.execute(statement.on_conflict_do_nothing(
-            index_elements=["provider", "provider_event_id"]).returning(Event.provider_event_id)).scalars())
+    connection = session.connection()
+    # one executemany (compiled once, sent in pages), not a statement with a VALUES row per event
+    statement = dialect_insert(connection, EVENT).on_conflict_do_nothing(
+        index_elements=["provider", "provider_event_id"])
+    stored = set(connection.execute(statement.returning(EVENT.c.provider_event_id), rows).scalars())
     suppressions = []
     for row in rows:
         if row["provider_event_id"] not in stored:
