@@ -98,4 +98,4 @@ def unsubscribe(store: Store, customer_id: int, email: str, now: dt.datetime) ->
     """Suppress the address and clear the customer's consent. Idempotent; True when newly suppressed."""
     with store.session() as session:
         return suppress(session, email, SuppressionReason.UNSUBSCRIBED.value, utc_naive(now),
-                        detail="one-click unsubscribe link", customer_id=customer_id)
+                        detail="one-click unsubscribe link", customer_id=customer_id, source="unsubscribe link")
