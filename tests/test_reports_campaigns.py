@@ -7,6 +7,7 @@ import json
 
 import pytest
 from shopkit import utc
+from sqlmodel import select
 
 from runner.models import Send, SendStatus
 from runner.reports.stats import two_proportion_test, wilson_interval
@@ -85,3 +86,24 @@ def test_the_report_command(app, shop, settings, monkeypatch, capsys):
     table = capsys.readouterr().out
     assert "winback" in table and "$40.00" in table and "100.0%" in table
     assert max(len(line) for line in table.splitlines()) <= 80
+
+
+def test_event_counts_are_emails_with_each_event_and_unknown_without_any(app, shop):
+    from runner.models import Event
+
+    ann, bob = shop.customer("ann@example.com"), shop.customer("bob@example.com")
+    sent(app, "winback", ann, dt.datetime(2026, 5, 2, 9))
+    sent(app, "winback", bob, dt.datetime(2026, 5, 2, 9))
+    sent(app, "birthday", ann, dt.datetime(2026, 5, 3, 9))
+    with app.store.session() as session:
+        ids = {s.customer_id: s.id for s in session.exec(select(Send).where(Send.campaign_id == "winback"))}
+        for n, (customer, kind) in enumerate([(ann, "delivered"), (bob, "delivered"), (ann, "opened"),
+                                              (ann, "opened"), (ann, "clicked"), (bob, "bounced")]):
+            session.add(Event(provider="postmark", provider_event_id=str(n), type=kind, send_id=ids[customer],
+                              customer_id=customer, email="x@example.com", occurred_at=dt.datetime(2026, 5, 2, 10),
+                              received_at=dt.datetime(2026, 5, 2, 10)))
+        session.commit()
+    results = {r.campaign_id: r for r in app.campaign_results(SINCE, UNTIL, WINDOW)}
+    assert results["winback"].events == {"delivered": 2, "opened": 1, "clicked": 1, "bounced": 1, "complained": 0,
+                                         "unsubscribed": 0}
+    assert set(results["birthday"].events.values()) == {None}

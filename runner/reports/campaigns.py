@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, literal, or_, select
 
-from ..models import Order, Send, SendStatus
+from ..models import Event, Order, Send, SendStatus
 from ..sql import plus_seconds
 from .stats import wilson_interval
 
@@ -26,7 +26,7 @@ class CampaignResult:
     skipped: int
     conversions: int  # orders attributed to this campaign's emails
     revenue_cents: int
-    events: dict[str, int | None]  # delivered, opened, ... ; None where no events were recorded
+    events: dict[str, int | None]  # emails with a delivered, opened, ... event; None: no events recorded
 
     @property
     def conversion_rate(self) -> float | None:
@@ -45,6 +45,14 @@ class CampaignResult:
 
 
 EVENT_TYPES = ("delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
+
+
+def _event_counts(found: dict[str, int] | None) -> dict[str, int | None]:
+    """Emails with each kind of event; all unknown (None) when the campaign has no event at all, since
+    then the provider's webhooks are not set up (or not for this period) rather than nothing happened."""
+    if not found:
+        return dict.fromkeys(EVENT_TYPES)
+    return {kind: found.get(kind, 0) for kind in EVENT_TYPES}
 
 
 def attributed_orders(since: dt.datetime, until: dt.datetime, window: dt.timedelta) -> Any:
@@ -81,6 +89,13 @@ def campaign_results(conn: Connection, since: dt.datetime, until: dt.datetime, *
                func.count().filter(Send.status == SendStatus.FAILED).label("failed"),
                func.count().filter(Send.status == SendStatus.SKIPPED).label("skipped"))
         .where(in_period).group_by(Send.campaign_id))}
+    events: dict[str, dict[str, int]] = {}
+    for campaign_id, kind, emails in conn.execute(
+            select(Send.campaign_id, Event.type, func.count(func.distinct(Event.send_id)))
+            .join(Send, Send.id == Event.send_id)
+            .where(sent_in_period, Event.type.in_(EVENT_TYPES))
+            .group_by(Send.campaign_id, Event.type)):
+        events.setdefault(campaign_id, {})[kind] = emails
     attributed = attributed_orders(since, until, window)
     conversions = {row.campaign_id: row for row in conn.execute(
         select(Send.campaign_id, func.count().label("orders"), func.sum(attributed.c.total_cents).label("revenue"))
@@ -93,5 +108,5 @@ def campaign_results(conn: Connection, since: dt.datetime, until: dt.datetime, *
         results.append(CampaignResult(
             campaign_id=campaign_id, sent=row.sent, failed=row.failed, skipped=row.skipped,
             conversions=conv.orders if conv else 0, revenue_cents=int(conv.revenue or 0) if conv else 0,
-            events=dict.fromkeys(EVENT_TYPES)))
+            events=_event_counts(events.get(campaign_id))))
     return results
