@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from . import settings as s
-from .campaign_state import campaign_state, finish_evaluation, take_evaluation
+from .campaign_state import campaign_state, finish_evaluation, record_seen, take_evaluation
 from .campaigns import Campaign, load_campaigns
 from .context import Shop, build_contexts, sample_context
 from .dispatch import DeliveryPolicy, dispatch, message_headers
@@ -128,6 +128,8 @@ class App:
         shop = self.shop()
         with self.store.session() as session:
             refresh_if_stale(session, now)
+            record_seen(session, [c.id for c in campaigns], now)
+            session.commit()
         with self.store.reading() as session:
             zones = store_time_zones(session)
         for campaign in campaigns:

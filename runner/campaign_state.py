@@ -2,7 +2,8 @@
 
 One tick or worker at a time evaluates a campaign (finds what is due and plans it), under a
 lease in its campaign_state row: `take_evaluation` records the campaign as seen and takes the
-lease in one short committed transaction, before any planning; `finish_evaluation` gives it back
+lease in one short committed transaction, before any planning (`record_seen` records a whole
+campaign set as seen first, before any of it is evaluated); `finish_evaluation` gives it back
 and, when the evaluation completed, moves the campaign's evaluation mark. A tick that finds the
 lease held skips the evaluation (its dispatch still runs: claims are safe to share). A holder
 that dies keeps the lease until it runs out, then the next tick evaluates.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, update
@@ -45,6 +47,19 @@ def campaign_state(session: Session, campaign_id: str) -> CampaignState | None:
     return session.get(CampaignState, campaign_id)
 
 
+def record_seen(session: Session, campaign_ids: Sequence[str], now: dt.datetime) -> None:
+    """Record each campaign not seen before as first seen at `now`, in one statement; the caller commits.
+
+    A tick records its whole campaign set before it evaluates any of them (and the daemon each set
+    it loads), so one that dies busy with one campaign still fixes the window of those it never
+    reached: what falls due for them meanwhile is sent, or recorded as expired, later.
+    """
+    if campaign_ids:
+        session.execute(dialect_insert(session.get_bind(), CampaignState)
+                        .values([{"campaign_id": campaign_id, "first_seen_at": now} for campaign_id in campaign_ids])
+                        .on_conflict_do_nothing(index_elements=["campaign_id"]))
+
+
 def take_evaluation(session: Session, campaign_id: str, now: dt.datetime,
                     lease: dt.timedelta = EVALUATION_LEASE) -> Evaluation:
     """Record the campaign as seen (first time: now) and take its evaluation lease unless another holds it.
@@ -52,9 +67,7 @@ def take_evaluation(session: Session, campaign_id: str, now: dt.datetime,
     Commits before returning, so the first sighting survives a tick that dies while planning.
     """
     token = uuid.uuid4().hex
-    session.execute(dialect_insert(session.get_bind(), CampaignState)
-                    .values(campaign_id=campaign_id, first_seen_at=now)
-                    .on_conflict_do_nothing(index_elements=["campaign_id"]))
+    record_seen(session, [campaign_id], now)
     taken = session.execute(
         update(CampaignState)
         .where(CampaignState.campaign_id == campaign_id,

@@ -16,10 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import settings as s
 from .app import App
+from .campaign_state import record_seen
 from .campaigns import Campaign
 from .errors import LifecycleError, WebError
 from .providers import Provider
-from .store import describe_database_error
+from .store import describe_database_error, utc_naive
 
 if TYPE_CHECKING:
     from .web import WebServer
@@ -47,6 +48,9 @@ class Daemon:
         """Validate the campaign set and (re)schedule one job per enabled campaign."""
         now = self.clock()
         campaigns = {c.id: c for c in self.app.campaigns(now)}
+        with self.app.store.session() as session:  # deployed now, whichever job runs first
+            record_seen(session, list(campaigns), utc_naive(now))
+            session.commit()
         for job in self.scheduler.get_jobs():
             job.remove()
         self.campaigns = campaigns

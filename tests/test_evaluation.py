@@ -12,6 +12,7 @@ from test_engine import install, ledger
 import runner.app
 from runner.app import App
 from runner.campaign_state import EVALUATION_LEASE, campaign_state, take_evaluation
+from runner.daemon import Daemon
 from runner.engine import plan, store_time_zones, window_for
 from runner.providers.file import FileProvider
 
@@ -46,6 +47,34 @@ def test_a_first_tick_killed_before_it_plans_loses_no_occurrence(app: App, shop:
     assert found == {f"order:{before_first}": ("skipped", "expired"),
                      f"order:{while_down}": ("skipped", "expired"),
                      f"order:{on_return}": ("sent", None)}
+
+
+def test_a_tick_killed_before_it_reaches_a_campaign_loses_none_of_its_occurrences(
+        app: App, shop: ShopBuilder, campaigns_dir, monkeypatch: pytest.MonkeyPatch):
+    install(campaigns_dir, "replenishment", "thank-you")  # evaluated in this order
+    ada = shop.customer("ada@example.com")
+    order = shop.order(ada, utc(2026, 11, 18, 12, 0))  # thank-you due 11-18 14:00, expires 2 days later
+
+    def killed(*_args: object, **_kwargs: object) -> None:
+        raise Killed
+
+    monkeypatch.setattr(runner.app, "dispatch", killed)
+    with pytest.raises(Killed):  # dies dispatching replenishment, before it reaches thank-you
+        tick(app, utc(2026, 11, 20, 12, 0))
+    monkeypatch.undo()
+
+    tick(app, utc(2026, 11, 20, 14, 30))  # the next tick: the email is now more than 2 days overdue
+    found = {s.occurrence_key: (s.status, s.skip_reason) for s in ledger(app) if s.campaign_id == "thank-you"}
+    assert found == {f"order:{order}": ("skipped", "expired")}
+
+
+def test_the_daemon_records_every_campaign_it_loads_as_seen(app: App, campaigns_dir):
+    install(campaigns_dir, "replenishment", "thank-you")
+    Daemon(app, clock=lambda: utc(2026, 11, 20, 12, 0)).load()  # before any campaign's first run
+    with app.store.reading() as session:
+        seen = {c: state.first_seen_at for c in ("replenishment", "thank-you")
+                if (state := campaign_state(session, c)) is not None}
+    assert seen == {"replenishment": dt.datetime(2026, 11, 20, 12), "thank-you": dt.datetime(2026, 11, 20, 12)}
 
 
 def test_a_new_campaign_still_does_not_dig_up_history(app: App, shop: ShopBuilder, campaigns_dir):
