@@ -479,7 +479,7 @@ def test_customers_without_email_are_skipped_with_a_warning(store: Store, tmp_pa
 
 
 def test_amounts_use_the_currencys_minor_unit() -> None:
-    from runner.importers.shopify import parse_cents
+    from runner.importers.cells import parse_cents
 
     assert parse_cents("12.50") == 1250
     assert parse_cents("1500", "JPY") == 1500
