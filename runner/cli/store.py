@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .. import settings as s
+from ..errors import DataImportError
 from .base import Env, cli, pass_env, utcnow
 
 
@@ -37,11 +38,15 @@ def _import(env: Env, kind: str, path: Path) -> None:
     kwargs: dict[str, Any] = {"now": utcnow().replace(tzinfo=None)}
     if kind == "orders":  # its timestamps may lack an offset: they are in the shop's zone
         kwargs["default_zone"] = env.settings[s.DEFAULT_TIMEZONE]
-    with click.progressbar(length=0, label=f"Importing {path.name}", show_pos=True,
-                           file=sys.stderr) as bar:
-        def progress(done: int) -> None:
-            bar.update(done - bar.pos)
-        report = importer(app.store, path, progress=progress, **kwargs)
+    try:
+        with click.progressbar(length=0, label=f"Importing {path.name}", show_pos=True,
+                               file=sys.stderr) as bar:
+            def progress(done: int) -> None:
+                bar.update(done - bar.pos)
+            report = importer(app.store, path, progress=progress, **kwargs)
+    except DataImportError as exc:
+        _print_problems(exc)
+        raise
     if kind == "orders":
         with app.store.session() as session:
             refresh_affinity(session, kwargs["now"])
@@ -52,6 +57,17 @@ def _import(env: Env, kind: str, path: Path) -> None:
     hidden = len(report.warnings) - len(shown) + report.warnings_not_shown
     if hidden:
         click.echo(f"... and {hidden} more warning(s); --verbose shows up to {len(report.warnings)}", err=True)
+
+
+def _print_problems(error: DataImportError) -> None:
+    """Every bad row the import found, one line each; the error itself then repeats the first with its hint."""
+    if len(error.problems) == 1 and not error.unlisted:
+        return
+    for problem in error.problems:
+        hint = f" (hint: {problem.hint})" if problem.hint and problem.hint != error.hint else ""
+        click.echo(f"{problem}{hint}", err=True)
+    if error.unlisted:
+        click.echo(f"... and {error.unlisted} more problem(s) not listed", err=True)
 
 
 @import_group.command("customers")

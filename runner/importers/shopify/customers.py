@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
-from ...errors import DataImportError
+from ...errors import ImportProblem
 from ...models import birthday_key
 from ...store import Store, utc_naive
 from ..cells import (
@@ -134,12 +134,13 @@ class _CustomerImport:
         values["consent_at"] = consent_at
         return values
 
-    def _conflict(self, record: _CustomerIn, reason: str) -> DataImportError:
-        return DataImportError(self.sheet.display, record.row, self.sheet.label(self.email), reason,
-                               "the store has these as two customers; fix the email in Shopify or in the store")
+    def _conflict(self, record: _CustomerIn, reason: str) -> None:
+        self.sheet.record(ImportProblem(self.sheet.display, record.row, self.sheet.label(self.email), reason,
+                                        "the store has these as two customers; fix the email in Shopify or in "
+                                        "the store"))
 
     def flush(self, chunk: list[_CustomerIn]) -> None:
-        if not chunk:
+        if not chunk or not self.sheet.clean:
             return
         conn, columns = self.conn, [CUSTOMER.c.id, *(CUSTOMER.c[name] for name in _CUSTOMER_FIELDS)]
         by_email = {row.email: row for row in in_chunks(
@@ -158,14 +159,16 @@ class _CustomerImport:
             if existing is None:
                 existing = holder
             elif holder is not None and holder.id != existing.id:
-                raise self._conflict(record, f"customer {record.external_id} is in the store with another "
-                                             f"email, and {record.email} belongs to a different customer there")
+                self._conflict(record, f"customer {record.external_id} is in the store with another email, and "
+                                       f"{record.email} belongs to a different customer there")
+                continue
             values = self._values(record, existing)
             if existing is None:
                 inserts.append(values | {"created_at": self.now})
                 continue
             if existing.id in self.customers_matched:
-                raise self._conflict(record, "this row and an earlier row match the same customer in the store")
+                self._conflict(record, "this row and an earlier row match the same customer in the store")
+                continue
             self.customers_matched.add(existing.id)
             ids[record.email] = existing.id
             existing_ids.add(existing.id)
@@ -209,7 +212,7 @@ def import_customers(store: Store, path: str | Path, *, now: dt.datetime,
     """Import a Shopify customers export (current or legacy columns) into the store, all or nothing.
 
     `now` stamps new customers' created_at and new marketing consent. `progress(rows_done)` is called after
-    each chunk. Raises DataImportError on the first bad row; the store is then untouched.
+    each chunk. Raises DataImportError listing every bad row; the store is then untouched.
     """
     report = ImportReport(str(path))
     with open_sheet(path, EXPORT) as sheet, store.engine.begin() as conn:
@@ -217,13 +220,14 @@ def import_customers(store: Store, path: str | Path, *, now: dt.datetime,
         chunk: list[_CustomerIn] = []
         for row in sheet.rows():
             report.rows_read += 1
-            if (record := importer.parse(row)) is not None:
+            if (record := sheet.check(importer.parse, row)) is not None:
                 chunk.append(record)
             if len(chunk) >= CHUNK_ROWS:
                 importer.flush(chunk)
                 chunk = []
                 report_progress(progress, report.rows_read)
         importer.flush(chunk)
+        sheet.finish()
     report_progress(progress, report.rows_read)
     return report
 

@@ -37,6 +37,7 @@ ORDER_GROUP_HINT = ("Shopify writes the order columns (Email, Created at, Total,
                     "each order and repeats just Name and the Lineitem columns below it; import the export "
                     "unchanged, with each order's rows together")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+NO_CURRENCY = "XXX"  # ISO 4217's code for "no currency": checks the lines of an order whose own row is bad
 
 
 @dataclass(slots=True)
@@ -129,7 +130,7 @@ class _OrderImport:
             time_zone=time_zone,
         )
 
-    def parse_line(self, row: Row, order: _OrderIn) -> None:
+    def parse_line(self, row: Row, currency: str) -> _LineIn:
         name, sku = row.get(self.line_name), row.get(self.sku)
         if not name and not sku:
             raise row.error(self.line_name, "the line item has neither a name nor a SKU")
@@ -138,12 +139,11 @@ class _OrderImport:
             if sku not in self.skus_warned:
                 self.skus_warned.add(sku)
                 self.report.warn(f"row {row.number}: line item {name!r} has no SKU; it is stored as {sku}")
-        order.lines.append(_LineIn(sku=sku, name=name, quantity=row.parse(self.quantity, parse_quantity),
-                                   unit_price_cents=row.parse(self.price,
-                                                              lambda raw: parse_cents(raw, order.currency))))
+        return _LineIn(sku=sku, name=name, quantity=row.parse(self.quantity, parse_quantity),
+                       unit_price_cents=row.parse(self.price, lambda raw: parse_cents(raw, currency)))
 
     def flush(self, orders: list[_OrderIn]) -> None:
-        if not orders:
+        if not orders or not self.sheet.clean:
             return
         self._write_products(orders)
         live = []
@@ -273,7 +273,7 @@ class _OrderImport:
         upsert(self.conn, PRODUCT, rows, "sku", ("name", "price_cents", "updated_at"))
 
     def finish(self) -> None:
-        if self.affected:
+        if self.affected and self.sheet.clean:
             refresh_customer_aggregates(self.conn, self.affected)
 
 
@@ -285,7 +285,7 @@ def import_orders(store: Store, path: str | Path, *, default_zone: ZoneInfo, now
     Timestamps without an offset are taken in `default_zone`. Customers named by an order
     but missing from the store are created (consent from the order's Accepts Marketing).
     Customer aggregates are refreshed for every customer whose orders changed. Raises
-    DataImportError on the first bad row; the store is then untouched.
+    DataImportError listing every bad row; the store is then untouched.
     """
     report = ImportReport(str(path))
     with open_sheet(path, EXPORT) as sheet, store.engine.begin() as conn:
@@ -293,30 +293,37 @@ def import_orders(store: Store, path: str | Path, *, default_zone: ZoneInfo, now
         finished: set[str] = set()
         pending: list[_OrderIn] = []
         pending_lines = 0
-        current: _OrderIn | None = None
+        current_name: str | None = None
+        current: _OrderIn | None = None  # None while reading an order whose first row is bad
         for row in sheet.rows():
             report.rows_read += 1
             name = row.get(importer.name)
             if not name:
-                raise row.error(importer.name, "the order name is empty", ORDER_GROUP_HINT)
-            if current is None or name != current.name:
+                sheet.record(row.problem(importer.name, "the order name is empty", ORDER_GROUP_HINT))
+                continue
+            if name != current_name:
                 if current is not None:
-                    finished.add(current.name)
                     pending.append(current)
                     pending_lines += len(current.lines)
                     if pending_lines >= CHUNK_ROWS:
                         importer.flush(pending)
                         pending, pending_lines = [], 0
                         report_progress(progress, report.rows_read - 1)
+                if current_name is not None:
+                    finished.add(current_name)
+                current_name, current = name, None
                 if name in finished:
-                    raise row.error(importer.name, f"this row belongs to order {name}, whose other rows are "
-                                                   "further up", ORDER_GROUP_HINT)
-                current = importer.parse_order(row, name)
-            importer.parse_line(row, current)
+                    sheet.record(row.problem(importer.name, f"this row belongs to order {name}, whose other rows "
+                                                            "are further up", ORDER_GROUP_HINT))
+                    continue
+                current = sheet.check(importer.parse_order, row, name)
+            line = sheet.check(importer.parse_line, row, current.currency if current else NO_CURRENCY)
+            if current is not None and line is not None:
+                current.lines.append(line)
         if current is not None:
             pending.append(current)
         importer.flush(pending)
         importer.finish()
+        sheet.finish()
     report_progress(progress, report.rows_read)
     return report
-

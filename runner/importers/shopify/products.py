@@ -36,27 +36,30 @@ class _ProductImport:
         title = next((row.get(self.title) for row in rows if row.get(self.title)), "")
         image = next((row.get(self.image) for row in rows if row.get(self.image)), None)
         url = next((row.get(self.url) for row in rows if row.get(self.url)), None)
-        products = []
-        for row in rows:
-            sku, price = row.get(self.sku), row.get(self.price)
-            if not sku and not price:
-                continue  # an image-only row
-            values = [row.get(option) for option in self.options if row.get(option)]
-            name = title if not values or values == ["Default Title"] else f"{title} - {' / '.join(values)}"
-            if not sku:
-                sku = derived_sku(name)
-                self.report.warn(f"row {row.number}: variant {name!r} has no SKU; it is stored as {sku}")
-            if sku in self.skus_seen:
-                self.report.warn(f"row {row.number}: SKU {sku} is already on row {self.skus_seen[sku]}; "
-                                 "this row is ignored")
-                continue
-            self.skus_seen[sku] = row.number
-            products.append({"sku": sku, "name": name, "price_cents": row.parse(self.price, parse_cents),
-                             "image_url": row.get(self.variant_image) or image, "url": url})
+        products = [product for row in rows
+                    if (product := self.sheet.check(self._variant, row, title, image, url)) is not None]
         return products
 
+    def _variant(self, row: Row, title: str, image: str | None, url: str | None) -> dict[str, Any] | None:
+        """The product of one variant row; None for an image-only row or a SKU given twice."""
+        sku, price = row.get(self.sku), row.get(self.price)
+        if not sku and not price:
+            return None  # an image-only row
+        values = [row.get(option) for option in self.options if row.get(option)]
+        name = title if not values or values == ["Default Title"] else f"{title} - {' / '.join(values)}"
+        if not sku:
+            sku = derived_sku(name)
+            self.report.warn(f"row {row.number}: variant {name!r} has no SKU; it is stored as {sku}")
+        if sku in self.skus_seen:
+            self.report.warn(f"row {row.number}: SKU {sku} is already on row {self.skus_seen[sku]}; "
+                             "this row is ignored")
+            return None
+        self.skus_seen[sku] = row.number
+        return {"sku": sku, "name": name, "price_cents": row.parse(self.price, parse_cents),
+                "image_url": row.get(self.variant_image) or image, "url": url}
+
     def flush(self, products: list[dict[str, Any]]) -> None:
-        if not products:
+        if not products or not self.sheet.clean:
             return
         compared = ["name", "price_cents"]
         if self.image is not None or self.variant_image is not None:
@@ -84,7 +87,7 @@ def import_products(store: Store, path: str | Path, *, now: dt.datetime,
 
     Name is the title plus the variant's option values (as Shopify names order lines),
     price from Variant Price, image from Variant Image else the product's first Image Src,
-    url only from a URL column. Raises DataImportError on the first bad row; the store is
+    url only from a URL column. Raises DataImportError listing every bad row; the store is
     then untouched.
     """
     report = ImportReport(str(path))
@@ -97,7 +100,8 @@ def import_products(store: Store, path: str | Path, *, now: dt.datetime,
             report.rows_read += 1
             handle = row.get(importer.handle)
             if not handle:
-                raise row.error(importer.handle, "the product handle is empty")
+                sheet.record(row.problem(importer.handle, "the product handle is empty"))
+                continue
             if group and handle != group[0].get(importer.handle):
                 finished.add(group[0].get(importer.handle))
                 pending.extend(importer.variants(group))
@@ -106,12 +110,13 @@ def import_products(store: Store, path: str | Path, *, now: dt.datetime,
                     importer.flush(pending)
                     pending = []
                     report_progress(progress, report.rows_read - 1)
-            if not group and handle in finished:
-                raise row.error(importer.handle, f"this row belongs to product {handle}, whose other rows are "
-                                                 "further up", "keep each product's rows together, as Shopify "
-                                                 "exports them")
+            if not group and handle in finished:  # reported once; the rest of its group is read as usual
+                sheet.record(row.problem(importer.handle, f"this row belongs to product {handle}, whose other rows "
+                                                          "are further up", "keep each product's rows together, as "
+                                                          "Shopify exports them"))
             group.append(row)
         pending.extend(importer.variants(group))
         importer.flush(pending)
+        sheet.finish()
     report_progress(progress, report.rows_read)
     return report
