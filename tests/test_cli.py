@@ -219,3 +219,14 @@ def test_import_lists_every_bad_row_then_the_error(workdir: Path, capsys):
         "characters are invisible in most editors and break emails",
     ]
     assert digest(workdir / "lifecycle.db") == before
+
+
+def test_import_orders_warns_when_the_orders_are_not_in_the_shops_currency(workdir: Path, capsys,
+                                                                            monkeypatch: pytest.MonkeyPatch):
+    run(capsys, "init")
+    monkeypatch.setenv("LIFECYCLE_SHOP_CURRENCY", "EUR")
+
+    code, _, err = run(capsys, "import", "orders", str(ROOT / "tests" / "fixtures" / "shopify_orders.csv"))
+
+    assert code == 0, err
+    assert "warning: 3 of 6 orders are in USD (2) and NZD (1), not in the shop's currency EUR" in err

@@ -186,6 +186,33 @@ def test_orders_update_customer_aggregates(store: Store) -> None:
     assert aggregates("tex@example.com") == (0, 0, None, None)
 
 
+def test_orders_in_another_currency_than_the_shops_are_warned_about_first(store: Store) -> None:
+    first = orders(store, shop_currency="USD")
+    again = orders(store, shop_currency="USD", now=LATER)
+
+    for report in (first, again):  # the file, not the change, is what is wrong
+        assert report.warnings[0] == (
+            "4 of 6 orders are in EUR (3) and NZD (1), not in the shop's currency USD (LIFECYCLE_SHOP_CURRENCY): "
+            "customer totals and total_spent audience filters count their amounts as USD; set "
+            "LIFECYCLE_SHOP_CURRENCY to the currency the shop sells in")
+    assert (again.orders_created, again.orders_updated, again.lines) == (0, 0, 0)
+
+
+def test_orders_all_in_the_shops_currency_give_no_currency_warning(store: Store, tmp_path: Path) -> None:
+    def in_euros(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        for row in rows:
+            if row["Currency"]:
+                row["Currency"] = "EUR"
+        return rows
+
+    euros = rewrite(ORDERS, tmp_path / "euros.csv", in_euros)
+
+    warnings = orders(store, euros, shop_currency="EUR").warnings
+    assert not any("LIFECYCLE_SHOP_CURRENCY" in warning for warning in warnings)
+    assert orders(store, euros, shop_currency="GBP").warnings[0].startswith(
+        "the orders are in EUR, not in the shop's currency GBP (LIFECYCLE_SHOP_CURRENCY): ")
+
+
 def test_orders_without_customers_file_create_customers(store: Store) -> None:
     report = orders(store)
 

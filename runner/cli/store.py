@@ -38,6 +38,7 @@ def _import(env: Env, kind: str, path: Path) -> None:
     kwargs: dict[str, Any] = {"now": utcnow().replace(tzinfo=None)}
     if kind == "orders":  # its timestamps may lack an offset: they are in the shop's zone
         kwargs["default_zone"] = env.settings[s.DEFAULT_TIMEZONE]
+        kwargs["shop_currency"] = env.settings[s.SHOP_CURRENCY]
     try:
         with click.progressbar(length=0, label=f"Importing {path.name}", show_pos=True,
                                file=sys.stderr) as bar:

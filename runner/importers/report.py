@@ -28,8 +28,14 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
     warnings_not_shown: int = 0
 
-    def warn(self, message: str) -> None:
-        if len(self.warnings) < MAX_WARNINGS:
+    def warn(self, message: str, *, first: bool = False) -> None:
+        """Add a warning; `first` puts it ahead of the others (the CLI shows the first few)."""
+        if first:
+            self.warnings.insert(0, message)
+            if len(self.warnings) > MAX_WARNINGS:
+                self.warnings.pop()
+                self.warnings_not_shown += 1
+        elif len(self.warnings) < MAX_WARNINGS:
             self.warnings.append(message)
         else:
             self.warnings_not_shown += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -95,6 +95,7 @@ class _OrderImport:
         self.ids_seen: dict[str, int] = {}
         self.skus_warned: set[str] = set()
         self.affected: set[int] = set()
+        self.currencies: Counter[str] = Counter()
 
     def parse_order(self, row: Row, name: str) -> _OrderIn:
         if not row.get(self.created):
@@ -109,6 +110,7 @@ class _OrderImport:
         currency = row.get(self.currency).upper()
         if not _CURRENCY.match(currency):
             raise row.error(self.currency, f"{currency!r} is not a three-letter currency code like EUR")
+        self.currencies[currency] += 1
         time_zone = None
         for country, province in self.addresses:
             if row.get(country):
@@ -276,16 +278,31 @@ class _OrderImport:
         if self.affected and self.sheet.clean:
             refresh_customer_aggregates(self.conn, self.affected)
 
+    def check_currency(self, shop_currency: str) -> None:
+        """Warn (first) when orders are in another currency than the shop's: totals would add them up as its."""
+        others = {code: count for code, count in self.currencies.most_common() if code != shop_currency}
+        if not others:
+            return
+        parts = [f"{code} ({count})" for code, count in others.items()]
+        which = next(iter(others)) if len(others) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        total, foreign = sum(self.currencies.values()), sum(others.values())
+        orders = "the orders are" if foreign == total else f"{foreign} of {total} orders are"
+        self.report.warn(f"{orders} in {which}, not in the shop's currency {shop_currency} (LIFECYCLE_SHOP_CURRENCY): "
+                         f"customer totals and total_spent audience filters count their amounts as {shop_currency}; "
+                         "set LIFECYCLE_SHOP_CURRENCY to the currency the shop sells in", first=True)
+
 
 def import_orders(store: Store, path: str | Path, *, default_zone: ZoneInfo, now: dt.datetime,
-                  progress: Progress | None = None) -> ImportReport:
+                  shop_currency: str | None = None, progress: Progress | None = None) -> ImportReport:
     """Import a Shopify orders export (one row per line item) into the store, all or nothing.
 
     Rows are grouped by Name; the order columns are read from each order's first row.
     Timestamps without an offset are taken in `default_zone`. Customers named by an order
     but missing from the store are created (consent from the order's Accepts Marketing).
-    Customer aggregates are refreshed for every customer whose orders changed. Raises
-    DataImportError listing every bad row; the store is then untouched.
+    Customer aggregates are refreshed for every customer whose orders changed. Orders in
+    another currency than `shop_currency` (LIFECYCLE_SHOP_CURRENCY), when given, get a warning
+    at the top of the report. Raises DataImportError listing every bad row; the store is then
+    untouched.
     """
     report = ImportReport(str(path))
     with open_sheet(path, EXPORT) as sheet, store.engine.begin() as conn:
@@ -325,5 +342,7 @@ def import_orders(store: Store, path: str | Path, *, default_zone: ZoneInfo, now
         importer.flush(pending)
         importer.finish()
         sheet.finish()
+        if shop_currency is not None:
+            importer.check_currency(shop_currency)
     report_progress(progress, report.rows_read)
     return report
