@@ -230,3 +230,15 @@ def test_import_orders_warns_when_the_orders_are_not_in_the_shops_currency(workd
 
     assert code == 0, err
     assert "warning: 3 of 6 orders are in USD (2) and NZD (1), not in the shop's currency EUR" in err
+
+
+def test_reimporting_the_same_orders_file_leaves_the_store_file_untouched(workdir: Path, capsys):
+    orders = str(ROOT / "tests" / "fixtures" / "shopify_orders.csv")
+    run(capsys, "init")
+    assert run(capsys, "import", "orders", orders)[0] == 0
+    before = digest(workdir / "lifecycle.db")
+
+    code, out, _ = run(capsys, "import", "orders", orders)
+
+    assert code == 0 and "orders:" not in out  # no order created or updated
+    assert digest(workdir / "lifecycle.db") == before

@@ -300,6 +300,24 @@ def test_reimporting_the_same_files_changes_nothing(store: Store) -> None:
                 report.lines, report.products_created, report.products_updated) == (0, 0, 0, 0, 0, 0, 0), report
 
 
+def test_an_orders_import_rebuilds_product_affinity_only_when_orders_change(store: Store, db_path: Path,
+                                                                            tmp_path: Path) -> None:
+    orders(store)
+    pairs = "SELECT sku, related_sku FROM product_affinity ORDER BY sku, related_sku"
+    assert [tuple(row.values()) for row in query(store, pairs)] == [
+        ("NAME:gift-wrap", "SOAP-LAV"), ("SALT-L", "SOAP-LAV"), ("SOAP-LAV", "NAME:gift-wrap"), ("SOAP-LAV", "SALT-L")]
+    assert one(store, "SELECT value FROM meta WHERE key = 'affinity_refreshed_at'") == {"value": NOW.isoformat()}
+    before = db_bytes(store, db_path)
+
+    orders(store, now=LATER)  # the same file: nothing changes, not even the affinity stamp
+
+    assert db_bytes(store, db_path) == before
+    cancelled = rewrite(ORDERS, tmp_path / "cancelled.csv", set_cell(2, "Cancelled at", "2025-03-02 10:00:00 +0100"))
+    orders(store, cancelled, now=LATER)  # #1001, the soap with gift wrap, no longer counts
+    assert [tuple(row.values()) for row in query(store, pairs)] == [("SALT-L", "SOAP-LAV"), ("SOAP-LAV", "SALT-L")]
+    assert one(store, "SELECT value FROM meta WHERE key = 'affinity_refreshed_at'") == {"value": LATER.isoformat()}
+
+
 def test_reimporting_the_legacy_file_changes_nothing(store: Store) -> None:
     customers(store)
     customers(store, CUSTOMERS_LEGACY)

@@ -29,7 +29,6 @@ def import_group() -> None:
 
 def _import(env: Env, kind: str, path: Path) -> None:
     from ..importers import shopify
-    from ..recommend import refresh_affinity
 
     app = env.app
     app.store.check()
@@ -48,9 +47,6 @@ def _import(env: Env, kind: str, path: Path) -> None:
     except DataImportError as exc:
         _print_problems(exc)
         raise
-    if kind == "orders":
-        with app.store.session() as session:
-            refresh_affinity(session, kwargs["now"])
     click.echo(report.summary())
     shown = report.warnings if env.verbose else report.warnings[:5]
     for warning in shown:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
+from ...recommend import rebuild_affinity
 from ...store import Store, utc_naive
 from ..aggregates import refresh_customer_aggregates
 from ..cells import (
@@ -275,8 +276,10 @@ class _OrderImport:
         upsert(self.conn, PRODUCT, rows, "sku", ("name", "price_cents", "updated_at"))
 
     def finish(self) -> None:
+        """Bring what the store derives from orders up to date, only when orders really changed."""
         if self.affected and self.sheet.clean:
             refresh_customer_aggregates(self.conn, self.affected)
+            rebuild_affinity(self.conn, self.now)
 
     def check_currency(self, shop_currency: str) -> None:
         """Warn (first) when orders are in another currency than the shop's: totals would add them up as its."""
@@ -299,7 +302,9 @@ def import_orders(store: Store, path: str | Path, *, default_zone: ZoneInfo, now
     Rows are grouped by Name; the order columns are read from each order's first row.
     Timestamps without an offset are taken in `default_zone`. Customers named by an order
     but missing from the store are created (consent from the order's Accepts Marketing).
-    Customer aggregates are refreshed for every customer whose orders changed. Orders in
+    Customer aggregates are refreshed for every customer whose orders changed, and the
+    product-affinity table is rebuilt when any did; an import that changes no order leaves the
+    store untouched. Orders in
     another currency than `shop_currency` (LIFECYCLE_SHOP_CURRENCY), when given, get a warning
     at the top of the report. Raises DataImportError listing every bad row; the store is then
     untouched.
