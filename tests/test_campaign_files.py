@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import pytest
 from shopkit import ROOT
 
-from runner.campaigns import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, Campaign, load_campaigns, parse_campaign
+from runner.campaigns import Campaign, load_campaigns, parse_campaign
 from runner.errors import Problem
+from runner.yamlfile import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
 
 WINBACK = (ROOT / "campaigns" / "winback.yaml").read_text(encoding="utf-8")
 PARAMS_LINE = "    discount_percent: 15\n"  # the last line under message.params
@@ -124,3 +126,29 @@ def test_one_hostile_file_does_not_hide_the_others(tmp_path: Path) -> None:
 
     assert [c.id for c in campaigns] == ["birthday"]
     assert [str(p).split(": ")[0] for p in problems] == [f"{folder / 'winback.yaml'}:{EXTRA_LINE + 1}"]
+
+
+def test_an_anchor_without_alias_is_allowed_and_silent(tmp_path: Path) -> None:
+    path = tmp_path / "winback.yaml"
+    path.write_text(WINBACK.replace("name: ", "name: &a ").replace("template: ", "template: &a "), encoding="utf-8")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ruamel warns about a reused anchor on several lines of stderr
+        campaign, problems = parse_campaign(path)
+
+    assert problems == [] and campaign is not None
+
+
+@pytest.mark.parametrize(("extra", "line", "message"), [
+    pytest.param("    ? [a, b]\n    : 1\n", EXTRA_LINE, "a key here is a list or mapping, not a name", id="list-key"),
+    pytest.param("    ? {id: []}\n    : 1\n", EXTRA_LINE, "a key here is a list or mapping, not a name",
+                 id="unhashable-key"),
+    pytest.param("    sale_ends: 2025-02-30\n", EXTRA_LINE,
+                 "the value '2025-02-30' cannot be read (day is out of range for month)", id="impossible-date"),
+    pytest.param("    flag: !!bool maybe\n", EXTRA_LINE, "the value 'maybe' cannot be read ('maybe')", id="bad-tag"),
+])
+def test_values_the_yaml_library_cannot_build_are_problems_on_their_line(tmp_path: Path, extra: str, line: int,
+                                                                         message: str) -> None:
+    problem = refused(tmp_path, with_params(extra))
+
+    assert (problem.line, problem.message) == (line, message)
