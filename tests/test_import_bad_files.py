@@ -226,3 +226,37 @@ def test_an_unclosed_quote_is_refused_instead_of_swallowing_the_rest(store: Stor
 
     assert error.row == 3
     assert error.reason.startswith("the file is not valid CSV")
+
+
+# --- numbers the store cannot hold ------------------------------------------------------------
+
+@pytest.mark.parametrize(("row", "column", "value", "reason"), [
+    pytest.param(2, "Total", "99999999999999999999.99", "'99999999999999999999.99' is more than the store holds "
+                 "(at most 21474836.47 EUR)", id="amount"),
+    pytest.param(3, "Lineitem quantity", "99999999999999999999", "'99999999999999999999' is more than the store "
+                 "holds (at most 2147483647 items)", id="quantity"),
+    pytest.param(4, "Lineitem price", "1" + "0" * 5000, "'1" + "0" * 56 + "'... is more than the store holds (at "
+                 "most 2147483647 JPY)", id="five-thousand-digits"),
+])
+def test_numbers_larger_than_the_store_holds_are_refused(store: Store, db_path: Path, tmp_path: Path, row: int,
+                                                         column: str, value: str, reason: str) -> None:
+    def edit(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        rows[2]["Currency"] = "JPY"  # row 4's order #1002
+        rows[row - 2][column] = value
+        return rows
+
+    error = refused(store, db_path, "orders", rewrite(ORDERS, tmp_path / "big.csv", edit))
+
+    assert (error.row, error.column, error.reason) == (row, column, reason)
+
+
+def test_lines_adding_up_to_more_than_the_store_holds_need_a_subtotal(store: Store, db_path: Path,
+                                                                      tmp_path: Path) -> None:
+    def edit(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        rows[0].update({"Subtotal": "", "Lineitem quantity": "2000", "Lineitem price": "20000.00"})
+        return rows
+
+    error = refused(store, db_path, "orders", rewrite(ORDERS, tmp_path / "sum.csv", edit))
+
+    assert (error.row, error.column) == (2, "Lineitem price")
+    assert error.reason == "the lines of order #1001 add up to more than the store holds (at most 21474836.47 EUR)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
@@ -12,9 +13,9 @@ from zoneinfo import ZoneInfo, available_timezones
 from .. import settings
 from ..i18n.locales import parse_locale
 from ..models import normalise_email
-from ..money import to_minor
+from ..money import exponent, to_minor
 from ..store import utc_naive
-from .reader import Row
+from .reader import Row, shown
 
 
 class Keep(Enum):
@@ -30,6 +31,8 @@ _QUANTITY = re.compile(r"^\d+$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SPACED_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2} [+-]\d{2}:?\d{2}$")
+# The store keeps amounts (in minor units) and quantities in 32-bit integer columns (PostgreSQL's INTEGER).
+MAX_STORED = 2**31 - 1
 
 
 def parse_cents(raw: str, currency: str = "USD") -> int:
@@ -38,13 +41,23 @@ def parse_cents(raw: str, currency: str = "USD") -> int:
         raise ValueError("the amount is empty; expected an amount like 12.50")
     if not _MONEY.match(raw):
         raise ValueError(f"{raw!r} is not an amount like 12.50")
+    if Decimal(raw).scaleb(exponent(currency)) > MAX_STORED:
+        raise ValueError(f"{shown(raw)} is more than the store holds (at most {largest_amount(currency)})")
     return to_minor(raw, currency)
+
+
+def largest_amount(currency: str) -> str:
+    """The largest amount the store holds in `currency`, e.g. '21474836.47 EUR'."""
+    return f"{Decimal(MAX_STORED).scaleb(-exponent(currency))} {currency}"
 
 
 def parse_quantity(raw: str) -> int:
     if not _QUANTITY.match(raw):
-        raise ValueError(f"{raw!r} is not a whole number of items")
+        raise ValueError(f"{shown(raw)} is not a whole number of items")
+    if len(raw) > 10 or int(raw) > MAX_STORED:
+        raise ValueError(f"{shown(raw)} is more than the store holds (at most {MAX_STORED} items)")
     return int(raw)
+
 
 
 def parse_bool(raw: str) -> bool:

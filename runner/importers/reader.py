@@ -48,11 +48,15 @@ def _norm(header: str) -> str:
     return " ".join(header.strip().lower().split())
 
 
+def shown(text: str) -> str:
+    """A cell's text for a message: quoted with its invisible characters escaped, and cut short when long."""
+    return repr(text) if len(text) <= 60 else repr(text[:57]) + "..."
+
+
 def _control_problem(cell: str, match: re.Match[str]) -> str:
     char = match.group()
     what = _LAYOUT_NAMES.get(char, f"a control character (U+{ord(char):04X})")
-    shown = repr(cell) if len(cell) <= 60 else repr(cell[:57]) + "..."
-    return f"{shown} contains {what} at character {match.start() + 1}"
+    return f"{shown(cell)} contains {what} at character {match.start() + 1}"
 
 
 def _decoded(handle: BinaryIO) -> Iterator[str]:

@@ -17,8 +17,10 @@ from ...store import Store, utc_naive
 from ..aggregates import refresh_customer_aggregates
 from ..cells import (
     KEEP,
+    MAX_STORED,
     Keep,
     derived_sku,
+    largest_amount,
     parse_bool,
     parse_cents,
     parse_optional_timestamp,
@@ -65,6 +67,7 @@ class _OrderIn:
     accepts_marketing: bool
     time_zone: str | None
     lines: list[_LineIn] = field(default_factory=list)
+    line_total: int = 0  # the subtotal when the file gives none
 
 
 _ORDER_FIELDS = ("external_id", "name", "customer_id", "placed_at", "delivered_at", "cancelled_at",
@@ -133,7 +136,8 @@ class _OrderImport:
             time_zone=time_zone,
         )
 
-    def parse_line(self, row: Row, currency: str) -> _LineIn:
+    def parse_line(self, row: Row, order: _OrderIn | None) -> None:
+        """Add the row's line item to `order`, or only check it when the order's own row is bad (None)."""
         name, sku = row.get(self.line_name), row.get(self.sku)
         if not name and not sku:
             raise row.error(self.line_name, "the line item has neither a name nor a SKU")
@@ -142,8 +146,16 @@ class _OrderImport:
             if sku not in self.skus_warned:
                 self.skus_warned.add(sku)
                 self.report.warn(f"row {row.number}: line item {name!r} has no SKU; it is stored as {sku}")
-        return _LineIn(sku=sku, name=name, quantity=row.parse(self.quantity, parse_quantity),
+        currency = order.currency if order is not None else NO_CURRENCY
+        line = _LineIn(sku=sku, name=name, quantity=row.parse(self.quantity, parse_quantity),
                        unit_price_cents=row.parse(self.price, lambda raw: parse_cents(raw, currency)))
+        if order is None:
+            return
+        order.lines.append(line)
+        order.line_total += line.quantity * line.unit_price_cents
+        if order.subtotal_cents is None and order.line_total > MAX_STORED:
+            raise row.error(self.price, f"the lines of order {order.name} add up to more than the store holds (at "
+                                        f"most {largest_amount(currency)})", "give the order its Subtotal")
 
     def flush(self, orders: list[_OrderIn]) -> None:
         if not orders or not self.sheet.clean:
@@ -203,8 +215,7 @@ class _OrderImport:
                 "delivered_at": (order.delivered_at if order.delivered_at is not KEEP
                                  else before.delivered_at if before is not None else None),
                 "cancelled_at": order.cancelled_at,
-                "subtotal_cents": (order.subtotal_cents if order.subtotal_cents is not None
-                                   else sum(line.quantity * line.unit_price_cents for line in order.lines)),
+                "subtotal_cents": order.subtotal_cents if order.subtotal_cents is not None else order.line_total,
                 "total_cents": order.total_cents, "currency": order.currency,
                 "discount_code": order.discount_code,
             }
@@ -339,9 +350,7 @@ def import_orders(store: Store, path: str | Path, *, default_zone: ZoneInfo, now
                                                             "are further up", ORDER_GROUP_HINT))
                     continue
                 current = sheet.check(importer.parse_order, row, name)
-            line = sheet.check(importer.parse_line, row, current.currency if current else NO_CURRENCY)
-            if current is not None and line is not None:
-                current.lines.append(line)
+            sheet.check(importer.parse_line, row, current)
         if current is not None:
             pending.append(current)
         importer.flush(pending)
