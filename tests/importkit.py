@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from runner.importers import ImportReport, import_customers, import_orders
+from runner.importers import ImportReport, import_customers, import_orders, import_products
 from runner.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -32,6 +32,15 @@ def customers(store: Store, path: Path = CUSTOMERS, now: dt.datetime = NOW, **kw
 
 def orders(store: Store, path: Path = ORDERS, now: dt.datetime = NOW, **kw: Any) -> ImportReport:
     return import_orders(store, path, default_zone=BERLIN, now=now, **kw)
+
+
+def import_file(store: Store, kind: str, path: Path, now: dt.datetime = NOW) -> ImportReport:
+    """Import `path` as Shopify's `kind` export: customers, orders or products."""
+    if kind == "customers":
+        return customers(store, path, now=now)
+    if kind == "orders":
+        return orders(store, path, now=now)
+    return import_products(store, path, now=now)
 
 
 def query(store: Store, sql: str, **params: object) -> list[dict]:

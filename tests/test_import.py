@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import available_timezones
 
@@ -19,6 +19,7 @@ from importkit import (
     customers,
     db_bytes,
     dump,
+    import_file,
     one,
     orders,
     query,
@@ -33,20 +34,6 @@ from runner.errors import DataImportError
 from runner.importers import import_products, refresh_customer_aggregates, zone_for_address
 from runner.importers.zones import province_zones, single_zone_countries
 from runner.store import Store
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "t.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{db_path}")
-    store.init()
-    yield store
-    store.close()
-
 
 # --- customers ------------------------------------------------------------------------------
 
@@ -379,12 +366,7 @@ def test_a_bad_row_rejects_the_whole_file(store: Store, db_path: Path, tmp_path:
     bad = rewrite(source, tmp_path / f"bad_{kind}.csv", edit)
 
     with pytest.raises(DataImportError) as caught:
-        if kind == "customers":
-            customers(store, bad, now=LATER)
-        elif kind == "orders":
-            orders(store, bad, now=LATER)
-        else:
-            import_products(store, bad, now=LATER)
+        import_file(store, kind, bad, now=LATER)
 
     error = caught.value
     assert (error.path, error.row, error.column) == (str(bad), row, column)
@@ -500,12 +482,7 @@ def test_a_missing_column_names_the_column(store: Store, tmp_path: Path, kind: s
     bad = rewrite(source, tmp_path / "other.csv", lambda rows: rows, drop=(missing,))
 
     with pytest.raises(DataImportError) as caught:
-        if kind == "customers":
-            customers(store, bad)
-        elif kind == "orders":
-            orders(store, bad)
-        else:
-            import_products(store, bad, now=NOW)
+        import_file(store, kind, bad)
 
     assert (caught.value.row, caught.value.column) == (None, missing)
     assert str(caught.value) == f"{bad}, column {missing!r}: the header row has no such column; nothing was imported"

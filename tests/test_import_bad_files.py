@@ -3,38 +3,27 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from importkit import CUSTOMERS, LATER, NOW, ORDERS, PRODUCTS, customers, db_bytes, orders, query, rewrite, set_cell
+from importkit import (
+    CUSTOMERS,
+    LATER,
+    NOW,
+    ORDERS,
+    PRODUCTS,
+    customers,
+    db_bytes,
+    import_file,
+    orders,
+    query,
+    rewrite,
+    set_cell,
+)
 
 from runner.errors import DataImportError
-from runner.importers import import_products
 from runner.importers.reader import MAX_PROBLEMS
 from runner.store import Store
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "t.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{db_path}")
-    store.init()
-    yield store
-    store.close()
-
-
-def run_import(store: Store, kind: str, path: Path) -> None:
-    if kind == "customers":
-        customers(store, path, now=LATER)
-    elif kind == "orders":
-        orders(store, path, now=LATER)
-    else:
-        import_products(store, path, now=LATER)
 
 
 def refused(store: Store, db_path: Path, kind: str, path: Path) -> DataImportError:
@@ -43,7 +32,7 @@ def refused(store: Store, db_path: Path, kind: str, path: Path) -> DataImportErr
     orders(store)
     before = db_bytes(store, db_path)
     with pytest.raises(DataImportError) as caught:
-        run_import(store, kind, path)
+        import_file(store, kind, path, now=LATER)
     assert db_bytes(store, db_path) == before
     return caught.value
 

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from importkit import CUSTOMERS, CUSTOMERS_LEGACY, LATER, ORDERS, PRODUCTS, customers, db_bytes, orders
+from importkit import CUSTOMERS, CUSTOMERS_LEGACY, LATER, ORDERS, PRODUCTS, customers, db_bytes, import_file, orders
 from ruamel.yaml import YAML
 from shopkit import ROOT
 
 from runner.campaigns import load_campaigns, parse_campaign
 from runner.errors import DataImportError
-from runner.importers import ImportReport, import_products
+from runner.importers import import_products
 from runner.store import Store
 
 BOUNDED = settings(max_examples=60, deadline=dt.timedelta(seconds=2),
@@ -116,14 +116,6 @@ def csv_files(draw: st.DrawFn, kind: str) -> bytes:
     return data
 
 
-def run_import(store: Store, kind: str, path: Path) -> ImportReport:
-    if kind == "customers":
-        return customers(store, path, now=LATER)
-    if kind == "orders":
-        return orders(store, path, now=LATER, shop_currency="USD")
-    return import_products(store, path, now=LATER)
-
-
 @pytest.fixture(scope="module")
 def stocked_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store file with the fixture exports imported, copied afresh for every example."""
@@ -159,14 +151,14 @@ def test_any_csv_file_imports_cleanly_or_is_refused_with_the_store_untouched(kin
         before = db_path.read_bytes()
         store = Store(f"sqlite:///{db_path}")
         try:
-            run_import(store, kind, path)
+            import_file(store, kind, path, now=LATER)
         except DataImportError as error:
             assert_one_line_naming_the_place(error, path)
             assert db_bytes(store, db_path) == before
             return
         imported = db_bytes(store, db_path)
         store = Store(f"sqlite:///{db_path}")
-        again = run_import(store, kind, path)
+        again = import_file(store, kind, path, now=LATER)
         assert (again.customers_created, again.customers_updated, again.orders_created, again.orders_updated,
                 again.lines, again.products_created, again.products_updated) == (0, 0, 0, 0, 0, 0, 0), again
         assert db_bytes(store, db_path) == imported
