@@ -84,6 +84,17 @@ def test_control_characters_are_refused_in_every_text_field(store: Store, db_pat
     assert error.hint is not None and error.hint.startswith("delete it from that cell")
 
 
+def test_a_control_character_past_the_last_column_is_refused(store: Store, db_path: Path, tmp_path: Path) -> None:
+    rows = read_csv(CUSTOMERS)
+    rows[2].append("\x1f")
+
+    error = refused(store, db_path, "customers", write_csv(tmp_path / "ragged.csv", rows))
+
+    assert (error.row, error.column) == (3, None)
+    assert error.reason == (f"'\\x1f' contains a control character (U+001F) at character 1 (cell {len(rows[0]) + 1}, "
+                            "past the last column of the header)")
+
+
 def test_tabs_and_line_breaks_in_a_cell_not_imported_are_accepted(store: Store, tmp_path: Path) -> None:
     noted = rewrite(CUSTOMERS, tmp_path / "notes.csv", set_cell(2, "Note", "first line\r\nsecond\tline"))
 

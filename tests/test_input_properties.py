@@ -107,6 +107,10 @@ def csv_files(draw: st.DrawFn, kind: str) -> bytes:
     if mode == "flawed" and rows and flawable:  # one bad value in an otherwise good file
         row, position = draw(st.sampled_from(rows)), draw(st.sampled_from(flawable))
         row[position] = draw(st.sampled_from(values_of(header[position])[1]))
+    if mode == "wild" and rows:  # a ragged row: cells missing, or more cells than the header names
+        row = draw(st.sampled_from(rows))
+        del row[draw(st.integers(0, len(row))):]
+        row.extend(draw(st.lists(wild, max_size=3)))
     text = io.StringIO()
     csv.writer(text, lineterminator=draw(st.sampled_from(["\n", "\r\n"]))).writerows([header, *rows])
     data = text.getvalue().encode("utf-8")

@@ -146,7 +146,8 @@ class Sheet:
         return position
 
     def label(self, position: int | None) -> str | None:
-        return self.header[position].strip() if position is not None else None
+        """The column's name in the header; None for no column, or for a cell past the header's last column."""
+        return self.header[position].strip() if position is not None and position < len(self.header) else None
 
     # --- rows ---------------------------------------------------------------------------------
 
@@ -169,7 +170,10 @@ class Sheet:
             for position, cell in enumerate(row.values):
                 pattern = _CONTROL_OR_LAYOUT if position in self._stored else _CONTROL
                 if match := pattern.search(cell.strip() if position in self._stored else cell):
-                    self.record(row.problem(position, _control_problem(cell.strip(), match), CONTROL_HINT))
+                    reason = _control_problem(cell.strip() if position in self._stored else cell, match)
+                    if position >= len(self.header):
+                        reason += f" (cell {position + 1}, past the last column of the header)"
+                    self.record(row.problem(position, reason, CONTROL_HINT))
                     return
 
     def record(self, problem: ImportProblem) -> None:
