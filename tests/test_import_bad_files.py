@@ -23,6 +23,7 @@ from importkit import (
 
 from runner.errors import DataImportError
 from runner.importers.reader import MAX_PROBLEMS
+from runner.importers.suppressions import import_suppressions
 from runner.store import Store
 
 
@@ -260,3 +261,27 @@ def test_lines_adding_up_to_more_than_the_store_holds_need_a_subtotal(store: Sto
 
     assert (error.row, error.column) == (2, "Lineitem price")
     assert error.reason == "the lines of order #1001 add up to more than the store holds (at most 21474836.47 EUR)"
+
+
+# --- suppression lists --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "row", "column", "reason"), [
+    pytest.param("email,error\nok@example.com,smtp\x00 550\n", 2, "error",
+                 "'smtp\\x00 550' contains a control character (U+0000) at character 5", id="nul-in-the-detail"),
+    pytest.param("email,reason\nok@example.com,bounce\n,,\x1b\n", 3, "3",
+                 "'\\x1b' contains a control character (U+001B) at character 1", id="escape-past-the-header"),
+    pytest.param('email,error\n"ok@example.com,x\n', 2, None, "the file is not valid CSV (unexpected end of data)",
+                 id="unclosed-quote"),
+])
+def test_a_suppression_list_is_read_like_the_exports(store: Store, db_path: Path, tmp_path: Path, text: str, row: int,
+                                                     column: str | None, reason: str) -> None:
+    path = tmp_path / "suppressions.csv"
+    path.write_text(text, encoding="utf-8")
+    before = db_bytes(store, db_path)
+    store = Store(f"sqlite:///{db_path}")
+
+    with pytest.raises(DataImportError) as caught:
+        import_suppressions(store, path, now=NOW)
+
+    assert (caught.value.row, caught.value.column, caught.value.reason) == (row, column, reason)
+    assert db_bytes(store, db_path) == before

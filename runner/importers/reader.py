@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +59,20 @@ def _control_problem(cell: str, match: re.Match[str]) -> str:
     return f"{shown(cell)} contains {what} at character {match.start() + 1}"
 
 
-def _decoded(handle: BinaryIO) -> Iterator[str]:
+def find_control(values: Sequence[str], stored: Collection[int]) -> tuple[int, str] | None:
+    """The first cell holding a control character, and the reason to give: in the cells at `stored`
+    positions (kept by the import, trimmed first) tabs and line breaks count too."""
+    if not _CONTROL.search("".join(values)) and not _CONTROL_OR_LAYOUT.search(
+            "".join(values[position].strip() for position in stored if position < len(values))):
+        return None  # the common case, in two searches
+    for position, cell in enumerate(values):
+        text, pattern = (cell.strip(), _CONTROL_OR_LAYOUT) if position in stored else (cell, _CONTROL)
+        if match := pattern.search(text):
+            return position, _control_problem(text, match)
+    return None
+
+
+def decoded_lines(handle: BinaryIO) -> Iterator[str]:
     """The file's lines as text, decoded one by one so that an encoding error is met on its own row."""
     encoding = "utf-8-sig"  # drops the byte-order mark spreadsheet programs write, when there is one
     for line in handle:
@@ -165,16 +178,11 @@ class Sheet:
             yield row
 
     def _check_controls(self, row: Row) -> None:
-        if _CONTROL.search("".join(row.values)) or _CONTROL_OR_LAYOUT.search(
-                "".join(row.get(position) for position in self._stored)):
-            for position, cell in enumerate(row.values):
-                pattern = _CONTROL_OR_LAYOUT if position in self._stored else _CONTROL
-                if match := pattern.search(cell.strip() if position in self._stored else cell):
-                    reason = _control_problem(cell.strip() if position in self._stored else cell, match)
-                    if position >= len(self.header):
-                        reason += f" (cell {position + 1}, past the last column of the header)"
-                    self.record(row.problem(position, reason, CONTROL_HINT))
-                    return
+        if found := find_control(row.values, self._stored):
+            position, reason = found
+            if position >= len(self.header):
+                reason += f" (cell {position + 1}, past the last column of the header)"
+            self.record(row.problem(position, reason, CONTROL_HINT))
 
     def record(self, problem: ImportProblem) -> None:
         """Note a bad row (only its first problem) and read on; past MAX_PROBLEMS, only count."""
@@ -240,4 +248,4 @@ def open_sheet(path: str | Path, export: Export) -> Iterator[Sheet]:
         raise DataImportError(display, None, None, f"cannot open the file ({exc.strerror or exc})",
                               "check the path") from None
     with handle:
-        yield Sheet(display, export, _decoded(handle))
+        yield Sheet(display, export, decoded_lines(handle))
