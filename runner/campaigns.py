@@ -17,15 +17,14 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .durations import HINT as DURATION_HINT
 from .durations import Duration
 from .errors import Problem
 from .plugins import TRIGGERS, available
 from .triggers.base import Trigger
+from .yamlfile import read_yaml
 
 CRON_HINT = "five fields: minute hour day-of-month month day-of-week, e.g. '*/15 * * * *'"
 
@@ -218,29 +217,9 @@ def _problems(path: Path, doc: Any, exc: ValidationError, model: type[BaseModel]
 
 # ---------------------------------------------------------------- loading
 
-def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(str(path), None, f"cannot read the file: {exc}")]
-    try:
-        return YAML(typ="rt").load(text), []
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        return None, [Problem(str(path), line, f"YAML syntax error: {exc.problem or exc.context}",
-                              "check indentation and quoting on this line and the one above")]
-    except YAMLError as exc:  # e.g. a control character: the reader knows the position, not the line
-        position = getattr(exc, "position", None)
-        line = text[:position].count("\n") + 1 if isinstance(position, int) else None
-        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-        return None, [Problem(str(path), line, f"YAML error: {reason}",
-                              "remove the character or fix the text on this line")]
-
-
 def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
     """Validate one campaign file; returns the campaign or the problems found in it."""
-    doc, problems = _read_yaml(path)
+    doc, problems = read_yaml(path)
     if problems:
         return None, problems
     if not isinstance(doc, CommentedMap):

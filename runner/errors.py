@@ -4,7 +4,7 @@
     ├── ConfigError                 a setting is missing or malformed
     ├── StoreError                  the database is missing, too old or unreachable
     ├── CampaignError               a campaign file or template is invalid (carries problems)
-    ├── DataImportError             an import file has a bad row; nothing was written
+    ├── DataImportError             an import file has bad rows (carries problems); nothing was written
     ├── ProviderError               the mail provider cannot be used at all (bad credentials, ...)
     ├── WebError                    the web service cannot listen or stopped unexpectedly
     ├── WebhookError (webhooks/)    a provider webhook request was refused; `status` is its HTTP answer
@@ -15,6 +15,7 @@ Per-message delivery failures are not exceptions: providers return them as resul
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -74,18 +75,47 @@ class CampaignError(LifecycleError):
         super().__init__(first + more, "run `lifecycle validate` to list every problem")
 
 
-class DataImportError(LifecycleError):
-    """An import file has a bad row; the store was left untouched."""
+@dataclass(frozen=True)
+class ImportProblem:
+    """One thing wrong in an import file, located by row and column where it has them."""
 
-    def __init__(self, path: str, row: int | None, column: str | None, reason: str,
-                 hint: str | None = None) -> None:
-        where = path
-        if row is not None:
-            where += f": row {row}"
-        if column:
-            where += f", column {column!r}"
-        super().__init__(f"{where}: {reason}; nothing was imported", hint)
+    path: str
+    row: int | None
+    column: str | None
+    reason: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.row is not None:
+            where += f": row {self.row}"
+        if self.column:
+            where += f", column {self.column!r}"
+        return f"{where}: {self.reason}"
+
+
+class DataImportError(LifecycleError):
+    """An import file has bad rows; the store was left untouched.
+
+    `problems` lists them in file order, the first being the one given to the constructor (up to
+    a bound; `unlisted` counts the rest). The message is the first problem; path, row, column and
+    reason are the first problem's.
+    """
+
+    def __init__(self, path: str, row: int | None, column: str | None, reason: str, hint: str | None = None, *,
+                 more: Sequence[ImportProblem] = (), unlisted: int = 0) -> None:
+        first = ImportProblem(path, row, column, reason, hint)
+        self.problems, self.unlisted = [first, *more], unlisted
         self.path, self.row, self.column, self.reason = path, row, column, reason
+        others = len(more) + unlisted
+        super().__init__(f"{first}; nothing was imported" + (f" (and {others} more problem(s))" if others else ""),
+                         hint)
+
+    @classmethod
+    def listing(cls, problems: Sequence[ImportProblem], unlisted: int = 0) -> DataImportError:
+        """One error for several bad rows, in file order."""
+        first, *more = problems
+        return cls(first.path, first.row, first.column, first.reason, first.hint, more=more, unlisted=unlisted)
 
 
 class ProviderError(LifecycleError):

@@ -6,11 +6,12 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 
-from sqlalchemy import delete, desc, func, insert, select
+from sqlalchemy import Connection, delete, desc, func, insert, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from .models import Meta, Order, OrderLine, ProductAffinity
+from .sql import dialect_insert
 
 LOOKBACK = dt.timedelta(days=365)
 REFRESH_EVERY = dt.timedelta(hours=24)
@@ -20,8 +21,11 @@ BOUGHT_LOOKBACK = dt.timedelta(days=365)
 _STAMP = "affinity_refreshed_at"
 
 
-def refresh_affinity(session: Session, now: dt.datetime) -> None:
-    """Rebuild product_affinity from the last year's orders in one INSERT ... SELECT."""
+def rebuild_affinity(conn: Connection, now: dt.datetime) -> None:
+    """Rebuild product_affinity from the last year's orders in one INSERT ... SELECT, and stamp it.
+
+    Runs inside the caller's transaction (an orders import rebuilds it with the orders it wrote).
+    """
     a, b = aliased(OrderLine), aliased(OrderLine)
     pairs = (
         select(a.sku, b.sku, func.count(func.distinct(a.order_id)))
@@ -30,11 +34,15 @@ def refresh_affinity(session: Session, now: dt.datetime) -> None:
         .where(a.placed_at > now - LOOKBACK, a.placed_at <= now, Order.cancelled_at.is_(None))
         .group_by(a.sku, b.sku)
     )
-    session.execute(delete(ProductAffinity))
-    session.execute(insert(ProductAffinity).from_select(["sku", "related_sku", "orders"], pairs))
-    stamp = session.get(Meta, _STAMP) or Meta(key=_STAMP, value="")
-    stamp.value = now.isoformat()
-    session.add(stamp)
+    conn.execute(delete(ProductAffinity))
+    conn.execute(insert(ProductAffinity).from_select(["sku", "related_sku", "orders"], pairs))
+    stamp = dialect_insert(conn, Meta).values(key=_STAMP, value=now.isoformat())
+    conn.execute(stamp.on_conflict_do_update(index_elements=["key"], set_={"value": stamp.excluded.value}))
+
+
+def refresh_affinity(session: Session, now: dt.datetime) -> None:
+    """Rebuild product_affinity from the last year's orders and commit."""
+    rebuild_affinity(session.connection(), now)
     session.commit()
 
 

@@ -61,10 +61,16 @@ def campaigns_dir(settings: Settings) -> Path:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+def db_path(tmp_path: Path) -> Path:
+    """The file of the `store` fixture."""
+    return tmp_path / "lifecycle.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
     """One initialised SQLite store, at the default path (`lifecycle.db`) in tmp_path, so a `lifecycle`
     command run there uses it too."""
-    store = Store(f"sqlite:///{tmp_path / 'lifecycle.db'}")
+    store = Store(f"sqlite:///{db_path}")
     store.init()
     yield store
     store.close()

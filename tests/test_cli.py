@@ -193,3 +193,52 @@ def test_verbose_works_after_the_command_too(workdir: Path, capsys):
     assert code == 1 and "Traceback" in err
     code, _, err = run(capsys, "tick")
     assert code == 1 and "Traceback" not in err
+
+
+def test_import_lists_every_bad_row_then_the_error(workdir: Path, capsys):
+    run(capsys, "init")
+    before = digest(workdir / "lifecycle.db")
+    bad = workdir / "customers.csv"
+    bad.write_text("First Name,Last Name,Email,Accepts Marketing\n"
+                   "Ada,Lovelace,eve\x00@example.com,yes\n"
+                   "Bob,Ok,bob@example.com,no\n"
+                   "Cy,Press,cy@example.com,maybe\n", encoding="utf-8")
+
+    code, out, err = run(capsys, "import", "customers", str(bad))
+
+    assert code == 1 and out == ""
+    problems = [line for line in err.splitlines() if line.startswith(str(bad))]
+    assert problems == [
+        f"{bad}: row 2, column 'Email': 'eve\\x00@example.com' contains a control character (U+0000) at character 4",
+        f"{bad}: row 4, column 'Accepts Marketing': 'maybe' is not yes or no (hint: correct that cell in the file (or "
+        "export it from Shopify again) and run the import again)",
+    ]
+    assert err.splitlines()[-2:] == [
+        f"Error: {problems[0]}; nothing was imported (and 1 more problem(s))",
+        "Hint: delete it from that cell (or export the file from Shopify again) and run the import again: control "
+        "characters are invisible in most editors and break emails",
+    ]
+    assert digest(workdir / "lifecycle.db") == before
+
+
+def test_import_orders_warns_when_the_orders_are_not_in_the_shops_currency(workdir: Path, capsys,
+                                                                            monkeypatch: pytest.MonkeyPatch):
+    run(capsys, "init")
+    monkeypatch.setenv("LIFECYCLE_SHOP_CURRENCY", "EUR")
+
+    code, _, err = run(capsys, "import", "orders", str(ROOT / "tests" / "fixtures" / "shopify_orders.csv"))
+
+    assert code == 0, err
+    assert "warning: 3 of 6 orders are in USD (2) and NZD (1), not in the shop's currency EUR" in err
+
+
+def test_reimporting_the_same_orders_file_leaves_the_store_file_untouched(workdir: Path, capsys):
+    orders = str(ROOT / "tests" / "fixtures" / "shopify_orders.csv")
+    run(capsys, "init")
+    assert run(capsys, "import", "orders", orders)[0] == 0
+    before = digest(workdir / "lifecycle.db")
+
+    code, out, _ = run(capsys, "import", "orders", orders)
+
+    assert code == 0 and "orders:" not in out  # no order created or updated
+    assert digest(workdir / "lifecycle.db") == before

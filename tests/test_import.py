@@ -3,103 +3,37 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import available_timezones
 
 import pytest
+from importkit import (
+    BIRTHDAY_COLUMN,
+    CUSTOMERS,
+    CUSTOMERS_LEGACY,
+    LATER,
+    NOW,
+    ORDERS,
+    PRODUCTS,
+    customers,
+    db_bytes,
+    dump,
+    import_file,
+    one,
+    orders,
+    query,
+    rewrite,
+    set_cell,
+    tags,
+)
 from sqlalchemy import text
 from sqlmodel import Session
 
 from runner.errors import DataImportError
-from runner.importers import (
-    ImportReport,
-    import_customers,
-    import_orders,
-    import_products,
-    refresh_customer_aggregates,
-    zone_for_address,
-)
+from runner.importers import import_products, refresh_customer_aggregates, zone_for_address
 from runner.importers.zones import province_zones, single_zone_countries
 from runner.store import Store
-
-FIXTURES = Path(__file__).parent / "fixtures"
-CUSTOMERS = FIXTURES / "shopify_customers.csv"
-CUSTOMERS_LEGACY = FIXTURES / "shopify_customers_legacy.csv"
-ORDERS = FIXTURES / "shopify_orders.csv"
-PRODUCTS = FIXTURES / "shopify_products.csv"
-BERLIN = ZoneInfo("Europe/Berlin")
-NOW = dt.datetime(2025, 7, 1, 12, 0)
-LATER = dt.datetime(2025, 8, 1, 9, 30)
-TABLES = ("customer", "customer_tag", "orders", "order_line", "product")
-BIRTHDAY_COLUMN = "Birth date (customer.metafields.facts.birth_date)"
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "t.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{db_path}")
-    store.init()
-    yield store
-    store.close()
-
-
-def customers(store: Store, path: Path = CUSTOMERS, now: dt.datetime = NOW, **kw: Any) -> ImportReport:
-    return import_customers(store, path, now=now, **kw)
-
-
-def orders(store: Store, path: Path = ORDERS, now: dt.datetime = NOW, **kw: Any) -> ImportReport:
-    return import_orders(store, path, default_zone=BERLIN, now=now, **kw)
-
-
-def query(store: Store, sql: str, **params: object) -> list[dict]:
-    with store.engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.execute(text(sql), params)]
-
-
-def one(store: Store, sql: str, **params: object) -> dict:
-    rows = query(store, sql, **params)
-    assert len(rows) == 1, rows
-    return rows[0]
-
-
-def dump(store: Store) -> dict[str, list[tuple]]:
-    with store.engine.connect() as conn:
-        return {table: [tuple(row) for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))]
-                for table in TABLES}
-
-
-def tags(store: Store, email: str) -> set[str]:
-    return {row["tag"] for row in query(
-        store, "SELECT tag FROM customer_tag JOIN customer ON customer.id = customer_id WHERE email = :e", e=email)}
-
-
-def rewrite(source: Path, target: Path, edit: Callable[[list[dict[str, str]]], list[dict[str, str]]],
-            drop: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> Path:
-    """Copy a fixture CSV with its rows edited (and columns dropped or added)."""
-    with open(source, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = [name for name in reader.fieldnames or [] if name not in drop] + list(add)
-        rows = list(reader)
-    with open(target, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, header, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(edit(rows))
-    return target
-
-
-def db_bytes(store: Store, db_path: Path) -> bytes:
-    """The database file's bytes with every connection closed (so the WAL is checkpointed away)."""
-    store.close()
-    assert not Path(f"{db_path}-wal").exists() or Path(f"{db_path}-wal").stat().st_size == 0
-    return db_path.read_bytes()
-
 
 # --- customers ------------------------------------------------------------------------------
 
@@ -239,6 +173,33 @@ def test_orders_update_customer_aggregates(store: Store) -> None:
     assert aggregates("tex@example.com") == (0, 0, None, None)
 
 
+def test_orders_in_another_currency_than_the_shops_are_warned_about_first(store: Store) -> None:
+    first = orders(store, shop_currency="USD")
+    again = orders(store, shop_currency="USD", now=LATER)
+
+    for report in (first, again):  # the file, not the change, is what is wrong
+        assert report.warnings[0] == (
+            "4 of 6 orders are in EUR (3) and NZD (1), not in the shop's currency USD (LIFECYCLE_SHOP_CURRENCY): "
+            "customer totals and total_spent audience filters count their amounts as USD; set "
+            "LIFECYCLE_SHOP_CURRENCY to the currency the shop sells in")
+    assert (again.orders_created, again.orders_updated, again.lines) == (0, 0, 0)
+
+
+def test_orders_all_in_the_shops_currency_give_no_currency_warning(store: Store, tmp_path: Path) -> None:
+    def in_euros(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+        for row in rows:
+            if row["Currency"]:
+                row["Currency"] = "EUR"
+        return rows
+
+    euros = rewrite(ORDERS, tmp_path / "euros.csv", in_euros)
+
+    warnings = orders(store, euros, shop_currency="EUR").warnings
+    assert not any("LIFECYCLE_SHOP_CURRENCY" in warning for warning in warnings)
+    assert orders(store, euros, shop_currency="GBP").warnings[0].startswith(
+        "the orders are in EUR, not in the shop's currency GBP (LIFECYCLE_SHOP_CURRENCY): ")
+
+
 def test_orders_without_customers_file_create_customers(store: Store) -> None:
     report = orders(store)
 
@@ -326,6 +287,24 @@ def test_reimporting_the_same_files_changes_nothing(store: Store) -> None:
                 report.lines, report.products_created, report.products_updated) == (0, 0, 0, 0, 0, 0, 0), report
 
 
+def test_an_orders_import_rebuilds_product_affinity_only_when_orders_change(store: Store, db_path: Path,
+                                                                            tmp_path: Path) -> None:
+    orders(store)
+    pairs = "SELECT sku, related_sku FROM product_affinity ORDER BY sku, related_sku"
+    assert [tuple(row.values()) for row in query(store, pairs)] == [
+        ("NAME:gift-wrap", "SOAP-LAV"), ("SALT-L", "SOAP-LAV"), ("SOAP-LAV", "NAME:gift-wrap"), ("SOAP-LAV", "SALT-L")]
+    assert one(store, "SELECT value FROM meta WHERE key = 'affinity_refreshed_at'") == {"value": NOW.isoformat()}
+    before = db_bytes(store, db_path)
+
+    orders(store, now=LATER)  # the same file: nothing changes, not even the affinity stamp
+
+    assert db_bytes(store, db_path) == before
+    cancelled = rewrite(ORDERS, tmp_path / "cancelled.csv", set_cell(2, "Cancelled at", "2025-03-02 10:00:00 +0100"))
+    orders(store, cancelled, now=LATER)  # #1001, the soap with gift wrap, no longer counts
+    assert [tuple(row.values()) for row in query(store, pairs)] == [("SALT-L", "SOAP-LAV"), ("SOAP-LAV", "SALT-L")]
+    assert one(store, "SELECT value FROM meta WHERE key = 'affinity_refreshed_at'") == {"value": LATER.isoformat()}
+
+
 def test_reimporting_the_legacy_file_changes_nothing(store: Store) -> None:
     customers(store)
     customers(store, CUSTOMERS_LEGACY)
@@ -338,14 +317,6 @@ def test_reimporting_the_legacy_file_changes_nothing(store: Store) -> None:
 
 
 # --- all or nothing -------------------------------------------------------------------------
-
-def set_cell(row: int, column: str, value: str) -> Callable[[list[dict[str, str]]], list[dict[str, str]]]:
-    """An edit setting one cell; `row` counts as a spreadsheet does (header = 1)."""
-    def edit(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-        rows[row - 2][column] = value
-        return rows
-    return edit
-
 
 def strip_order_columns(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """Turn #1005's only row into a row that repeats just Name and the Lineitem columns."""
@@ -395,12 +366,7 @@ def test_a_bad_row_rejects_the_whole_file(store: Store, db_path: Path, tmp_path:
     bad = rewrite(source, tmp_path / f"bad_{kind}.csv", edit)
 
     with pytest.raises(DataImportError) as caught:
-        if kind == "customers":
-            customers(store, bad, now=LATER)
-        elif kind == "orders":
-            orders(store, bad, now=LATER)
-        else:
-            import_products(store, bad, now=LATER)
+        import_file(store, kind, bad, now=LATER)
 
     error = caught.value
     assert (error.path, error.row, error.column) == (str(bad), row, column)
@@ -479,7 +445,7 @@ def test_customers_without_email_are_skipped_with_a_warning(store: Store, tmp_pa
 
 
 def test_amounts_use_the_currencys_minor_unit() -> None:
-    from runner.importers.shopify import parse_cents
+    from runner.importers.cells import parse_cents
 
     assert parse_cents("12.50") == 1250
     assert parse_cents("1500", "JPY") == 1500
@@ -516,12 +482,7 @@ def test_a_missing_column_names_the_column(store: Store, tmp_path: Path, kind: s
     bad = rewrite(source, tmp_path / "other.csv", lambda rows: rows, drop=(missing,))
 
     with pytest.raises(DataImportError) as caught:
-        if kind == "customers":
-            customers(store, bad)
-        elif kind == "orders":
-            orders(store, bad)
-        else:
-            import_products(store, bad, now=NOW)
+        import_file(store, kind, bad)
 
     assert (caught.value.row, caught.value.column) == (None, missing)
     assert str(caught.value) == f"{bad}, column {missing!r}: the header row has no such column; nothing was imported"

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .. import settings as s
+from ..errors import DataImportError
 from .base import Env, cli, pass_env, utcnow
 
 
@@ -28,7 +29,6 @@ def import_group() -> None:
 
 def _import(env: Env, kind: str, path: Path) -> None:
     from ..importers import shopify
-    from ..recommend import refresh_affinity
 
     app = env.app
     app.store.check()
@@ -37,14 +37,16 @@ def _import(env: Env, kind: str, path: Path) -> None:
     kwargs: dict[str, Any] = {"now": utcnow().replace(tzinfo=None)}
     if kind == "orders":  # its timestamps may lack an offset: they are in the shop's zone
         kwargs["default_zone"] = env.settings[s.DEFAULT_TIMEZONE]
-    with click.progressbar(length=0, label=f"Importing {path.name}", show_pos=True,
-                           file=sys.stderr) as bar:
-        def progress(done: int) -> None:
-            bar.update(done - bar.pos)
-        report = importer(app.store, path, progress=progress, **kwargs)
-    if kind == "orders":
-        with app.store.session() as session:
-            refresh_affinity(session, kwargs["now"])
+        kwargs["shop_currency"] = env.settings[s.SHOP_CURRENCY]
+    try:
+        with click.progressbar(length=0, label=f"Importing {path.name}", show_pos=True,
+                               file=sys.stderr) as bar:
+            def progress(done: int) -> None:
+                bar.update(done - bar.pos)
+            report = importer(app.store, path, progress=progress, **kwargs)
+    except DataImportError as exc:
+        _print_problems(exc)
+        raise
     click.echo(report.summary())
     shown = report.warnings if env.verbose else report.warnings[:5]
     for warning in shown:
@@ -52,6 +54,17 @@ def _import(env: Env, kind: str, path: Path) -> None:
     hidden = len(report.warnings) - len(shown) + report.warnings_not_shown
     if hidden:
         click.echo(f"... and {hidden} more warning(s); --verbose shows up to {len(report.warnings)}", err=True)
+
+
+def _print_problems(error: DataImportError) -> None:
+    """Every bad row the import found, one line each; the error itself then repeats the first with its hint."""
+    if len(error.problems) == 1 and not error.unlisted:
+        return
+    for problem in error.problems:
+        hint = f" (hint: {problem.hint})" if problem.hint and problem.hint != error.hint else ""
+        click.echo(f"{problem}{hint}", err=True)
+    if error.unlisted:
+        click.echo(f"... and {error.unlisted} more problem(s) not listed", err=True)
 
 
 @import_group.command("customers")

@@ -1,7 +1,8 @@
 """Importers that load shop exports (Shopify CSV) into the store, all or nothing."""
 
 from .aggregates import refresh_customer_aggregates
-from .shopify import ImportReport, import_customers, import_orders, import_products
+from .report import ImportReport
+from .shopify import import_customers, import_orders, import_products
 from .zones import zone_for_address
 
 __all__ = [

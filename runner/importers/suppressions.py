@@ -22,6 +22,7 @@ from ..errors import DataImportError
 from ..models import SuppressionReason
 from ..store import Store, utc_naive
 from ..suppressions import NewSuppression, add_suppressions, checked_address
+from .reader import CONTROL_HINT, decoded_lines, find_control
 
 CHUNK_ROWS = 1000
 EMAIL_COLUMNS = ("email", "emailaddress", "address", "recipient")
@@ -85,7 +86,7 @@ class _Columns:
     def label(self, position: int | None) -> str | None:
         if position is None:
             return None
-        return self.names[position].strip() if self.has_header else f"{position + 1}"
+        return self.names[position].strip() if self.has_header and position < len(self.names) else f"{position + 1}"
 
 
 def parse_date(raw: str) -> dt.datetime | None:
@@ -107,7 +108,7 @@ def parse_date(raw: str) -> dt.datetime | None:
 
 
 def _rows(display: str, handle: Any) -> Iterator[tuple[int, list[str]]]:
-    reader = csv.reader(handle)
+    reader = csv.reader(decoded_lines(handle), strict=True)
     number = 0
     while True:
         try:
@@ -133,7 +134,7 @@ def import_suppressions(store: Store, path: str | Path, *, now: dt.datetime, rea
     report = SuppressionImportReport(display)
     source = f"import:{Path(path).name}"
     try:
-        handle = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 - closed below
+        handle = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise DataImportError(display, None, None, f"cannot open the file ({exc.strerror or exc})",
                               "check the path") from None
@@ -143,6 +144,8 @@ def import_suppressions(store: Store, path: str | Path, *, now: dt.datetime, rea
         if first is None:
             raise DataImportError(display, None, None, "the file is empty", "export the suppression list again")
         columns = _Columns(display, first[1])
+        if columns.has_header and (found := find_control(first[1], range(len(first[1])))):
+            raise DataImportError(display, 1, None, f"the header {found[1]}", CONTROL_HINT)
         pending = [] if columns.has_header else [_entry(display, columns, *first, reason)]
         for number, values in rows:
             pending.append(_entry(display, columns, number, values, reason))
@@ -160,6 +163,11 @@ def _entry(display: str, columns: _Columns, number: int, values: list[str], reas
 
     def error(position: int | None, message: str, hint: str) -> DataImportError:
         return DataImportError(display, number, columns.label(position), message, hint)
+
+    stored = [position for position in (columns.email, columns.reason, columns.date, columns.detail)
+              if position is not None]
+    if found := find_control(values, stored):
+        raise error(found[0], found[1], CONTROL_HINT)
 
     try:
         email = checked_address(cell(columns.email))
