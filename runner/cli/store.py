@@ -24,18 +24,20 @@ def init(env: Env) -> None:
 
 @cli.group("import")
 def import_group() -> None:
-    """Import Shopify exports (customers, orders, products). A file with a bad row changes nothing."""
+    """Import Shopify exports (customers, orders, products) or a plain transaction log. A file with a bad row
+    changes nothing."""
 
 
 def _import(env: Env, kind: str, path: Path) -> None:
     from ..importers import shopify
+    from ..importers.transactions import import_transactions
 
     app = env.app
     app.store.check()
     importer = {"customers": shopify.import_customers, "orders": shopify.import_orders,
-                "products": shopify.import_products}[kind]
+                "products": shopify.import_products, "transactions": import_transactions}[kind]
     kwargs: dict[str, Any] = {"now": utcnow().replace(tzinfo=None)}
-    if kind == "orders":  # its timestamps may lack an offset: they are in the shop's zone
+    if kind in ("orders", "transactions"):  # its timestamps may lack an offset: they are in the shop's zone
         kwargs["default_zone"] = env.settings[s.DEFAULT_TIMEZONE]
         kwargs["shop_currency"] = env.settings[s.SHOP_CURRENCY]
     try:
@@ -73,6 +75,15 @@ def _print_problems(error: DataImportError) -> None:
 def import_customers(env: Env, file: Path) -> None:
     """Import Shopify's customers export (CSV)."""
     _import(env, "customers", file)
+
+
+@import_group.command("transactions")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_env
+def import_transactions(env: Env, file: Path) -> None:
+    """Import a plain transaction log: customer id, date, quantity and amount per purchase (CSV, or columns
+    separated by spaces)."""
+    _import(env, "transactions", file)
 
 
 @import_group.command("orders")

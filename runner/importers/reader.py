@@ -239,8 +239,15 @@ class Row:
             raise self.error(position, str(exc)) from None
 
 
+def _whitespace_to_csv(lines: Iterable[str]) -> Iterator[str]:
+    """Lines of whitespace-separated columns (a plain transaction log) as CSV lines."""
+    for line in lines:
+        yield ",".join('"' + cell.replace('"', '""') + '"' for cell in line.split()) + "\n"
+
+
 @contextmanager
-def open_sheet(path: str | Path, export: Export) -> Iterator[Sheet]:
+def open_sheet(path: str | Path, export: Export, *, whitespace: bool = False) -> Iterator[Sheet]:
+    """The file as a Sheet; `whitespace`: columns are separated by runs of spaces or tabs, not commas."""
     display = str(path)
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below
@@ -248,4 +255,5 @@ def open_sheet(path: str | Path, export: Export) -> Iterator[Sheet]:
         raise DataImportError(display, None, None, f"cannot open the file ({exc.strerror or exc})",
                               "check the path") from None
     with handle:
-        yield Sheet(display, export, decoded_lines(handle))
+        lines = decoded_lines(handle)
+        yield Sheet(display, export, _whitespace_to_csv(lines) if whitespace else lines)
