@@ -3,12 +3,11 @@ customer is suppressed. Uses Debian's chromium and chromium-driver (`.ci/run` in
 
 from __future__ import annotations
 
-import io
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browserkit import chromium, is_blank, needs_chromium
 from shopkit import ShopBuilder
 from sqlmodel import select
 from webkit import KEY, serving, web_context
@@ -17,42 +16,13 @@ from runner.models import Customer, Suppression
 from runner.store import Store
 from runner.unsubscribe import sign
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.is_file() and CHROMEDRIVER.exists()),
-    reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, /usr/bin/chromedriver): "
-           "apt-get install chromium chromium-driver, or run .ci/run as root")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--window-size=800,600",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with chromium(tmp_path / "profile") as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
-
-
-def is_blank(png: bytes) -> bool:
-    """True when every pixel of the screenshot has the same colour."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(png)) as image:
-        low, high = image.convert("L").getextrema()
-    return low == high
 
 
 def test_pressing_unsubscribe_in_chromium_suppresses_the_customer(tmp_path: Path, store: Store, browser) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+from browserkit import chromium, console_errors, is_blank, needs_chromium
 from shopkit import ROOT, utc
 
 from runner.gallery import MANIFEST, write_gallery
@@ -71,3 +72,33 @@ def test_progress_is_reported_per_occurrence(app, shop, campaigns_dir, tmp_path)
     seen: list[int] = []
     write_gallery(app.preview(AT, app.campaigns(AT)), tmp_path / "pv", AT, progress=seen.append)
     assert seen == [1, 2, 3]
+
+
+@needs_chromium
+def test_chromium_shows_the_index_and_an_email_page_without_errors(app, shop, campaigns_dir, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    for name in ("ada", "bob"):
+        shop.order(shop.customer(f"{name}@example.com", consent=name == "ada"), utc(2026, 11, 23, 9))
+    entries = _gallery(app, campaigns_dir, tmp_path / "pv", "thank-you")
+    with chromium(tmp_path / "profile", width=390, height=900) as browser:  # a phone's width
+        browser.get((tmp_path / "pv" / "index.html").as_uri())
+        assert browser.title.startswith("Preview at")
+        Select(browser.find_element(By.ID, "status")).select_by_visible_text("no_consent")
+        visible = [row for row in browser.find_elements(By.CSS_SELECTOR, "#occurrences tbody tr") if row.is_displayed()]
+        assert [row.get_attribute("data-status") for row in visible] == ["no_consent"]
+        assert not is_blank(browser.get_screenshot_as_png())
+        assert console_errors(browser) == []
+        (sent,) = [e for e in entries if e["file"]]
+        browser.get((tmp_path / "pv" / sent["file"]).as_uri())
+        assert browser.title == sent["subject"]
+        frames = browser.find_elements(By.TAG_NAME, "iframe")
+        assert [frame.get_attribute("width") for frame in frames] == ["700", "375"]
+        browser.switch_to.frame(frames[1])
+        assert "Ada" in browser.find_element(By.TAG_NAME, "body").text
+        browser.switch_to.default_content()
+        png = browser.get_screenshot_as_png()
+        (tmp_path / "email.png").write_bytes(png)
+        assert not is_blank(png)
+        assert console_errors(browser) == []
