@@ -28,6 +28,7 @@ from .campaigns import Campaign
 from .context import Shop, build_contexts
 from .errors import LifecycleError, ProviderError
 from .models import Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
+from .privacy.consent import provider_rejection
 from .providers.base import Outcome, OutgoingMessage, Provider, SendResult
 from .render import Renderer
 from .suppressions import NewSuppression, add_suppressions
@@ -203,7 +204,7 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
                                                           f"(campaign {campaign.id}, send {send.id})"))
             # In the same transaction as the results: once they are recorded, no later batch or
             # campaign can plan or send to a rejected address.
-            added = add_suppressions(session, rejected, now, source=f"rejection:{provider.name}")
+            added = add_suppressions(session, rejected, now, source=provider_rejection(provider.name))
             session.commit()
             if added:
                 log.warning("%s: %d address(es) suppressed after %s rejected them for good",

@@ -9,6 +9,7 @@ placed_at for the same reason: the replenishment trigger's reorder check is one 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 
 from sqlalchemy import Column, DateTime, Index, UniqueConstraint
@@ -23,6 +24,14 @@ def birthday_key(birthday: dt.date | None) -> str | None:
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def is_address(email: str) -> bool:
+    """Whether a normalised text has the shape of an email address: one @, a dotted domain, no spaces."""
+    return _ADDRESS.match(email) is not None
 
 
 class Customer(SQLModel, table=True):
@@ -167,9 +176,14 @@ class SuppressionReason(StrEnum):
     BOUNCED = "bounced"
     COMPLAINED = "complained"
     MANUAL = "manual"
+    FORGOTTEN = "forgotten"  # the customer's data was erased on request (runner/privacy/)
 
 
 class Suppression(SQLModel, table=True):
+    """Addresses never to email. `email` is the address, or for an erased customer a non-address
+    text the engine's join can never match to a real address: the keyed hash of the old address
+    (`hmac-sha256:<hex>`, how a re-import is recognised) or the erased customer's placeholder."""
+
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True)
     reason: str
@@ -241,6 +255,22 @@ class WebhookNonce(SQLModel, table=True):
     provider: str = Field(primary_key=True)
     nonce: str = Field(primary_key=True)
     seen_at: dt.datetime = Field(sa_type=DateTime)
+
+
+class ConsentChange(SQLModel, table=True):
+    """One change of a customer's marketing consent: before and after, when, and where it came from
+    (`import:<file>`, `unsubscribe-link`, `webhook:<provider>`, `provider-rejection:<provider>`,
+    `manual`, `forget`)."""
+
+    __tablename__ = "consent_change"
+    __table_args__ = (Index("ix_consent_change_customer", "customer_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    accepted_before: bool
+    accepted_after: bool
+    at: dt.datetime = Field(sa_type=DateTime)
+    source: str
 
 
 class CampaignState(SQLModel, table=True):

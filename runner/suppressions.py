@@ -4,7 +4,9 @@ on purpose, and the history row each change leaves behind.
 `add_suppressions` and `remove_suppression` work inside the caller's transaction (they never
 commit), so a caller can make a suppression part of a larger write: the dispatcher records a
 provider's rejection and suppresses the address in one commit, a webhook batch or a file import
-is all or nothing. `suppress` is the one-address form that commits on its own.
+is all or nothing. `suppress` is the one-address form that commits on its own. Each consent they
+withdraw is recorded in the consent history (privacy.consent) with the same `source`, spelt as
+privacy.consent lists them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Table, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, delete, insert, or_, select
 from sqlmodel import Session
 
 from .models import (
@@ -26,6 +28,8 @@ from .models import (
     SuppressionReason,
     normalise_email,
 )
+from .privacy.consent import FORGET, withdraw_consent
+from .privacy.forgotten import erased_addresses
 from .sql import dialect_insert
 
 CHUNK = 500  # keys per IN (...) list: well inside SQLite's and PostgreSQL's parameter limits
@@ -63,24 +67,32 @@ def chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def add_suppressions(session: Session, entries: Iterable[NewSuppression], now: dt.datetime,
-                     source: str | None) -> list[str]:
+def add_suppressions(db: Session | Connection, entries: Iterable[NewSuppression], now: dt.datetime,
+                     source: str) -> list[str]:
     """Suppress each address and withdraw its customer's marketing consent, in the caller's
     transaction (nothing is committed here).
 
-    Idempotent: an address already on the list keeps its first reason, detail and date. Returns
-    the addresses newly added; each of them gets an `added` history row naming `source`. Set-based:
-    a few statements however many addresses, never one per address.
+    Idempotent: an address already on the list keeps its first reason, detail and date; a forgotten
+    one that no customer holds again stays suppressed by its keyed hash alone (listing it in clear,
+    for an old unsubscribe link or a late bounce, would undo the erasure). Returns the addresses
+    newly added; each of them gets an `added` history row naming `source`, and each consent
+    withdrawn a consent history row. Set-based: a few statements however many addresses.
     """
     wanted: dict[str, NewSuppression] = {}
     for entry in entries:
         wanted.setdefault(normalise_email(entry.email), entry)
+    connection = db.connection() if isinstance(db, Session) else db
+    for email in erased_addresses(connection, wanted):
+        del wanted[email]
+    return _add(connection, wanted, now, source)
+
+
+def _add(connection: Connection, wanted: dict[str, NewSuppression], now: dt.datetime, source: str) -> list[str]:
     if not wanted:
         return []
     rows = [{"email": email, "reason": SuppressionReason(entry.reason).value,  # rejects unknown reasons
              "detail": entry.detail, "source": source, "created_at": entry.created_at or now}
             for email, entry in wanted.items()]
-    connection = session.connection()
     # one executemany (compiled once, sent in pages), not a statement with a VALUES row per address
     statement = dialect_insert(connection, SUPPRESSION).on_conflict_do_nothing(index_elements=["email"])
     new = set(connection.execute(statement.returning(SUPPRESSION.c.email), rows).scalars())
@@ -93,13 +105,21 @@ def add_suppressions(session: Session, entries: Iterable[NewSuppression], now: d
         match = Customer.email.in_(emails)
         if customer_ids:
             match = or_(match, Customer.id.in_(customer_ids))
-        session.execute(update(Customer).where(match).values(accepts_marketing=False)
-                        .execution_options(synchronize_session=False))
+        withdraw_consent(connection, match, now, source)
     return [email for email in wanted if email in new]
 
 
+def suppress_forgotten(connection: Connection, emails: Iterable[str], now: dt.datetime) -> list[str]:
+    """Suppress again, in clear, addresses that belonged to a customer who was forgotten
+    (privacy.forgotten_among finds them) and that an import has just given to a customer again; in
+    the caller's transaction. Returns those newly added."""
+    detail = "forgotten earlier on request, then imported again"
+    return _add(connection, {email: NewSuppression(email, SuppressionReason.FORGOTTEN, detail)
+                             for email in sorted(emails)}, now, FORGET)
+
+
 def suppress(session: Session, email: str, reason: str, now: dt.datetime, detail: str | None = None,
-             customer_id: int | None = None, *, source: str | None = None) -> bool:
+             customer_id: int | None = None, *, source: str) -> bool:
     """Suppress one address, withdraw its customer's marketing consent and commit. Idempotent (an
     existing suppression keeps its reason); True when newly added."""
     added = add_suppressions(session, [NewSuppression(email, reason, detail, customer_id)], now, source)

@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from .errors import LifecycleError
 from .models import Suppression, SuppressionReason, normalise_email
+from .privacy.consent import UNSUBSCRIBE_LINK
 from .store import Store, utc_naive
 from .suppressions import suppress
 
@@ -98,4 +99,4 @@ def unsubscribe(store: Store, customer_id: int, email: str, now: dt.datetime) ->
     """Suppress the address and clear the customer's consent. Idempotent; True when newly suppressed."""
     with store.session() as session:
         return suppress(session, email, SuppressionReason.UNSUBSCRIBED.value, utc_naive(now),
-                        detail="one-click unsubscribe link", customer_id=customer_id, source="unsubscribe link")
+                        detail="one-click unsubscribe link", customer_id=customer_id, source=UNSUBSCRIBE_LINK)

@@ -195,7 +195,7 @@ def test_unsubscribe_between_planning_and_retry_is_honoured(app: App, shop: Shop
         zones = store_time_zones(session)
     plan(app.store, campaign, window_for(campaign, now, None, dt.UTC, zones))
     with app.store.session() as session:
-        suppress(session, "ada@example.com", "unsubscribed", now)
+        suppress(session, "ada@example.com", "unsubscribed", now, source="manual")
     row = tick(app, utc(2026, 11, 20, 12, 5))["thank-you"]
     assert row["sent"] == 0 and row["skipped"] == {"suppressed": 1}
 

@@ -15,7 +15,7 @@ from shopkit import ShopBuilder, utc, write_campaign
 from sqlalchemy import select
 
 from runner.app import App
-from runner.models import Customer, Send, Suppression
+from runner.models import ConsentChange, Customer, Send, Suppression
 from runner.providers.postmark import PostmarkProvider
 
 NOW = utc(2026, 11, 20, 12, 0)
@@ -93,10 +93,13 @@ def test_an_inactive_recipient_is_suppressed_for_the_rest_of_the_campaign_and_th
         (suppression,) = session.exec(select(Suppression)).scalars()
         consent = dict(session.execute(select(Customer.email, Customer.accepts_marketing)).all())
     assert (suppression.email, suppression.reason, suppression.source) == ("gone@example.com", "bounced",
-                                                                           "rejection:postmark")
+                                                                           "provider-rejection:postmark")
     assert "postmark: ErrorCode 406" in (suppression.detail or "") and "spam complaint" in (suppression.detail or "")
     assert "a-thanks" in (suppression.detail or "")
     assert consent == {"gone@example.com": False, "ada@example.com": True}
+    with app.store.session() as session:
+        (change,) = session.exec(select(ConsentChange)).scalars()
+    assert (change.customer_id, change.accepted_after, change.source) == (gone, False, "provider-rejection:postmark")
 
 
 def test_a_rejection_of_the_message_suppresses_nobody(app: App, shop: ShopBuilder, campaigns_dir: Path) -> None:

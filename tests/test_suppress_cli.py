@@ -40,7 +40,7 @@ def test_add_normalises_validates_and_is_idempotent(store: Store, capsys):
     assert run(capsys, "suppress", "add", "ada@example.com")[1].strip() == "ada@example.com: already suppressed"
     assert suppressed(store) == {"ada@example.com": "bounced"}
     (history,) = rows(store, SuppressionHistory)
-    assert (history.action, history.reason, history.source) == ("added", "bounced", "cli")
+    assert (history.action, history.reason, history.source) == ("added", "bounced", "manual")
     with store.session() as session:
         assert session.execute(select(Customer.accepts_marketing)).scalar() is False
 
@@ -59,7 +59,7 @@ def test_remove_is_recorded_and_does_not_give_consent_back(store: Store, capsys)
     assert code == 0 and "ada@example.com: removed (was complained)" in out
     assert suppressed(store) == {}
     assert [(h.action, h.reason, h.source) for h in rows(store, SuppressionHistory)] == [
-        ("added", "complained", "cli"), ("removed", "complained", "cli")]
+        ("added", "complained", "manual"), ("removed", "complained", "manual")]
     with store.session() as session:
         assert session.execute(select(Customer.accepts_marketing)).scalar() is False
     code, _, err = run(capsys, "suppress", "remove", "ada@example.com")
@@ -73,11 +73,11 @@ def test_list_as_table_and_json_filtered_by_reason(store: Store, capsys):
     code, out, _ = run(capsys, "suppress", "list")
     lines = out.splitlines()
     assert code == 0 and lines[0].split() == ["email", "reason", "since", "(UTC)", "source"]
-    assert lines[1].split()[:2] == ["b@example.com", "bounced"] and lines[1].split()[-1] == "cli"
+    assert lines[1].split()[:2] == ["b@example.com", "bounced"] and lines[1].split()[-1] == "manual"
     assert lines[-1] == "2 suppressed address(es)"
     code, out, _ = run(capsys, "suppress", "list", "--reason", "complained", "--json")
     (entry,) = json.loads(out)
-    assert entry["email"] == "c@example.com" and entry["reason"] == "complained" and entry["source"] == "cli"
+    assert entry["email"] == "c@example.com" and entry["reason"] == "complained" and entry["source"] == "manual"
     assert json.loads(run(capsys, "suppress", "list", "--reason", "unsubscribed", "--json")[1]) == []
 
 

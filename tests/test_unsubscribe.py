@@ -128,7 +128,7 @@ def test_post_unsubscribes_once(client: TestClient, store: Store, customer_id: i
     assert second.status_code == 200
     rows = suppressions(store)
     assert [(r.email, r.reason, r.created_at, r.source) for r in rows] == [
-        ("ada@example.com", "unsubscribed", dt.datetime(2026, 11, 24, 9, 30), "unsubscribe link")]
+        ("ada@example.com", "unsubscribed", dt.datetime(2026, 11, 24, 9, 30), "unsubscribe-link")]
     assert accepts_marketing(store, customer_id) is False
     again = client.get(path)
     assert again.status_code == 200 and "already unsubscribed" in again.text

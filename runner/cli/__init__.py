@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import LifecycleError
 from ..store import describe_database_error
-from . import admin, campaigns, reports, store, suppressions, web  # noqa: F401 - importing registers the commands
+from . import admin, campaigns, customers, reports, store, suppressions, web  # noqa: F401 - importing registers the commands
 from .base import cli
 
 __all__ = ["cli", "main"]

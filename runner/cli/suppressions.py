@@ -10,10 +10,11 @@ import click
 
 from ..errors import LifecycleError
 from ..models import SuppressionReason, normalise_email
+from ..privacy.consent import MANUAL
 from .base import Env, cli, pass_env, utcnow
 
 REASONS = click.Choice([r.value for r in SuppressionReason])
-SOURCE = "cli"
+SOURCE = MANUAL
 
 
 @cli.group("suppress")

@@ -15,7 +15,10 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
+from ..privacy import forgotten_among, record_consent_changes
+from ..privacy.consent import imported_from
 from ..recommend import rebuild_affinity
+from ..suppressions import suppress_forgotten
 from .aggregates import refresh_customer_aggregates
 from .cells import KEEP, Keep
 from .reader import Sheet
@@ -60,6 +63,7 @@ class OrderWriter:
 
     def __init__(self, conn: Connection, sheet: Sheet, now: dt.datetime, report: ImportReport) -> None:
         self.conn, self.sheet, self.now, self.report = conn, sheet, now, report
+        self.source = imported_from(report.path)
         self.affected: set[int] = set()
         self.currencies: Counter[str] = Counter()
 
@@ -92,8 +96,14 @@ class OrderWriter:
                     "time_zone": order.time_zone, "created_at": self.now,
                 }
         if new:
+            forgotten = forgotten_among(self.conn, list(new))
+            for email in forgotten:  # erased on request before: an order never gives consent again
+                new[email].update(accepts_marketing=False, consent_at=None)
             self.conn.execute(insert(CUSTOMER), list(new.values()))
             ids.update((row.email, row.id) for row in in_chunks(self.conn, by_email, list(new)))
+            record_consent_changes(self.conn, ((ids[email], False, row["accepts_marketing"])
+                                               for email, row in new.items()), self.now, self.source)
+            suppress_forgotten(self.conn, forgotten, self.now)
             self.report.customers_created += len(new)
         return ids
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import DataImportError
 from ..models import SuppressionReason
+from ..privacy.consent import imported_from
 from ..store import Store, utc_naive
 from ..suppressions import NewSuppression, add_suppressions, checked_address
 from .reader import CONTROL_HINT, decoded_lines, find_control
@@ -132,7 +133,7 @@ def import_suppressions(store: Store, path: str | Path, *, now: dt.datetime, rea
     otherwise each row's reason column is read, and a row without one is `manual`."""
     display, now = str(path), utc_naive(now)
     report = SuppressionImportReport(display)
-    source = f"import:{Path(path).name}"
+    source = imported_from(path)
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:

@@ -22,6 +22,8 @@ from sqlmodel import Session
 
 from ..models import Customer, Event, EventType, Send, WebhookNonce
 from ..plugins import WEBHOOKS, available
+from ..privacy.consent import from_webhook
+from ..privacy.forget import redact_late_events
 from ..settings import HTTP_MAX_BODY_BYTES, Settings
 from ..sql import dialect_insert
 from ..store import Store, utc_naive
@@ -117,6 +119,9 @@ def record_events(session: Session, provider: str, events: Sequence[ProviderEven
             "detail": json.dumps({"provider_type": event.provider_type, **event.detail}, ensure_ascii=False),
         })
     connection = session.connection()
+    rows = redact_late_events(connection, rows)  # an address forgotten on request is not written back
+    if not rows:
+        return receipt
     # one executemany (compiled once, sent in pages), not a statement with a VALUES row per event
     statement = dialect_insert(connection, EVENT).on_conflict_do_nothing(
         index_elements=["provider", "provider_event_id"])
@@ -132,7 +137,7 @@ def record_events(session: Session, provider: str, events: Sequence[ProviderEven
         if event.type in SUPPRESSES:
             suppressions.append(NewSuppression(event.email, SUPPRESSES[event.type], _reason(provider, event),
                                                  row["customer_id"]))
-    receipt.suppressed = len(add_suppressions(session, suppressions, now, source=f"webhook:{provider}"))
+    receipt.suppressed = len(add_suppressions(session, suppressions, now, source=from_webhook(provider)))
     return receipt
 
 

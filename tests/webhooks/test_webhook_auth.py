@@ -109,7 +109,7 @@ def test_a_replayed_event_changes_nothing_the_second_time(app: App, case: Case, 
     send_id = add_send(app.store, ada, provider=case.name)
     receive(app.store, hook_settings, case.name, *case.request([bounce(send_id)], NOW), NOW)
     with app.store.session() as session:  # taken off the list by hand since; the replay must not undo that
-        remove_suppression(session, "ada@example.com", NOW.replace(tzinfo=None), source="cli")
+        remove_suppression(session, "ada@example.com", NOW.replace(tzinfo=None), source="manual")
         session.commit()
     before = snapshot(app.store)
     # posted again as the provider retries it (Mailgun signs each attempt with a new token)

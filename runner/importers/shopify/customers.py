@@ -12,7 +12,10 @@ from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from ...errors import ImportProblem
 from ...models import birthday_key
+from ...privacy import forgotten_among, record_consent_changes
+from ...privacy.consent import imported_from
 from ...store import Store, utc_naive
+from ...suppressions import suppress_forgotten
 from ..cells import (
     KEEP,
     Keep,
@@ -54,6 +57,7 @@ _CUSTOMER_FIELDS = ("external_id", "email", "first_name", "last_name", "birthday
 class _CustomerImport:
     def __init__(self, conn: Connection, sheet: Sheet, now: dt.datetime, report: ImportReport) -> None:
         self.conn, self.sheet, self.now, self.report = conn, sheet, now, report
+        self.source = imported_from(report.path)
         self.email = sheet.require("Email")
         self.first = sheet.require("First Name")
         self.last = sheet.require("Last Name")
@@ -149,6 +153,8 @@ class _CustomerImport:
             conn, lambda keys: select(*columns).where(CUSTOMER.c.external_id.in_(keys)),
             [r.external_id for r in chunk if r.external_id])}
 
+        forgotten = forgotten_among(conn, [record.email for record in chunk])
+        consent: dict[str, tuple[bool, bool]] = {}  # email: accepted before, after
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         ids: dict[str, int] = {}
@@ -163,6 +169,9 @@ class _CustomerImport:
                                        f"{record.email} belongs to a different customer there")
                 continue
             values = self._values(record, existing)
+            if record.email in forgotten:  # erased on request before: a file never gives consent again
+                values.update(accepts_marketing=False, consent_at=None)
+            consent[record.email] = (existing is not None and existing.accepts_marketing, values["accepts_marketing"])
             if existing is None:
                 inserts.append(values | {"created_at": self.now})
                 continue
@@ -182,6 +191,9 @@ class _CustomerImport:
             ids.update((row.email, row.id) for row in in_chunks(
                 conn, lambda keys: select(CUSTOMER.c.email, CUSTOMER.c.id).where(CUSTOMER.c.email.in_(keys)),
                 [values["email"] for values in inserts]))
+        record_consent_changes(conn, ((ids[email], *change) for email, change in consent.items()), self.now,
+                               self.source)
+        suppress_forgotten(conn, forgotten, self.now)
         tags_changed = self._write_tags(chunk, ids, existing_ids)
         self.report.customers_created += len(inserts)
         self.report.customers_updated += len({values["_id"] for values in updates} | tags_changed)
