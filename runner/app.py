@@ -23,7 +23,9 @@ from .context import Shop, build_contexts, sample_context
 from .dispatch import DeliveryPolicy, dispatch, message_headers
 from .engine import Occurrence, find_occurrences, plan, store_time_zones, window_for
 from .errors import CampaignError, LifecycleError, Problem
-from .models import Customer, Order, OrderLine, normalise_email
+from .models import Customer, Order, OrderLine, SendStatus, normalise_email
+from .policies.evaluation import PolicyEvaluation, by_priority
+from .policies.loader import with_policies
 from .providers import Provider, provider_from_settings
 from .providers.base import OutgoingMessage, SendResult
 from .recommend import refresh_if_stale
@@ -40,8 +42,8 @@ PREVIEW_BATCH = 500  # occurrences whose contexts are loaded and rendered togeth
 
 @dataclass
 class TickReport:
-    """Counts per campaign: due (newly planned), sent, failed, retrying, skipped:<reason>; and the
-    campaigns whose evaluation this tick skipped because another tick was evaluating them, with why."""
+    """Counts per campaign: due (newly planned), sent, failed, retrying, deferred:<reason>, skipped:<reason>;
+    and the campaigns whose evaluation this tick skipped because another tick was evaluating them, with why."""
 
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     not_evaluated: dict[str, str] = field(default_factory=dict)
@@ -49,10 +51,11 @@ class TickReport:
     def rows(self) -> list[dict[str, Any]]:
         out = []
         for campaign_id, c in self.counts.items():
-            skipped = {k.split(":", 1)[1]: v for k, v in sorted(c.items()) if k.startswith("skipped:")}
+            by_reason = {kind: {k.split(":", 1)[1]: v for k, v in sorted(c.items()) if k.startswith(f"{kind}:")}
+                         for kind in ("deferred", "skipped")}
             out.append({"campaign": campaign_id, "evaluated": campaign_id not in self.not_evaluated,
                         "due": c["due"], "sent": c["sent"], "failed": c["failed"], "retrying": c["retrying"],
-                        "skipped": skipped, "note": self.not_evaluated.get(campaign_id)})
+                        **by_reason, "note": self.not_evaluated.get(campaign_id)})
         return out
 
 
@@ -89,6 +92,8 @@ class App:
     def problems(self, now: dt.datetime) -> tuple[list[Campaign], list[Problem]]:
         """Every campaign and every problem with campaign files and the templates they use."""
         campaigns, problems = load_campaigns(self.settings[s.CAMPAIGNS_DIR])
+        campaigns, policy_problems = with_policies(self.settings[s.CAMPAIGNS_DIR], campaigns)
+        problems.extend(policy_problems)
         shop = self.shop(signing_key=b"validation")
         for campaign in campaigns:
             problems.extend(self.renderer.check(campaign, sample_context(campaign, shop, now),
@@ -117,7 +122,8 @@ class App:
 
     def tick(self, now: dt.datetime, campaigns: list[Campaign], provider: Provider,
              should_stop: Callable[[], bool] = lambda: False) -> TickReport:
-        """Evaluate and dispatch each campaign at `now`.
+        """Plan every campaign at `now` in priority order, so that policies see each campaign's mail
+        before deciding the next one's; then dispatch them in the same order.
 
         Safe beside other ticks and workers on the same store: a campaign another tick is
         evaluating is not evaluated twice (the report says so), and every tick dispatches.
@@ -132,21 +138,29 @@ class App:
             session.commit()
         with self.store.reading() as session:
             zones = store_time_zones(session)
-        for campaign in campaigns:
+        policies = PolicyEvaluation(now, shop.default_zone)
+        spent: dict[str, float] = {}  # seconds per campaign, planning and dispatch together
+        for campaign in by_priority(campaigns):
             if should_stop():
                 break
             started = time.perf_counter()  # a duration, not an instant: `now` stays the tick's time
-            counts = self._evaluate(campaign, now, shop, zones, report)
+            report.counts[campaign.id] = self._evaluate(campaign, now, shop, zones, report, policies)
+            spent[campaign.id] = time.perf_counter() - started
+        for campaign in by_priority(c for c in campaigns if c.id in spent):
+            if should_stop():
+                break
+            started = time.perf_counter()
             with self.store.session() as session:
-                counts.update(dispatch(session, campaign, renderer=self.renderer, provider=provider, shop=shop,
-                                       default_from=self.default_from, now=now, policy=self.policy(),
-                                       should_stop=should_stop))
-            report.counts[campaign.id] = counts
-            TICK_DURATION.labels(campaign=campaign.id).observe(time.perf_counter() - started)
+                report.counts[campaign.id].update(dispatch(
+                    session, campaign, renderer=self.renderer, provider=provider, shop=shop,
+                    default_from=self.default_from, now=now, policy=self.policy(), should_stop=should_stop))
+            spent[campaign.id] += time.perf_counter() - started
+        for campaign_id, seconds in spent.items():
+            TICK_DURATION.labels(campaign=campaign_id).observe(seconds)
         return report
 
     def _evaluate(self, campaign: Campaign, now: dt.datetime, shop: Shop, zones: tuple[str | None, ...],
-                  report: TickReport) -> Counter[str]:
+                  report: TickReport, policies: PolicyEvaluation) -> Counter[str]:
         """Plan a campaign's due occurrences under its evaluation lease, or note that another tick holds it."""
         with self.store.session() as session:
             evaluation = take_evaluation(session, campaign.id, now)
@@ -156,7 +170,7 @@ class App:
         completed = False
         try:
             window = window_for(campaign, now, evaluation.state, shop.default_zone, zones, shop.currency)
-            counts = plan(self.store, campaign, window)
+            counts = plan(self.store, campaign, window, policies.apply)
             completed = True
         finally:
             with self.store.session() as session:
@@ -194,12 +208,14 @@ class App:
         with self.store.reading() as session:
             customer_id = self._customer_id(session, customer) if customer else None
             zones = store_time_zones(session)
-            for campaign in campaigns:
+            policies = PolicyEvaluation(now, shop.default_zone)
+            for campaign in by_priority(campaigns):
                 window = window_for(campaign, now, campaign_state(session, campaign.id), shop.default_zone, zones,
                                     shop.currency)
                 found = find_occurrences(session, campaign, window, customer_id)
                 while chunk := list(islice(found, PREVIEW_BATCH)):
-                    to_render = [o for o in chunk if o.skip_reason is None]
+                    chunk = policies.apply(session, campaign, chunk)
+                    to_render = [o for o in chunk if o.status is SendStatus.PLANNED]
                     rendered = dict(zip((o.occurrence_key for o in to_render),
                                         self._render_all(session, campaign, to_render, shop, now), strict=True))
                     for occ in chunk:

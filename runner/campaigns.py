@@ -23,6 +23,7 @@ from .durations import HINT as DURATION_HINT
 from .durations import Duration
 from .errors import Problem
 from .plugins import TRIGGERS, available
+from .policies.spec import Policy, PolicySpec
 from .triggers.base import Trigger
 from .yamlfile import read_yaml
 
@@ -122,6 +123,7 @@ class CampaignSpec(Strict):
     expire_after: Duration = Field(default="1d", validate_default=True)  # type: ignore[assignment]
     schedule: Cron = "*/15 * * * *"
     description: str = ""
+    policy: PolicySpec | None = None  # overrides of the shop's `_policy.yaml` (runner/policies/)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ class Campaign:
     path: Path
     #: line of each `message` key in the file (subject, preheader, from, reply_to, template)
     message_lines: Mapping[str, int | None] = field(default_factory=dict)
+    #: the sending rules in force: the shop's policy with this campaign's `policy:` over it
+    policy: Policy = field(default_factory=Policy)
 
     @property
     def id(self) -> str:
@@ -267,7 +271,8 @@ def _plain(node: Any) -> Any:
 
 
 def campaign_files(folder: Path) -> Iterator[Path]:
-    yield from sorted(p for p in folder.glob("*.y*ml") if p.suffix in {".yaml", ".yml"})
+    """The campaign files of a folder; files whose name starts with `_` (the policy file) are not campaigns."""
+    yield from sorted(p for p in folder.glob("*.y*ml") if p.suffix in {".yaml", ".yml"} and not p.name.startswith("_"))
 
 
 def load_campaigns(folder: Path) -> tuple[list[Campaign], list[Problem]]:

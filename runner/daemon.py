@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import signal
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,10 @@ log = logging.getLogger("lifecycle.daemon")
 
 class Daemon:
     """Runs campaigns on their schedules. Jobs coalesce missed runs and never overlap: one worker
-    thread runs them one at a time, which also keeps a single writer on a SQLite store."""
+    thread runs them one at a time, which also keeps a single writer on a SQLite store.
+
+    Campaigns that share a schedule are one job, evaluated together in one tick, so that their
+    policy priorities decide which of them a customer gets first."""
 
     def __init__(self, app: App, clock: Callable[[], dt.datetime]) -> None:
         self.app = app
@@ -45,7 +49,7 @@ class Daemon:
         )
 
     def load(self) -> None:
-        """Validate the campaign set and (re)schedule one job per enabled campaign."""
+        """Validate the campaign set and (re)schedule one job per schedule of enabled campaigns."""
         now = self.clock()
         campaigns = {c.id: c for c in self.app.campaigns(now)}
         with self.app.store.session() as session:  # deployed now, whichever job runs first
@@ -54,11 +58,14 @@ class Daemon:
         for job in self.scheduler.get_jobs():
             job.remove()
         self.campaigns = campaigns
+        by_schedule: dict[str, list[str]] = defaultdict(list)
         for campaign in campaigns.values():
-            trigger = CronTrigger.from_crontab(campaign.spec.schedule, timezone=self.app.settings[s.DEFAULT_TIMEZONE])
+            by_schedule[campaign.spec.schedule].append(campaign.id)
+        for schedule, ids in by_schedule.items():
+            trigger = CronTrigger.from_crontab(schedule, timezone=self.app.settings[s.DEFAULT_TIMEZONE])
             # First run right away: whatever fell due while the daemon was down goes out now.
-            self.scheduler.add_job(self.run_campaign, trigger, args=[campaign.id], id=campaign.id,
-                                   name=campaign.spec.name, next_run_time=now)
+            self.scheduler.add_job(self.run_campaigns, trigger, args=[ids], id=schedule, name=", ".join(ids),
+                                   next_run_time=now)
         log.info("scheduled %d campaign(s): %s", len(campaigns), ", ".join(sorted(campaigns)) or "none")
 
     def reload(self) -> None:
@@ -68,26 +75,27 @@ class Daemon:
         except LifecycleError as exc:
             log.error("reload refused, keeping the previous campaigns: %s", exc)
 
-    def run_campaign(self, campaign_id: str) -> None:
-        campaign = self.campaigns.get(campaign_id)
-        if campaign is None or self.stopping.is_set() or self.provider is None:
+    def run_campaigns(self, campaign_ids: list[str]) -> None:
+        campaigns = [self.campaigns[i] for i in campaign_ids if i in self.campaigns]
+        if not campaigns or self.stopping.is_set() or self.provider is None:
             return
+        names = ", ".join(campaign_ids)
         try:
-            report = self.app.tick(self.clock(), [campaign], self.provider, should_stop=self.stopping.is_set)
+            report = self.app.tick(self.clock(), campaigns, self.provider, should_stop=self.stopping.is_set)
         except LifecycleError as exc:
-            log.error("campaign %s: %s", campaign_id, exc)
+            log.error("campaign(s) %s: %s", names, exc)
             return
         except SQLAlchemyError as exc:  # one line: SQLAlchemy's own text carries the SQL and its parameters
-            log.error("campaign %s: %s", campaign_id, describe_database_error(exc).with_hint())
-            log.debug("campaign %s: the database error in full", campaign_id, exc_info=True)
+            log.error("campaign(s) %s: %s", names, describe_database_error(exc).with_hint())
+            log.debug("campaign(s) %s: the database error in full", names, exc_info=True)
             return
-        except Exception:  # one failing campaign must not stop the others
-            log.exception("campaign %s failed", campaign_id)
+        except Exception:  # one failing job must not stop the others
+            log.exception("campaign(s) %s failed", names)
             return
         for row in report.rows():
-            skipped = " ".join(f"{k}={v}" for k, v in row["skipped"].items())
-            log.info("tick campaign=%s due=%d sent=%d failed=%d retrying=%d skipped=[%s] evaluated=%s",
-                     row["campaign"], row["due"], row["sent"], row["failed"], row["retrying"], skipped,
+            deferred, skipped = (" ".join(f"{k}={v}" for k, v in row[kind].items()) for kind in ("deferred", "skipped"))
+            log.info("tick campaign=%s due=%d sent=%d failed=%d retrying=%d deferred=[%s] skipped=[%s] evaluated=%s",
+                     row["campaign"], row["due"], row["sent"], row["failed"], row["retrying"], deferred, skipped,
                      "yes" if row["evaluated"] else "no")
             if row["note"]:
                 log.info("campaign %s: %s", row["campaign"], row["note"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from zoneinfo import ZoneInfo
@@ -40,11 +40,24 @@ class Occurrence:
     order_line_id: int | None
     due_at: dt.datetime
     reason: str
-    skip_reason: SkipReason | None  # None: to be sent
+    skip_reason: SkipReason | None  # None: to be sent when due
+    deferred_until: dt.datetime | None = None  # held back for skip_reason until then, not skipped
 
     @property
     def status(self) -> SendStatus:
-        return SendStatus.PLANNED if self.skip_reason is None else SendStatus.SKIPPED
+        return SendStatus.PLANNED if self.skip_reason is None or self.deferred_until else SendStatus.SKIPPED
+
+    @property
+    def outcome(self) -> str:
+        """How a tick counts it: due, deferred:<reason> or skipped:<reason>."""
+        if self.skip_reason is None:
+            return "due"
+        return f"{'deferred' if self.deferred_until else 'skipped'}:{self.skip_reason.value}"
+
+
+#: applies sending policies to a chunk of one campaign's occurrences, reading on the given session
+#: (runner/policies/)
+Policies = Callable[[Session, Campaign, list[Occurrence]], list[Occurrence]]
 
 
 def store_time_zones(session: Session) -> tuple[str | None, ...]:
@@ -98,8 +111,9 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
             )
 
 
-def plan(store: Store, campaign: Campaign, window: Window) -> Counter[str]:
-    """Record every occurrence due in the window as planned or skipped; returns counts by outcome.
+def plan(store: Store, campaign: Campaign, window: Window, policies: Policies | None = None) -> Counter[str]:
+    """Record every occurrence due in the window as planned (maybe deferred) or skipped, after
+    `policies` had their say (reading on the same snapshot); returns counts by outcome.
 
     The occurrences are read on one snapshot and written CHUNK rows per transaction, so that no
     SQLite writer holds the store for a whole evaluation. A crash part-way leaves some chunks in
@@ -112,15 +126,18 @@ def plan(store: Store, campaign: Campaign, window: Window) -> Counter[str]:
         insert = dialect_insert(writing.get_bind(), Send)
         occurrences = find_occurrences(reading, campaign, window)
         while chunk := list(islice(occurrences, CHUNK)):
+            if policies:
+                chunk = policies(reading, campaign, chunk)
             rows = [{
                 "campaign_id": o.campaign_id, "occurrence_key": o.occurrence_key, "customer_id": o.customer_id,
                 "order_id": o.order_id, "order_line_id": o.order_line_id, "due_at": o.due_at, "reason": o.reason,
                 "status": o.status.value, "skip_reason": o.skip_reason.value if o.skip_reason else None,
-                "attempts": 0, "next_attempt_at": o.due_at if o.skip_reason is None else None,
+                "attempts": 0,
+                "next_attempt_at": (o.deferred_until or o.due_at) if o.status is SendStatus.PLANNED else None,
                 "created_at": stamp, "updated_at": stamp,
             } for o in chunk]
             writing.execute(insert.values(rows).on_conflict_do_nothing(index_elements=["campaign_id",
                                                                                        "occurrence_key"]))
             writing.commit()
-            counts.update("due" if o.skip_reason is None else f"skipped:{o.skip_reason.value}" for o in chunk)
+            counts.update(o.outcome for o in chunk)
     return counts

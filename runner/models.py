@@ -125,9 +125,17 @@ class SendStatus(StrEnum):
 
 
 class SkipReason(StrEnum):
+    """Why a send was skipped; on a row still planned or sent, why it was held back past its due instant."""
+
     NO_CONSENT = "no_consent"
     SUPPRESSED = "suppressed"
     EXPIRED = "expired"
+    # sending policies (runner/policies/)
+    SUNSET = "sunset"  # no order or click for the policy's period
+    CAPPED = "capped"  # the frequency cap is reached
+    SMART_SENDING = "smart_sending"  # other marketing mail too close
+    PRIORITY = "priority"  # a higher-priority campaign of the same evaluation took the slot
+    QUIET_HOURS = "quiet_hours"  # outside the send window on the customer's clock
 
 
 def blocked_reason(suppressed: bool, accepts_marketing: bool, marketing: bool) -> SkipReason | None:

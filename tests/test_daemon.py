@@ -135,3 +135,22 @@ def test_alive_while_the_scheduler_runs_and_no_stop_was_asked(app):  # type: ign
         assert not daemon.alive()
     finally:
         daemon.scheduler.shutdown()
+
+
+def test_campaigns_sharing_a_schedule_are_one_job_so_priority_applies_between_them(app, campaigns_dir):
+    from shopkit import utc, write_campaign
+
+    from runner.daemon import Daemon
+
+    for campaign_id, schedule in (("thanks", "*/10 * * * *"), ("cross-sell", "*/10 * * * *"),
+                                  ("winback", "0 9 * * *")):
+        write_campaign(campaigns_dir, f"""
+            id: {campaign_id}
+            name: {campaign_id}
+            trigger: {{type: order}}
+            message: {{template: thank_you, subject: "Hello"}}
+            schedule: "{schedule}"
+        """)
+    daemon = Daemon(app, clock=lambda: utc(2026, 11, 2, 10, 0))
+    daemon.load()
+    assert sorted(job.args[0] for job in daemon.scheduler.get_jobs()) == [["cross-sell", "thanks"], ["winback"]]

@@ -30,13 +30,15 @@ def validate(env: Env) -> None:
 
 
 def print_report(report: TickReport) -> None:
-    result = table(None, ["campaign", "due", "sent", "failed", "retrying", "skipped"])
-    result.columns[-1].justify, result.columns[-1].no_wrap = "left", False
+    result = table(None, ["campaign", "due", "sent", "failed", "retrying", "deferred", "skipped"])
+    for column in result.columns[-2:]:  # reasons=counts, as many as there are: left-aligned, wrapping
+        column.justify, column.no_wrap = "left", False
     for row in report.rows():
-        skipped = ", ".join(f"{k}={v}" for k, v in row["skipped"].items()) or "-"
+        deferred, skipped = (", ".join(f"{k}={v}" for k, v in row[kind].items()) or "-"
+                             for kind in ("deferred", "skipped"))
         due = f"{row['due']:,}" if row["evaluated"] else "-"  # not evaluated here: another tick was evaluating it
         result.add_row(row["campaign"], due, f"{row['sent']:,}", f"{row['failed']:,}",
-                       f"{row['retrying']:,}", skipped)
+                       f"{row['retrying']:,}", deferred, skipped)
     print_table(result)
     for row in report.rows():
         if row["note"]:

@@ -34,10 +34,13 @@ def _slug(text: str) -> str:
 
 
 def status_of(item: PreviewItem) -> str:
-    """"send", "error", or the skip reason."""
-    if item.occurrence.skip_reason is not None:
-        return item.occurrence.skip_reason.value
-    return "error" if item.error else "send"
+    """"send", "error", the skip reason, or "deferred:<reason>" for mail a policy holds back."""
+    occ = item.occurrence
+    if item.error:
+        return "error"
+    if occ.skip_reason is not None:
+        return f"deferred:{occ.skip_reason.value}" if occ.deferred_until else occ.skip_reason.value
+    return "send"
 
 
 @dataclass
@@ -94,8 +97,9 @@ def write_gallery(items: Iterable[PreviewItem], out: Path, now: dt.datetime,
         entry: dict[str, Any] = {
             "campaign": occ.campaign_id, "email": occ.email, "occurrence": occ.occurrence_key,
             "due_at": occ.due_at.isoformat() + "Z", "reason": occ.reason, "status": status,
-            "skip_reason": occ.skip_reason.value if occ.skip_reason else None, "error": item.error,
-            "subject": item.email.subject if item.email else None, "file": None,
+            "skip_reason": occ.skip_reason.value if occ.skip_reason else None,
+            "deferred_until": occ.deferred_until.isoformat() + "Z" if occ.deferred_until else None,
+            "error": item.error, "subject": item.email.subject if item.email else None, "file": None,
         }
         if item.email is not None:
             base = Path(_slug(occ.campaign_id)) / _slug(occ.occurrence_key)
