@@ -1,13 +1,18 @@
 """Time one tick over a generated store and report peak memory and each trigger's query plan.
 
     python bench/generate.py --customers 100000 --db bench/store-100k.db
-    python bench/tick.py --db bench/store-100k.db [--provider postmark]
+    python bench/tick.py --db bench/store-100k.db [--provider postmark] [--policy campaigns/_policy.yaml]
 
 The tick runs against a copy of the store (the original stays reusable) with the real file
 provider writing to a temporary outbox, or with --provider postmark through the real Postmark
 provider to a local Postmark stand-in (bench/postmark_sink.py, in a thread of this process).
 Figures: seconds per phase, occurrences found, emails sent, peak resident memory, and whether each
 trigger query searches an index or scans a table.
+
+The campaigns run without the shop's `_policy.yaml` unless --policy names one. With it, the copy
+of the store first gets a marketing history to count (HISTORY_SENDS emails to every consenting
+customer over the last HISTORY_DAYS days), and each campaign's evaluation is timed twice: the
+trigger query alone, and the same with every policy decided (in priority order, as a tick does).
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import ExitStack
+from itertools import islice
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
+from sqlmodel import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,18 +40,94 @@ from postmark_sink import PostmarkSink  # noqa: E402  (this script's folder is o
 
 from runner.app import App  # noqa: E402
 from runner.campaign_state import campaign_state  # noqa: E402
+from runner.campaigns import Campaign  # noqa: E402
 from runner.engine import find_occurrences, store_time_zones, window_for  # noqa: E402
+from runner.policies.evaluation import PolicyEvaluation, by_priority  # noqa: E402
+from runner.policies.loader import POLICY_FILE  # noqa: E402
 from runner.providers.base import Provider  # noqa: E402
 from runner.providers.file import FileProvider  # noqa: E402
 from runner.providers.postmark import PostmarkProvider  # noqa: E402
 from runner.recommend import refresh_affinity  # noqa: E402
 from runner.settings import Settings  # noqa: E402
+from runner.triggers.base import Window  # noqa: E402
 
 TOKEN = "bench-token"
+HISTORY_SENDS = 8
+HISTORY_DAYS = 28
+CHUNK = 1000
+ROUNDS = 3
 
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def campaign_folder(source: Path, policy: Path | None, into: Path) -> Path:
+    """The campaign files of `source` (not its `_` files), with `policy` as the shop's policy file."""
+    into.mkdir()
+    for path in source.glob("*.y*ml"):
+        if not path.name.startswith("_"):
+            shutil.copy(path, into)
+    if policy:
+        shutil.copy(policy, into / POLICY_FILE)
+    return into
+
+
+def seed_history(session: Session, now: dt.datetime) -> int:
+    """HISTORY_SENDS sent marketing emails per consenting customer, spread over the last HISTORY_DAYS."""
+    session.execute(text("""
+        WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < :sends)
+        INSERT INTO send (campaign_id, occurrence_key, customer_id, due_at, reason, status, attempts,
+                          created_at, updated_at, sent_at)
+        SELECT 'history-' || n, 'history:' || id, id, at, 'bench history', 'sent', 1, at, at, at
+        FROM (SELECT c.id, k.n, datetime(:now, '-' || ((c.id * 7919 + k.n * 104729) % (:days * 86400)) || ' seconds')
+                                AS at
+              FROM customer c CROSS JOIN k WHERE c.accepts_marketing)
+    """), {"sends": HISTORY_SENDS, "days": HISTORY_DAYS, "now": now.isoformat(sep=" ")})
+    session.commit()
+    return session.execute(text("select count(*) from send where reason = 'bench history'")).scalar_one()
+
+
+def timed_evaluation(session: Session, campaign: Campaign, window: Window,
+                     policies: PolicyEvaluation | None) -> tuple[float, float, int, Counter[str]]:
+    """Wall and CPU seconds to find (and, with `policies`, decide) every occurrence; how many; outcomes."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    found = find_occurrences(session, campaign, window)
+    outcomes: Counter[str] = Counter()
+    while chunk := list(islice(found, CHUNK)):
+        outcomes.update(o.outcome for o in (policies.apply(session, campaign, chunk) if policies else chunk))
+    return time.perf_counter() - wall, time.process_time() - cpu, sum(outcomes.values()), outcomes
+
+
+def compare_policies(session: Session, campaigns: list[Campaign], windows: dict[str, Window], now: dt.datetime,
+                     default_zone: ZoneInfo) -> None:
+    """Each campaign's evaluation without and with its policies, ROUNDS times alternately; the best of each.
+
+    CPU time is printed beside wall time: on a machine shared with other work it is the fairer
+    comparison (the evaluation is CPU-bound once the store is in the page cache)."""
+    wall: dict[tuple[str, bool], float] = {}
+    cpu: dict[tuple[str, bool], float] = {}
+    outcomes: dict[str, Counter[str]] = {}
+    for _ in range(ROUNDS):
+        for with_policies in (False, True):
+            policies = PolicyEvaluation(now, default_zone) if with_policies else None
+            for campaign in by_priority(campaigns):
+                key = (campaign.id, with_policies)
+                elapsed, used, _, counted = timed_evaluation(session, campaign, windows[campaign.id], policies)
+                wall[key], cpu[key] = min(wall.get(key, elapsed), elapsed), min(cpu.get(key, used), used)
+                if with_policies:
+                    outcomes[campaign.id] = counted
+    print(f"\nevaluation, best of {ROUNDS} (wall / CPU s)     without      with policies   outcomes with policies")
+    for campaign in by_priority(campaigns):
+        shown = ", ".join(f"{k}={v:,}" for k, v in sorted(outcomes[campaign.id].items()))
+        print(f"  {campaign.id:<32} {wall[campaign.id, False]:6.2f} / {cpu[campaign.id, False]:5.2f}  "
+              f"{wall[campaign.id, True]:6.2f} / {cpu[campaign.id, True]:5.2f}   {shown}")
+    totals = {(kind, flag): sum(t for (_, w), t in times.items() if w is flag)
+              for kind, times in (("wall", wall), ("cpu", cpu)) for flag in (False, True)}
+    ratio = {kind: totals[kind, True] / totals[kind, False] for kind in ("wall", "cpu")}
+    print(f"  {'all campaigns':<32} {totals['wall', False]:6.2f} / {totals['cpu', False]:5.2f}  "
+          f"{totals['wall', True]:6.2f} / {totals['cpu', True]:5.2f}   ratio with/without: "
+          f"wall {ratio['wall']:.2f}, CPU {ratio['cpu']:.2f}")
 
 
 def main() -> None:
@@ -52,17 +137,20 @@ def main() -> None:
     parser.add_argument("--campaigns", type=Path, default=ROOT / "campaigns")
     parser.add_argument("--provider", choices=["file", "postmark"], default="file",
                         help="file: .eml files in a temporary outbox; postmark: the Postmark API path to a local sink")
+    parser.add_argument("--policy", type=Path, help="a policy file (e.g. campaigns/_policy.yaml) to evaluate with")
     args = parser.parse_args()
     now = dt.datetime.fromisoformat(args.at)
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "store.db"
         shutil.copy(args.db, db)
+        campaigns_dir = campaign_folder(args.campaigns, args.policy, Path(tmp) / "campaigns")
         settings = Settings({"LIFECYCLE_DATABASE_URL": f"sqlite:///{db}",
-                             "LIFECYCLE_CAMPAIGNS_DIR": str(args.campaigns),
+                             "LIFECYCLE_CAMPAIGNS_DIR": str(campaigns_dir),
                              "LIFECYCLE_TEMPLATES_DIR": str(ROOT / "templates"),
                              "LIFECYCLE_SECRET_KEY": "bench", "LIFECYCLE_BATCH_SIZE": "500"})
         app = App(settings)
+        print(app.store.init())  # a store generated by an older release is upgraded (on the copy)
         campaigns = app.campaigns(now)
         naive = now.astimezone(dt.UTC).replace(tzinfo=None)
         with app.store.session() as session:
@@ -77,14 +165,18 @@ def main() -> None:
             started = time.perf_counter()
             refresh_affinity(session, naive)
             print(f"{'product affinity refresh (daily)':<34} {time.perf_counter() - started:8.2f} s")
+            if args.policy:
+                started = time.perf_counter()
+                seeded = seed_history(session, naive)
+                print(f"{'marketing history for the cap':<34} {time.perf_counter() - started:8.2f} s  "
+                      f"{seeded:,} sent emails over the last {HISTORY_DAYS} days")
             zones = store_time_zones(session)
             shop = app.shop()
+            windows = {c.id: window_for(c, naive, campaign_state(session, c.id), shop.default_zone, zones,
+                                        shop.currency) for c in campaigns}
             for campaign in campaigns:
-                window = window_for(campaign, naive, campaign_state(session, campaign.id),
-                                    shop.default_zone, zones, shop.currency)
-                started = time.perf_counter()
-                found = sum(1 for _ in find_occurrences(session, campaign, window))
-                elapsed = time.perf_counter() - started
+                window = windows[campaign.id]
+                elapsed, _, found, _ = timed_evaluation(session, campaign, window, None)
                 plans = []
                 for query in campaign.trigger.occurrences(window):
                     compiled = query.compile(app.store.engine, compile_kwargs={"literal_binds": True})
@@ -94,6 +186,8 @@ def main() -> None:
                 scans = [p for p in plans if p.startswith("SCAN")]
                 print(f"evaluate {campaign.id:<25} {elapsed:8.2f} s  {found:>7,} occurrences  "
                       f"plan: {'; '.join(dict.fromkeys(plans)) or '-'}{'  <-- SCAN' if scans else ''}")
+            if args.policy:
+                compare_policies(session, campaigns, windows, naive, shop.default_zone)
 
         outbox = Path(tmp) / "outbox"
         app = App(settings.with_values(OUTBOX_DIR=str(outbox)))
@@ -111,7 +205,8 @@ def main() -> None:
             print(f"\n{'full tick (plan + render + send)':<34} {elapsed:8.2f} s  {sent:,} emails sent via "
                   f"{provider.name} ({sent / elapsed if elapsed else 0:,.0f}/s)")
             for row in report.rows():
-                print(f"  {row['campaign']:<16} due={row['due']:<6} sent={row['sent']:<6} skipped={row['skipped']}")
+                print(f"  {row['campaign']:<16} due={row['due']:<6} sent={row['sent']:<6} deferred={row['deferred']} "
+                      f"skipped={row['skipped']}")
             started = time.perf_counter()
             app.tick(now, campaigns, provider)
             print(f"{'second tick, same instant':<34} {time.perf_counter() - started:8.2f} s  (nothing new)")

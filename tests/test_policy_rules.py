@@ -50,6 +50,12 @@ def test_cap_counts_mail_planned_for_later_too():
     assert result.at == T0 + 6 * DAY  # when yesterday's leaves every 7-day window that holds tomorrow's
 
 
+def test_a_deferral_is_never_to_an_instant_already_past():
+    # an email long gone would leave the cap's window a day ago, when tomorrow's next week was out of reach
+    mailed = [Mailed(T0 - 8 * DAY), Mailed(T0 - DAY), Mailed(T0 + 6 * DAY + 12 * dt.timedelta(hours=1))]
+    assert verdict(CAP_2_PER_WEEK, T0, mailed) == Verdict(T0 + 6 * DAY, SkipReason.CAPPED)
+
+
 def test_cap_below_the_limit_sends_now():
     assert verdict(CAP_2_PER_WEEK, T0, [Mailed(T0 - DAY)]) == Verdict(T0)
 

@@ -36,23 +36,23 @@ class Verdict:
     reason: SkipReason | None = None
 
 
-def _blockers(policy: Policy, at: dt.datetime, mailed: list[Mailed]) -> tuple[list[Mailed], list[Mailed]]:
-    """The mail that the frequency cap and smart sending hold against sending at `at`."""
-    capped: list[Mailed] = []
-    if policy.frequency_cap:
-        per = policy.frequency_cap.per
-        in_window = [m for m in mailed if at - per < m.at < at + per]
-        if len(in_window) >= policy.frequency_cap.max:
-            capped = in_window
-    gap = policy.smart_sending
-    too_close = [m for m in mailed if gap and abs(m.at - at) < gap]
-    return capped, too_close
-
-
 def _conflict(policy: Policy, at: dt.datetime, mailed: list[Mailed]) -> SkipReason | None:
-    """Why other mail stands in the way of sending at `at`, if it does."""
-    capped, too_close = _blockers(policy, at, mailed)
-    if any(m.rival for m in capped + too_close):
+    """Why other mail stands in the way of sending at `at`, if it does (one pass: it runs for every
+    candidate instant of every occurrence)."""
+    cap, gap = policy.frequency_cap, policy.smart_sending
+    per = cap.per if cap else None
+    in_cap = too_close = 0
+    rival_in_cap = rival_too_close = False
+    for m in mailed:
+        apart = abs(m.at - at)
+        if per is not None and apart < per:
+            in_cap += 1
+            rival_in_cap = rival_in_cap or m.rival
+        if gap is not None and apart < gap:
+            too_close += 1
+            rival_too_close = rival_too_close or m.rival
+    capped = cap is not None and in_cap >= cap.max
+    if (capped and rival_in_cap) or rival_too_close:
         return SkipReason.PRIORITY
     if capped:
         return SkipReason.CAPPED
@@ -70,13 +70,17 @@ def next_allowed(policy: Policy, now: dt.datetime, zone: ZoneInfo, mailed: list[
 
     Only an instant where a rule stops holding (now, the moment an email leaves the cap's
     window or the smart-sending gap) can be the first allowed one, moved to the window's next
-    opening; so those few candidates are tried in order. The last one always passes.
+    opening; so those few candidates are tried in order. Between a candidate and that opening
+    rules only tighten, so a candidate that is itself blocked is passed over without computing
+    the opening. The last candidate always passes.
     """
     spans = [span for span in (policy.frequency_cap and policy.frequency_cap.per, policy.smart_sending) if span]
-    candidates = sorted({now, *(m.at + span for m in mailed for span in spans)})
+    candidates = sorted({now, *(m.at + span for m in mailed for span in spans if m.at + span > now)})
     for candidate in candidates:
+        if _conflict(policy, candidate, mailed) is not None:
+            continue
         at = _opening(policy, candidate, zone)
-        if _conflict(policy, at, mailed) is None:
+        if at == candidate or _conflict(policy, at, mailed) is None:
             break
     return at
 

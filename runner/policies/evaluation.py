@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, select
+from sqlalchemy import case, select, true, union_all
 from sqlmodel import Session
 
 from ..campaigns import Campaign
@@ -23,8 +23,8 @@ from ..models import Customer, Send, SendStatus
 from ..timezones import zone_or_default
 from .decide import Mailed, decide
 
-#: statuses of mail that counts toward caps and gaps: sent, going out, or going to
-COUNTED = (SendStatus.SENT, SendStatus.SENDING, SendStatus.PLANNED)
+#: mail that counts toward caps and gaps besides what was sent: going out, or going to
+PENDING = (SendStatus.SENDING, SendStatus.PLANNED)
 
 
 def by_priority(campaigns: Iterable[Campaign]) -> list[Campaign]:
@@ -33,10 +33,9 @@ def by_priority(campaigns: Iterable[Campaign]) -> list[Campaign]:
 
 
 def _mail_moment():  # type: ignore[no-untyped-def]
-    """When a ledger row's email went or will go out: sent_at; the claim for one being sent; for a
-    planned one its next attempt, or the planning instant when that is already past."""
+    """When a pending ledger row's email goes out: the claim for one being sent; for a planned one
+    its next attempt, or the planning instant when that is already past."""
     return case(
-        (Send.status == SendStatus.SENT, Send.sent_at),
         (Send.status == SendStatus.SENDING, Send.updated_at),
         (Send.next_attempt_at > Send.updated_at, Send.next_attempt_at),
         else_=Send.updated_at,
@@ -98,12 +97,21 @@ class PolicyEvaluation:
     def _history(self, session: Session, customers: set[int], spacing: dt.timedelta,
                  uncounted: frozenset[str]) -> dict[int, list[Mailed]]:
         """Marketing mail in the ledger from `spacing` before now on (later planned mail included),
-        leaving out what this evaluation planned itself (kept in memory instead)."""
+        leaving out what this evaluation planned itself (kept in memory instead).
+
+        Two index searches on (customer, status, sent_at): mail sent since then, and mail being or
+        to be sent; a customer's older history is never read.
+        """
+        since = self.now - spacing
         moment = _mail_moment()
-        query = (select(Send.customer_id, Send.campaign_id, Send.occurrence_key, moment)
-                 .where(Send.customer_id.in_(customers), Send.status.in_(COUNTED), moment > self.now - spacing))
-        if uncounted:
-            query = query.where(Send.campaign_id.not_in(uncounted))
+        columns = (Send.customer_id, Send.campaign_id, Send.occurrence_key)
+        counted = Send.campaign_id.not_in(uncounted) if uncounted else true()
+        query = union_all(
+            select(*columns, Send.sent_at.label("at"))
+            .where(Send.customer_id.in_(customers), Send.status == SendStatus.SENT, Send.sent_at > since, counted),
+            select(*columns, moment.label("at"))
+            .where(Send.customer_id.in_(customers), Send.status.in_(PENDING), moment > since, counted),
+        )
         found: dict[int, list[Mailed]] = defaultdict(list)
         for cid, campaign_id, key, at in session.execute(query):
             if (campaign_id, key) not in self._planned_keys:

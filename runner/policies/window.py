@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from .spec import SendWindow
@@ -19,6 +20,7 @@ def is_open(window: SendWindow, instant: dt.datetime, zone: ZoneInfo) -> bool:
     return window.contains(_local(instant, zone).time())
 
 
+@lru_cache(maxsize=4096)  # an evaluation asks the same (window, now, zone) for every occurrence in that zone
 def next_opening(window: SendWindow, instant: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     """`instant` itself when the window is open then, else the (naive UTC) instant it next opens.
 
