@@ -69,6 +69,22 @@ def test_preview_for_one_customer_and_campaign(workdir: Path, capsys):
     assert {e["email"] for e in json.loads(out)} == {one}
 
 
+def test_the_shipped_policies_show_in_the_tick_summary_and_the_preview(workdir: Path, capsys):
+    code, out, _ = run(capsys, "demo", "--customers", "400", "--at", AT)
+    assert code == 0
+    header, _, *rows = out.split("with the file provider:")[1].strip().splitlines()[:6]
+    assert header.split() == ["campaign", "due", "sent", "failed", "retrying", "deferred", "skipped"]
+    birthday = next(row for row in rows if row.startswith("birthday"))
+    assert "quiet_hours=1" in birthday and "sunset=2" in birthday
+    later = "2026-11-24T08:00:00Z"
+    code, out, _ = run(capsys, "preview", "--at", later)
+    assert code == 0 and "deferred:quiet_hours" in out.splitlines()[1]
+    code, out, _ = run(capsys, "tick", "--at", later, "--json")
+    rows = {row["campaign"]: row for row in json.loads(out)}
+    assert rows["birthday"]["deferred"] == {"quiet_hours": 1}
+    assert rows["thank-you"]["sent"] == 6  # held back at night on the 23rd, sent as each window opened
+
+
 def test_demo_twice_starts_over(workdir: Path, capsys):
     assert run(capsys, "demo", "--customers", "200", "--at", AT)[0] == 0
     assert run(capsys, "demo", "--customers", "200", "--at", AT)[0] == 0

@@ -48,14 +48,23 @@ def naive(at: dt.datetime) -> dt.datetime:
 
 # ---------------------------------------------------------------- priority
 
-def test_two_campaigns_due_for_one_customer_in_one_tick(app: App, shop: ShopBuilder, campaigns_dir):
+AT_TEN = utc(2026, 11, 2, 10, 0)
+
+
+def rivals(campaigns_dir: Path, shop: ShopBuilder, low: str, high: str, low_policy: str = "{priority: 1}") -> int:
+    """Two order campaigns due for one customer at AT_TEN, 16 hours of smart sending; the customer."""
     policy_file(campaigns_dir, "smart_sending: 16h")
-    # file order would put "a-cross-sell" first: priority, not the name, decides
-    order_campaign(campaigns_dir, "a-cross-sell", policy="{priority: 1}")
-    order_campaign(campaigns_dir, "z-thanks", policy="{priority: 9}")
+    order_campaign(campaigns_dir, low, policy=low_policy)
+    order_campaign(campaigns_dir, high, policy="{priority: 9}")
     ada = shop.customer("ada@example.com")
-    shop.order(ada, utc(2026, 11, 2, 10, 0))
-    rows = tick(app, utc(2026, 11, 2, 10, 0))
+    shop.order(ada, AT_TEN)
+    return ada
+
+
+def test_two_campaigns_due_for_one_customer_in_one_tick(app: App, shop: ShopBuilder, campaigns_dir):
+    # file order would put "a-cross-sell" first: priority, not the name, decides
+    ada = rivals(campaigns_dir, shop, "a-cross-sell", "z-thanks")
+    rows = tick(app, AT_TEN)
     assert rows["z-thanks"]["sent"] == 1
     assert rows["a-cross-sell"]["sent"] == 0 and rows["a-cross-sell"]["deferred"] == {"priority": 1}
     held = ledger(app)[("a-cross-sell", ada)]
@@ -66,24 +75,15 @@ def test_two_campaigns_due_for_one_customer_in_one_tick(app: App, shop: ShopBuil
 
 
 def test_the_lower_priority_campaign_may_declare_skip(app: App, shop: ShopBuilder, campaigns_dir):
-    policy_file(campaigns_dir, "smart_sending: 16h")
-    order_campaign(campaigns_dir, "cross-sell", policy="{priority: 1, on_conflict: skip}")
-    order_campaign(campaigns_dir, "thanks", policy="{priority: 9}")
-    bob = shop.customer("bob@example.com")
-    shop.order(bob, utc(2026, 11, 2, 10, 0))
-    rows = tick(app, utc(2026, 11, 2, 10, 0))
+    ada = rivals(campaigns_dir, shop, "cross-sell", "thanks", low_policy="{priority: 1, on_conflict: skip}")
+    rows = tick(app, AT_TEN)
     assert rows["thanks"]["sent"] == 1 and rows["cross-sell"]["skipped"] == {"priority": 1}
-    assert ledger(app)[("cross-sell", bob)].status == "skipped"
+    assert ledger(app)[("cross-sell", ada)].status == "skipped"
 
 
 def test_preview_decides_as_the_tick_would_in_every_format(app: App, shop: ShopBuilder, campaigns_dir, tmp_path):
-    policy_file(campaigns_dir, "smart_sending: 16h")
-    order_campaign(campaigns_dir, "cross-sell", policy="{priority: 1}")
-    order_campaign(campaigns_dir, "thanks", policy="{priority: 9}")
-    ada = shop.customer("ada@example.com")
-    shop.order(ada, utc(2026, 11, 2, 10, 0))
-    at = utc(2026, 11, 2, 10, 0)
-    entries = write_gallery(app.preview(at, app.campaigns(at)), tmp_path / "pv", naive(at))
+    ada = rivals(campaigns_dir, shop, "cross-sell", "thanks")
+    entries = write_gallery(app.preview(AT_TEN, app.campaigns(AT_TEN)), tmp_path / "pv", naive(AT_TEN))
     by_campaign = {entry["campaign"]: entry for entry in entries}
     assert by_campaign["thanks"]["status"] == "send" and by_campaign["thanks"]["file"]
     held = by_campaign["cross-sell"]
@@ -93,7 +93,7 @@ def test_preview_decides_as_the_tick_would_in_every_format(app: App, shop: ShopB
     assert "held back (priority) until 2026-11-03 02:00 UTC" in (tmp_path / "pv" / "index.html").read_text()
     assert "until 2026-11-03 02:00 UTC (priority)" in (tmp_path / "pv" / held["file"]).read_text()
     assert ledger(app) == {}
-    tick(app, at)
+    tick(app, AT_TEN)
     assert ledger(app)[("cross-sell", ada)].next_attempt_at == naive(utc(2026, 11, 3, 2, 0))
 
 
