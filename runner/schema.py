@@ -18,9 +18,11 @@ from pydantic.json_schema import GenerateJsonSchema
 from .campaigns import CampaignSpec
 from .durations import format_duration
 from .plugins import TRIGGERS, available
+from .policies.spec import PolicySpec
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 CAMPAIGN_SCHEMA = "campaign.schema.json"
+POLICY_SCHEMA = "policy.schema.json"  # of the shop's _policy.yaml
 
 
 class _Generator(GenerateJsonSchema):
@@ -58,9 +60,15 @@ def campaign_schema() -> dict[str, Any]:
     return {"$schema": SCHEMA_DIALECT, "$id": CAMPAIGN_SCHEMA, **schema, "title": "lifecycle-runner campaign"}
 
 
+def policy_schema() -> dict[str, Any]:
+    """The JSON Schema of the shop's policy file, `_policy.yaml`."""
+    schema = PolicySpec.model_json_schema(schema_generator=_Generator)
+    return {"$schema": SCHEMA_DIALECT, "$id": POLICY_SCHEMA, **schema, "title": "lifecycle-runner sending policies"}
+
+
 def schemas() -> dict[str, dict[str, Any]]:
     """File name -> schema, for every file format the runner reads from the campaigns folder."""
-    return {CAMPAIGN_SCHEMA: campaign_schema()}
+    return {CAMPAIGN_SCHEMA: campaign_schema(), POLICY_SCHEMA: policy_schema()}
 
 
 def render(schema: dict[str, Any]) -> str:

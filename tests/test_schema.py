@@ -10,7 +10,7 @@ import pytest
 import yaml
 from shopkit import ROOT
 
-from runner.schema import CAMPAIGN_SCHEMA, campaign_schema, render
+from runner.schema import CAMPAIGN_SCHEMA, POLICY_SCHEMA, campaign_schema, policy_schema, render
 
 SHIPPED = sorted((ROOT / "campaigns").glob("[!_]*.yaml"))
 
@@ -25,6 +25,22 @@ def validator() -> jsonschema.Draft202012Validator:
 def test_the_committed_schema_is_the_generated_one():
     assert (ROOT / "schema" / CAMPAIGN_SCHEMA).read_text() == render(campaign_schema()), \
         "regenerate it: lifecycle schema"
+    assert (ROOT / "schema" / POLICY_SCHEMA).read_text() == render(policy_schema()), \
+        "regenerate it: lifecycle schema"
+
+
+def test_the_shipped_policy_file_is_valid_and_broken_ones_are_flagged():
+    schema = policy_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    path = ROOT / "campaigns" / "_policy.yaml"
+    assert path.read_text().startswith(f"# yaml-language-server: $schema=../schema/{POLICY_SCHEMA}\n")
+    policy = yaml.safe_load(path.read_text())
+    assert list(validator.iter_errors(policy)) == []
+    assert list(validator.iter_errors(policy | {"smart_sending": False, "sunset": "off"})) == []
+    for broken in ({"frequency_cap": {"max": 3, "pre": "7d"}}, {"smart_sending": "sixteen hours"},
+                   {"send_window": {"start": "8am", "end": "21:00"}}, {"on_conflict": "later"}):
+        assert list(validator.iter_errors(policy | broken)), broken
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)

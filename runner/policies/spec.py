@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from ..durations import Duration
 
@@ -19,6 +19,15 @@ def _off(value: Any) -> Any:
     return None if value is False or (isinstance(value, str) and value.strip().lower() == "off") else value
 
 
+def _may_be_off(schema: dict[str, Any]) -> None:
+    """In the JSON Schema for editors: a rule may also be written `off` (or `false`)."""
+    schema.setdefault("anyOf", []).extend([{"const": "off"}, {"const": False}])
+
+
+def _switchable(description: str) -> Any:
+    return Field(default=None, description=f"{description}; `off` turns it off", json_schema_extra=_may_be_off)
+
+
 def _time_of_day(value: Any) -> Any:
     if isinstance(value, dt.time):
         return value
@@ -28,7 +37,9 @@ def _time_of_day(value: Any) -> Any:
     raise ValueError(f"{value!r} is not a time of day; write it as HH:MM in 24-hour time, e.g. '08:00'")
 
 
-TimeOfDay = Annotated[dt.time, BeforeValidator(_time_of_day)]
+TimeOfDay = Annotated[dt.time, BeforeValidator(_time_of_day),
+                     WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}(:\d{2})?$",
+                                     "description": "a time of day, HH:MM in 24-hour time", "examples": ["08:00"]})]
 
 
 class _Strict(BaseModel):
@@ -76,14 +87,22 @@ class Sunset(_Strict):
 
 
 class PolicySpec(_Strict):
-    """The keys of `_policy.yaml` and of a campaign's `policy:`; in a campaign, a key given replaces the shop's."""
+    """Sending policies for marketing mail (docs/deliverability.md#policies): the keys of `_policy.yaml`
+    and of a campaign's `policy:`; in a campaign, a key given replaces the shop's."""
 
-    priority: int = 0
-    on_conflict: Literal["defer", "skip"] = "defer"
-    frequency_cap: Annotated[FrequencyCap | None, BeforeValidator(_off)] = None
-    smart_sending: Annotated[Duration | None, BeforeValidator(_off)] = None
-    send_window: Annotated[SendWindow | None, BeforeValidator(_off)] = None
-    sunset: Annotated[Sunset | None, BeforeValidator(_off)] = None
+    priority: int = Field(default=0, description="when campaigns compete for one customer in one evaluation, "
+                                                 "the highest goes first")
+    on_conflict: Literal["defer", "skip"] = Field(
+        default="defer", description="when other mail is in the way (cap, smart sending, priority): wait for the "
+                                     "next allowed moment within expire_after, or skip")
+    frequency_cap: Annotated[FrequencyCap | None, BeforeValidator(_off)] = _switchable(
+        "at most `max` marketing emails per customer in any `per`")
+    smart_sending: Annotated[Duration | None, BeforeValidator(_off)] = _switchable(
+        "no marketing email within this long of another one, e.g. 16h")
+    send_window: Annotated[SendWindow | None, BeforeValidator(_off)] = _switchable(
+        "local hours (the customer's time zone) at which marketing mail may go out")
+    sunset: Annotated[Sunset | None, BeforeValidator(_off)] = _switchable(
+        "no marketing mail to customers without an order for `after`")
 
 
 @dataclass(frozen=True)
