@@ -55,7 +55,7 @@ TOKEN = "bench-token"
 HISTORY_SENDS = 8
 HISTORY_DAYS = 28
 CHUNK = 1000
-ROUNDS = 3
+ROUNDS = 5
 
 
 def peak_mb() -> float:
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--provider", choices=["file", "postmark"], default="file",
                         help="file: .eml files in a temporary outbox; postmark: the Postmark API path to a local sink")
     parser.add_argument("--policy", type=Path, help="a policy file (e.g. campaigns/_policy.yaml) to evaluate with")
+    parser.add_argument("--evaluate-only", action="store_true", help="stop after timing the evaluations (no tick)")
     args = parser.parse_args()
     now = dt.datetime.fromisoformat(args.at)
 
@@ -188,6 +189,9 @@ def main() -> None:
                       f"plan: {'; '.join(dict.fromkeys(plans)) or '-'}{'  <-- SCAN' if scans else ''}")
             if args.policy:
                 compare_policies(session, campaigns, windows, naive, shop.default_zone)
+        if args.evaluate_only:
+            print(f"\npeak RSS: {peak_mb():,.0f} MiB")
+            return
 
         outbox = Path(tmp) / "outbox"
         app = App(settings.with_values(OUTBOX_DIR=str(outbox)))
