@@ -31,10 +31,10 @@ def validate(env: Env) -> None:
 
 def print_report(report: TickReport) -> None:
     result = table(None, ["campaign", "due", "sent", "failed", "retrying", "deferred", "skipped"])
-    for column in result.columns[-2:]:  # reasons=counts, as many as there are: left-aligned, wrapping
-        column.justify, column.no_wrap = "left", False
+    for column in result.columns[-2:]:  # one reason=count a line, folded rather than cut when narrow
+        column.justify, column.no_wrap, column.overflow = "left", False, "fold"
     for row in report.rows():
-        deferred, skipped = (", ".join(f"{k}={v}" for k, v in row[kind].items()) or "-"
+        deferred, skipped = ("\n".join(f"{k}={v}" for k, v in row[kind].items()) or "-"
                              for kind in ("deferred", "skipped"))
         due = f"{row['due']:,}" if row["evaluated"] else "-"  # not evaluated here: another tick was evaluating it
         result.add_row(row["campaign"], due, f"{row['sent']:,}", f"{row['failed']:,}",
