@@ -155,7 +155,8 @@ class Send(SQLModel, table=True):
         Index("ix_send_queue", "campaign_id", "status", "next_attempt_at"),
         Index("ix_send_customer", "customer_id"),
         Index("ix_send_provider_message", "provider_message_id"),  # webhook events without our ids
-        Index("ix_send_customer_mail", "customer_id", "status", "sent_at"),  # policies: recent mail per customer
+        # policies: a customer's recent mail, read from the index alone
+        Index("ix_send_customer_mail", "customer_id", "status", "sent_at", "campaign_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

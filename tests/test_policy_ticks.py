@@ -6,12 +6,13 @@ import datetime as dt
 import textwrap
 from pathlib import Path
 
+import pytest
 from shopkit import ShopBuilder, utc, write_campaign
 from sqlalchemy import select
 
 from runner.app import App
 from runner.gallery import write_gallery
-from runner.models import Send
+from runner.models import Event, Send
 from runner.providers.file import FileProvider
 
 
@@ -214,6 +215,37 @@ def test_sunset_by_orders(app: App, shop: ShopBuilder, campaigns_dir):
     sends = ledger(app)
     assert sends[("birthday", recent)].status == "sent"
     assert sends[("birthday", lapsed)].skip_reason == sends[("birthday", never)].skip_reason == "sunset"
+
+
+def event(app: App, customer_id: int, kind: str, at: dt.datetime) -> None:
+    with app.store.session() as session:
+        session.add(Event(provider="postmark", provider_event_id=f"{kind}-{customer_id}-{at:%Y%m%d%H%M%S}",
+                          type=kind, customer_id=customer_id, email=f"{customer_id}@example.com",
+                          occurred_at=naive(at), received_at=naive(at)))
+        session.commit()
+
+
+@pytest.mark.parametrize("opens", [False, True])
+def test_sunset_by_clicks_and_by_opens_only_when_the_policy_counts_them(app: App, shop: ShopBuilder,
+                                                                       campaigns_dir, opens: bool):
+    policy_file(campaigns_dir, f"sunset: {{after: 180d, opens: {str(opens).lower()}}}")
+    birthday_campaign(campaigns_dir)
+    birthday = dt.date(1990, 11, 2)
+    now = utc(2026, 11, 2, 9, 0)
+    clicker, opener, stale = (shop.customer(f"{name}@example.com", birthday=birthday, time_zone="UTC")
+                              for name in ("clicker", "opener", "stale"))
+    for customer in (clicker, opener, stale):
+        shop.order(customer, now - dt.timedelta(days=400))  # every order long ago
+    event(app, clicker, "clicked", now - dt.timedelta(days=179))
+    event(app, opener, "opened", now - dt.timedelta(days=10))  # may be Apple's proxy, not a reader
+    event(app, stale, "clicked", now - dt.timedelta(days=180))
+    event(app, stale, "delivered", now - dt.timedelta(days=1))  # delivered is no sign of a reader
+    tick(app, now)
+    sends = ledger(app)
+    assert sends[("birthday", clicker)].status == "sent"
+    assert sends[("birthday", stale)].skip_reason == "sunset"
+    assert (sends[("birthday", opener)].status, sends[("birthday", opener)].skip_reason) == (
+        ("sent", None) if opens else ("skipped", "sunset"))
 
 
 # ---------------------------------------------------------------- validation

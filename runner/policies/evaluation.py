@@ -12,16 +12,19 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, select, true, union_all
+from sqlalchemy import case, func, null, select, true, union_all
 from sqlmodel import Session
 
 from ..campaigns import Campaign
 from ..engine import Occurrence
-from ..models import Customer, Send, SendStatus
+from ..models import Customer, Event, EventType, Send, SendStatus
+from ..sql import in_ids
 from ..timezones import zone_or_default
 from .decide import Mailed, decide
+from .spec import Policy
 
 #: mail that counts toward caps and gaps besides what was sent: going out, or going to
 PENDING = (SendStatus.SENDING, SendStatus.PLANNED)
@@ -40,6 +43,11 @@ def _mail_moment():  # type: ignore[no-untyped-def]
         (Send.next_attempt_at > Send.updated_at, Send.next_attempt_at),
         else_=Send.updated_at,
     )
+
+
+def _later(maybe: Any, known: Any) -> Any:
+    """The later of two instants in SQL, where `maybe` may be NULL and `known` is not."""
+    return case((maybe > known, maybe), else_=known)
 
 
 class PolicyEvaluation:
@@ -67,7 +75,7 @@ class PolicyEvaluation:
                 self._remember(campaign, occ, self.now)
             return chunk
         customers = {o.customer_id for o in open_}
-        profiles = self._profiles(session, customers) if policy.send_window or policy.sunset else {}
+        profiles = self._profiles(session, customers, policy) if policy.send_window or policy.sunset else {}
         history = self._history(session, customers, policy.spacing, policy.uncounted) if policy.spacing else {}
         decided = {}
         for occ in open_:
@@ -87,33 +95,42 @@ class PolicyEvaluation:
         self._planned[occ.customer_id].append((campaign.id, at))
         self._planned_keys.add((campaign.id, occ.occurrence_key))
 
-    def _profiles(self, session: Session, customers: set[int]) -> dict[int, tuple[ZoneInfo, dt.datetime]]:
-        """Each customer's time zone and last sign of engagement (joining, or their last order)."""
-        rows = session.execute(select(Customer.id, Customer.time_zone, Customer.created_at,
-                                           Customer.last_order_at).where(Customer.id.in_(customers)))
-        return {cid: (zone_or_default(zone, self.default_zone), max(filter(None, (created, last_order))))
-                for cid, zone, created, last_order in rows}
+    def _profiles(self, session: Session, customers: set[int],
+                  policy: Policy) -> dict[int, tuple[ZoneInfo, dt.datetime]]:
+        """Each customer's time zone and last sign of engagement: joining, their last order and, for
+        a sunset, their last click (and open, when the policy counts opens) from provider events."""
+        engaged = _later(Customer.last_order_at, Customer.created_at)  # a customer always has created_at
+        if policy.sunset:
+            engaging = [EventType.CLICKED, *([EventType.OPENED] if policy.sunset.opens else [])]
+            engaged = _later(select(func.max(Event.occurred_at))  # ix_event_customer_type_at, per customer
+                             .where(Event.customer_id == Customer.id, Event.type.in_(engaging))
+                             .scalar_subquery(), engaged)
+        rows = session.execute(select(Customer.id, Customer.time_zone, engaged)
+                               .where(in_ids(Customer.id, customers))).all()
+        return {cid: (zone_or_default(zone, self.default_zone), engaged_at) for cid, zone, engaged_at in rows}
 
     def _history(self, session: Session, customers: set[int], spacing: dt.timedelta,
                  uncounted: frozenset[str]) -> dict[int, list[Mailed]]:
         """Marketing mail in the ledger from `spacing` before now on (later planned mail included),
         leaving out what this evaluation planned itself (kept in memory instead).
 
-        Two index searches on (customer, status, sent_at): mail sent since then, and mail being or
-        to be sent; a customer's older history is never read.
+        Two searches of the index on (customer, status, sent_at, campaign): mail sent since then,
+        read from the index alone, and mail being or to be sent; older history is never read.
+        Mail this evaluation planned is still pending while it plans, so only the pending rows
+        need their keys to be told apart.
         """
         since = self.now - spacing
         moment = _mail_moment()
-        columns = (Send.customer_id, Send.campaign_id, Send.occurrence_key)
         counted = Send.campaign_id.not_in(uncounted) if uncounted else true()
         query = union_all(
-            select(*columns, Send.sent_at.label("at"))
-            .where(Send.customer_id.in_(customers), Send.status == SendStatus.SENT, Send.sent_at > since, counted),
-            select(*columns, moment.label("at"))
-            .where(Send.customer_id.in_(customers), Send.status.in_(PENDING), moment > since, counted),
+            select(Send.customer_id, Send.sent_at.label("at"), null().label("campaign_id"), null().label("key"))
+            .where(in_ids(Send.customer_id, customers), Send.status == SendStatus.SENT, Send.sent_at > since,
+                   counted),
+            select(Send.customer_id, moment.label("at"), Send.campaign_id, Send.occurrence_key)
+            .where(in_ids(Send.customer_id, customers), Send.status.in_(PENDING), moment > since, counted),
         )
         found: dict[int, list[Mailed]] = defaultdict(list)
-        for cid, campaign_id, key, at in session.execute(query):
+        for cid, at, campaign_id, key in session.execute(query).all():
             if (campaign_id, key) not in self._planned_keys:
                 found[cid].append(Mailed(at))
         return found

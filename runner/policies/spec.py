@@ -81,9 +81,12 @@ class SendWindow(_Strict):
 
 
 class Sunset(_Strict):
-    """Stop marketing mail to customers without an order (or a click) for `after`."""
+    """Stop marketing mail to customers without an order or a click for `after`."""
 
     after: PositiveDuration
+    opens: bool = Field(default=False, description=(
+        "count opens as engagement too; off by default, because Apple Mail Privacy Protection opens "
+        "every message it delivers, whether or not anyone reads it"))
 
 
 class PolicySpec(_Strict):
@@ -102,7 +105,7 @@ class PolicySpec(_Strict):
     send_window: Annotated[SendWindow | None, BeforeValidator(_off)] = _switchable(
         "local hours (the customer's time zone) at which marketing mail may go out")
     sunset: Annotated[Sunset | None, BeforeValidator(_off)] = _switchable(
-        "no marketing mail to customers without an order for `after`")
+        "no marketing mail to customers without an order or a click for `after`")
 
 
 @dataclass(frozen=True)

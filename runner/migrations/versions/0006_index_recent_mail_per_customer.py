@@ -5,8 +5,8 @@ Revises: 0005
 Create Date: 2026-12-02
 
 Forward-only, like every revision: a store is restored from its backup, never downgraded.
-The policies read a chunk's customers' mail sent since an instant, and their mail still to go
-out, as two searches of (customer_id, status, sent_at), so a long history is never scanned.
+The policies read a chunk's customers' mail sent since an instant from this index alone, and
+their mail still to go out through it, so a long history is never scanned.
 """
 
 from alembic import op
@@ -18,4 +18,4 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_send_customer_mail", "send", ["customer_id", "status", "sent_at"])
+    op.create_index("ix_send_customer_mail", "send", ["customer_id", "status", "sent_at", "campaign_id"])
