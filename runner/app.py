@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from . import settings as s
+from .asof import holds_orders_after
 from .campaign_state import campaign_state, finish_evaluation, record_seen, take_evaluation
 from .campaigns import Campaign, load_campaigns
 from .context import Shop, build_contexts, sample_context
@@ -132,11 +133,12 @@ class App:
             session.commit()
         with self.store.reading() as session:
             zones = store_time_zones(session)
+            as_of = holds_orders_after(session, now)
         for campaign in campaigns:
             if should_stop():
                 break
             started = time.perf_counter()  # a duration, not an instant: `now` stays the tick's time
-            counts = self._evaluate(campaign, now, shop, zones, report)
+            counts = self._evaluate(campaign, now, shop, zones, report, as_of)
             with self.store.session() as session:
                 counts.update(dispatch(session, campaign, renderer=self.renderer, provider=provider, shop=shop,
                                        default_from=self.default_from, now=now, policy=self.policy(),
@@ -146,8 +148,9 @@ class App:
         return report
 
     def _evaluate(self, campaign: Campaign, now: dt.datetime, shop: Shop, zones: tuple[str | None, ...],
-                  report: TickReport) -> Counter[str]:
-        """Plan a campaign's due occurrences under its evaluation lease, or note that another tick holds it."""
+                  report: TickReport, as_of: bool) -> Counter[str]:
+        """Plan a campaign's due occurrences under its evaluation lease, or note that another tick holds it.
+        `as_of`: the store holds orders placed after `now`."""
         with self.store.session() as session:
             evaluation = take_evaluation(session, campaign.id, now)
         if not evaluation.held:
@@ -155,7 +158,8 @@ class App:
             return Counter()
         completed = False
         try:
-            window = window_for(campaign, now, evaluation.state, shop.default_zone, zones, shop.currency)
+            window = window_for(campaign, now, evaluation.state, shop.default_zone, zones, shop.currency,
+                                as_of=as_of)
             counts = plan(self.store, campaign, window)
             completed = True
         finally:
@@ -194,9 +198,10 @@ class App:
         with self.store.reading() as session:
             customer_id = self._customer_id(session, customer) if customer else None
             zones = store_time_zones(session)
+            as_of = holds_orders_after(session, now)
             for campaign in campaigns:
                 window = window_for(campaign, now, campaign_state(session, campaign.id), shop.default_zone, zones,
-                                    shop.currency)
+                                    shop.currency, as_of=as_of)
                 found = find_occurrences(session, campaign, window, customer_id)
                 while chunk := list(islice(found, PREVIEW_BATCH)):
                     to_render = [o for o in chunk if o.skip_reason is None]
