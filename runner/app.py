@@ -33,6 +33,8 @@ from .reports.campaigns import CampaignResult, campaign_results
 from .reports.customers import CustomerFigures, customer_figures
 from .reports.segments import SegmentRules
 from .settings import Settings
+from .simulation.grid import TickGrid
+from .simulation.replay import Shape, SimulatedOccurrence, simulate_campaign
 from .store import Store, utc_naive
 from .telemetry import TICK_DURATION
 
@@ -186,6 +188,22 @@ class App:
         with self.store.reader.connect() as conn:
             return campaign_results(conn, utc_naive(since), utc_naive(until), window=window,
                                     campaign_ids=campaign_ids)
+
+    def simulate(self, grid: TickGrid, campaigns: list[Campaign]) -> Iterator[SimulatedOccurrence]:
+        """What ticks at every instant of `grid` would have recorded from an empty ledger, campaign by
+        campaign. Reads the store through a read-only connection: writes nothing, sends nothing."""
+        store = Store(self.settings[s.DATABASE_URL], read_only=True)
+        try:
+            store.check()
+            with store.engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn = conn.execution_options(postgresql_readonly=True)
+                shape = Shape(self.settings[s.DEFAULT_TIMEZONE], store_time_zones(conn),
+                              self.settings[s.SHOP_CURRENCY])
+                for campaign in campaigns:
+                    yield from simulate_campaign(conn, campaign, grid, shape)
+        finally:
+            store.close()
 
     # ------------------------------------------------------------ preview and test sends
 

@@ -92,6 +92,9 @@ class Trigger(ABC):
     def __init__(self, params: TriggerParams) -> None:
         self.params = params
 
+    #: how far back a window reaches at most, however long it is (None: as far as it says)
+    max_lookback: ClassVar[dt.timedelta | None] = None
+
     @abstractmethod
     def occurrences(self, window: Window) -> list[Select[Any]]:
         """Selects of the occurrences due in the window."""
