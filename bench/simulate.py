@@ -39,8 +39,13 @@ def peak_mb() -> float:
 
 
 def digest(path: Path) -> str:
-    wal = path.with_name(path.name + "-wal")
-    return hashlib.sha256(path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")).hexdigest()
+    """The store file and its write-ahead log, hashed in chunks (the file may be larger than the process)."""
+    hashes = []
+    for part in (path, path.with_name(path.name + "-wal")):
+        if part.exists():
+            with part.open("rb") as stream:
+                hashes.append(hashlib.file_digest(stream, "sha256").hexdigest())
+    return " ".join(hashes)
 
 
 def main() -> None:
