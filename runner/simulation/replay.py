@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import CTE, Connection, Select, and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
@@ -62,7 +63,7 @@ class SimulatedOccurrence:
 class Shape:
     """What the engine's windows know about the store besides the instant."""
 
-    default_zone: Any
+    default_zone: ZoneInfo
     time_zones: tuple[str | None, ...]
     currency: str
 
