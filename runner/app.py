@@ -189,9 +189,11 @@ class App:
             return campaign_results(conn, utc_naive(since), utc_naive(until), window=window,
                                     campaign_ids=campaign_ids)
 
-    def simulate(self, grid: TickGrid, campaigns: list[Campaign]) -> Iterator[SimulatedOccurrence]:
+    def simulate(self, grid: TickGrid, campaigns: list[Campaign], *,
+                 assume_consent: bool = False) -> Iterator[SimulatedOccurrence]:
         """What ticks at every instant of `grid` would have recorded from an empty ledger, campaign by
-        campaign. Reads the store through a read-only connection: writes nothing, sends nothing."""
+        campaign (with `assume_consent`, as if every customer had marketing consent). Reads the store
+        through a read-only connection: writes nothing, sends nothing."""
         store = Store(self.settings[s.DATABASE_URL], read_only=True)
         try:
             store.check()
@@ -201,7 +203,7 @@ class App:
                 shape = Shape(self.settings[s.DEFAULT_TIMEZONE], store_time_zones(conn),
                               self.settings[s.SHOP_CURRENCY])
                 for campaign in campaigns:
-                    yield from simulate_campaign(conn, campaign, grid, shape)
+                    yield from simulate_campaign(conn, campaign, grid, shape, assume_consent=assume_consent)
         finally:
             store.close()
 

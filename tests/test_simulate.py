@@ -131,6 +131,23 @@ def test_simulate_prints_json_or_the_daily_csv(demo_shop: Path, capsys):
     assert len(out.splitlines()) == 1 + 2 * 4
 
 
+def test_assuming_consent_counts_customers_without_it_and_still_skips_suppressed_ones(demo_shop: Path, capsys):
+    period = ["--from", "2026-08-01", "--to", "2026-09-30", "--format", "json"]
+    code, out, err = run(capsys, "simulate", *period)
+    assert code == 0, err
+    as_stored = {c["campaign"]: c for c in json.loads(out)["campaigns"]}
+    code, out, err = run(capsys, "simulate", *period, "--assume-consent")
+    assert code == 0, err
+    assumed = json.loads(out)
+    assert assumed["assumed_consent"] is True
+    for campaign in assumed["campaigns"]:
+        before = as_stored[campaign["campaign"]]
+        assert campaign["skipped"]["no_consent"] == 0
+        assert campaign["skipped"]["suppressed"] == before["skipped"]["suppressed"]
+        assert campaign["sent"] == before["sent"] + before["skipped"]["no_consent"]
+    assert sum(c["skipped"]["no_consent"] for c in as_stored.values()) > 0
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--step", "fast"], "'fast' is not a duration"),
     (["--to", "2026-09-01"], "--to must be after --from"),

@@ -36,12 +36,16 @@ def _bound(value: str, *, end: bool) -> dt.datetime:
 @click.option("--campaign", "campaign_ids", multiple=True, metavar="ID",
               help="Only this campaign (repeatable); a disabled campaign may be named too.")
 @click.option("--step", default="1h", show_default=True, metavar="DURATION", help="Time between ticks.")
+@click.option("--assume-consent", is_flag=True,
+              help="Count customers without marketing consent as if they had it (to size a campaign on a store "
+                   "imported without consent); suppressed addresses still count as suppressed.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("simulation"),
               show_default=True, help="Folder for index.html, daily.csv and the chart.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
               help="What to print: tables, the summary as JSON, or the daily CSV.")
 @pass_env
-def simulate(env: Env, start: str, end: str, campaign_ids: tuple[str, ...], step: str, out: Path, fmt: str) -> None:
+def simulate(env: Env, start: str, end: str, campaign_ids: tuple[str, ...], step: str, assume_consent: bool,
+             out: Path, fmt: str) -> None:
     """Replay ticks over a past period against the store as it was at each tick: how many emails each
     campaign would have sent per day, and how many it would have skipped. Sends nothing, writes nothing
     to the store."""
@@ -56,8 +60,9 @@ def simulate(env: Env, start: str, end: str, campaign_ids: tuple[str, ...], step
     app = env.app
     campaigns = app.campaigns(first, list(campaign_ids) or None)
     with progress_counter("Simulating") as progress:
-        summary = SimulationSummary.collect(grid, [c.id for c in campaigns], app.simulate(grid, campaigns),
-                                            progress=progress)
+        occurrences = app.simulate(grid, campaigns, assume_consent=assume_consent)
+        summary = SimulationSummary.collect(grid, [c.id for c in campaigns], occurrences, progress=progress,
+                                            assumed_consent=assume_consent)
     written = write_report(summary, out)
     if fmt == "json":
         click.echo(json.dumps(summary.as_dict(), indent=2))
@@ -66,6 +71,8 @@ def simulate(env: Env, start: str, end: str, campaign_ids: tuple[str, ...], step
         summary.write_csv(sys.stdout)
         return
     _print_tables(summary)
+    if assume_consent:
+        click.echo("Customers without marketing consent were counted as if they had given it.")
     click.echo(f"Chart in {written[0]}, day by day in {out / 'daily.csv'}.")
     click.echo("Nothing was sent and the store is unchanged.")
 

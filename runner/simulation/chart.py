@@ -85,7 +85,7 @@ def daily_chart_svg(summary: SimulationSummary, *, width: int = 960, height: int
         parts.append(f'<rect x="{legend_x}" y="14" width="12" height="12" fill="{color}"/>')
         parts.append(f'<text x="{legend_x + 16}" y="24" fill="#1f2328">{escape(label)}</text>')
         legend_x += 16 + 7 * len(label) + 18
-    parts.append(f'<text x="{left}" y="{height - 6}" fill="#57606a">emails per day</text>')
+    parts.append(f'<text x="{left}" y="{height - 6}" fill="#57606a">{escape(title)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

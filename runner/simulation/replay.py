@@ -76,9 +76,12 @@ def reach(campaign: Campaign, grid: TickGrid) -> dt.timedelta:
     return min(span, lookback) if lookback is not None else span
 
 
-def simulate_campaign(conn: Connection, campaign: Campaign, grid: TickGrid,
-                      shape: Shape) -> Iterator[SimulatedOccurrence]:
-    """Every occurrence that ticks over `grid` would have recorded for `campaign` (in no particular order)."""
+def simulate_campaign(conn: Connection, campaign: Campaign, grid: TickGrid, shape: Shape, *,
+                      assume_consent: bool = False) -> Iterator[SimulatedOccurrence]:
+    """Every occurrence that ticks over `grid` would have recorded for `campaign` (in no particular order).
+
+    `assume_consent` counts customers without marketing consent as if they had it: the size of a
+    campaign on a store imported without consent (a transaction log). Suppressions still count."""
     window = Window(start=grid.start - campaign.spec.expire_after, now=grid.last, default_zone=shape.default_zone,
                     time_zones=shape.time_zones, currency=shape.currency, as_of=True)
     span = reach(campaign, grid)
@@ -97,8 +100,8 @@ def simulate_campaign(conn: Connection, campaign: Campaign, grid: TickGrid,
             yield SimulatedOccurrence(
                 campaign_id=campaign.id, occurrence_key=row["occurrence_key"], customer_id=row["customer_id"],
                 due_at=due_at, tick_at=tick_at,
-                skip_reason=skip_reason(campaign, row["suppressed"] is not None, row["accepts_marketing"],
-                                        due_at, tick_at))
+                skip_reason=skip_reason(campaign, row["suppressed"] is not None,
+                                        row["accepts_marketing"] or assume_consent, due_at, tick_at))
 
 
 def _first_recorded(campaign: Campaign, candidate: CTE, grid: TickGrid, span: dt.timedelta,

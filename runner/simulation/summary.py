@@ -25,11 +25,13 @@ class SimulationSummary:
     grid: TickGrid
     campaign_ids: list[str]
     daily: dict[tuple[str, dt.date], Counter[str]] = field(default_factory=dict)
+    assumed_consent: bool = False  # customers without marketing consent were counted as if they had it
 
     @classmethod
     def collect(cls, grid: TickGrid, campaign_ids: list[str], occurrences: Iterable[SimulatedOccurrence],
-                progress: Callable[[int], None] = lambda n: None) -> SimulationSummary:
-        summary = cls(grid, list(campaign_ids))
+                progress: Callable[[int], None] = lambda n: None, *, assumed_consent: bool = False,
+                ) -> SimulationSummary:
+        summary = cls(grid, list(campaign_ids), assumed_consent=assumed_consent)
         for n, occ in enumerate(occurrences, 1):
             summary.daily.setdefault((occ.campaign_id, occ.tick_at.date()), Counter())[occ.outcome] += 1
             if n % 1000 == 0:
@@ -95,7 +97,8 @@ class SimulationSummary:
                               "sent_per_day": totals["sent"] / len(self.days()),
                               "peak_day": peak[0].isoformat() if peak else None, "peak_sent": peak[1] if peak else 0})
         return {"from": self.grid.start.isoformat() + "Z", "to": self.grid.last.isoformat() + "Z",
-                "step": format_duration(self.grid.step), "ticks": self.grid.count, "campaigns": campaigns,
+                "step": format_duration(self.grid.step), "ticks": self.grid.count,
+                "assumed_consent": self.assumed_consent, "campaigns": campaigns,
                 "days": self.daily_rows()}
 
 
