@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from . import settings as s
+from .asof import holds_orders_after
 from .campaign_state import campaign_state, finish_evaluation, record_seen, take_evaluation
 from .campaigns import Campaign, load_campaigns
 from .context import Shop, build_contexts, sample_context
@@ -34,6 +35,8 @@ from .reports.campaigns import CampaignResult, campaign_results
 from .reports.customers import CustomerFigures, customer_figures
 from .reports.segments import SegmentRules
 from .settings import Settings
+from .simulation.grid import TickGrid
+from .simulation.replay import Shape, SimulatedOccurrence, simulate_campaign
 from .store import Store, utc_naive
 from .telemetry import TICK_DURATION
 
@@ -138,13 +141,14 @@ class App:
             session.commit()
         with self.store.reading() as session:
             zones = store_time_zones(session)
+            as_of = holds_orders_after(session, now)
         policies = PolicyEvaluation(now, shop.default_zone)
         spent: dict[str, float] = {}  # seconds per campaign, planning and dispatch together
         for campaign in by_priority(campaigns):
             if should_stop():
                 break
             started = time.perf_counter()  # a duration, not an instant: `now` stays the tick's time
-            report.counts[campaign.id] = self._evaluate(campaign, now, shop, zones, report, policies)
+            report.counts[campaign.id] = self._evaluate(campaign, now, shop, zones, report, policies, as_of)
             spent[campaign.id] = time.perf_counter() - started
         for campaign in by_priority(c for c in campaigns if c.id in spent):
             if should_stop():
@@ -160,8 +164,9 @@ class App:
         return report
 
     def _evaluate(self, campaign: Campaign, now: dt.datetime, shop: Shop, zones: tuple[str | None, ...],
-                  report: TickReport, policies: PolicyEvaluation) -> Counter[str]:
-        """Plan a campaign's due occurrences under its evaluation lease, or note that another tick holds it."""
+                  report: TickReport, policies: PolicyEvaluation, as_of: bool) -> Counter[str]:
+        """Plan a campaign's due occurrences under its evaluation lease, or note that another tick holds it.
+        `as_of`: the store holds orders placed after `now`."""
         with self.store.session() as session:
             evaluation = take_evaluation(session, campaign.id, now)
         if not evaluation.held:
@@ -169,7 +174,8 @@ class App:
             return Counter()
         completed = False
         try:
-            window = window_for(campaign, now, evaluation.state, shop.default_zone, zones, shop.currency)
+            window = window_for(campaign, now, evaluation.state, shop.default_zone, zones, shop.currency,
+                                as_of=as_of)
             counts = plan(self.store, campaign, window, policies.apply)
             completed = True
         finally:
@@ -197,6 +203,24 @@ class App:
             return campaign_results(conn, utc_naive(since), utc_naive(until), window=window,
                                     campaign_ids=campaign_ids)
 
+    def simulate(self, grid: TickGrid, campaigns: list[Campaign], *,
+                 assume_consent: bool = False) -> Iterator[SimulatedOccurrence]:
+        """What ticks at every instant of `grid` would have recorded from an empty ledger, campaign by
+        campaign (with `assume_consent`, as if every customer had marketing consent). Reads the store
+        through a read-only connection: writes nothing, sends nothing."""
+        store = Store(self.settings[s.DATABASE_URL], read_only=True)
+        try:
+            store.check()
+            with store.engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn = conn.execution_options(postgresql_readonly=True)
+                shape = Shape(self.settings[s.DEFAULT_TIMEZONE], store_time_zones(conn),
+                              self.settings[s.SHOP_CURRENCY])
+                for campaign in campaigns:
+                    yield from simulate_campaign(conn, campaign, grid, shape, assume_consent=assume_consent)
+        finally:
+            store.close()
+
     # ------------------------------------------------------------ preview and test sends
 
     def preview(self, now: dt.datetime, campaigns: list[Campaign],
@@ -209,9 +233,10 @@ class App:
             customer_id = self._customer_id(session, customer) if customer else None
             zones = store_time_zones(session)
             policies = PolicyEvaluation(now, shop.default_zone)
+            as_of = holds_orders_after(session, now)
             for campaign in by_priority(campaigns):
                 window = window_for(campaign, now, campaign_state(session, campaign.id), shop.default_zone, zones,
-                                    shop.currency)
+                                    shop.currency, as_of=as_of)
                 found = find_occurrences(session, campaign, window, customer_id)
                 while chunk := list(islice(found, PREVIEW_BATCH)):
                     chunk = policies.apply(session, campaign, chunk)

@@ -1,4 +1,9 @@
-"""Audience filters: campaign conditions compiled to SQL over the customer row and its tags."""
+"""Audience filters: campaign conditions compiled to SQL over the customer row and its tags.
+
+Order figures (order_count, total_spent, first/last order) come from the customer row's aggregates
+when the store holds nothing after the evaluation instant, and from the orders live at the instant
+otherwise (runner/asof.py), so a filter at a past instant answers as it would have then.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, select, true
 
+from .asof import AGGREGATES, Instant, customer_aggregate_at, shifted
 from .campaigns import Condition
 from .models import Customer, CustomerTag
 from .money import to_minor
@@ -40,20 +46,24 @@ def _has_tags(tags: str | list[str]) -> ColumnElement[bool]:
         CustomerTag.customer_id == Customer.id, CustomerTag.tag.in_([t.strip().lower() for t in wanted])))
 
 
-def condition_sql(condition: Condition, window: Window) -> ColumnElement[bool]:
+def condition_sql(condition: Condition, window: Window, at: Instant | None = None) -> ColumnElement[bool]:
+    """One condition, evaluated at `at`: window.now unless given (the simulation gives an instant per row).
+    An explicit `at` always derives order figures from the orders; window.now does when window.as_of."""
     op, value = condition.operator
-    now = window.now
+    now = window.now if at is None else at
     if op == "includes":
         return _has_tags(value)
     if op == "excludes":
         return ~_has_tags(value)
     column: Any = _COLUMNS[condition.field]
+    if condition.field in AGGREGATES and (at is not None or window.as_of):
+        column = customer_aggregate_at(condition.field, now)
     if condition.field == "time_zone":  # as the emails see it: no zone means the shop's
         column = func.coalesce(column, window.default_zone.key)
     if op == "older_than":
-        return column <= now - value
+        return column <= shifted(now, -value)
     if op == "within":
-        return column > now - value
+        return column > shifted(now, -value)
     if op == "is_set":
         return column.is_not(None) if value else column.is_(None)
     if op in ("in", "not_in"):
@@ -68,9 +78,10 @@ def condition_sql(condition: Condition, window: Window) -> ColumnElement[bool]:
     }[op]()
 
 
-def audience_sql(conditions: list[Condition], window: Window) -> ColumnElement[bool]:
-    """All conditions joined with AND (true for an empty audience), evaluated at window.now."""
-    clauses = [condition_sql(c, window) for c in conditions]
+def audience_sql(conditions: list[Condition], window: Window, at: Instant | None = None) -> ColumnElement[bool]:
+    """All conditions joined with AND (true for an empty audience), evaluated at window.now (or `at`),
+    over the Customer row of the enclosing query."""
+    clauses = [condition_sql(c, window, at) for c in conditions]
     if not clauses:
         return true()
     result = clauses[0]

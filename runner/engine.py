@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import islice
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select, true
+from sqlalchemy import ColumnElement, Connection, Subquery, and_, select, true
 from sqlmodel import Session
 
 from .audience import audience_sql
@@ -60,50 +60,73 @@ class Occurrence:
 Policies = Callable[[Session, Campaign, list[Occurrence]], list[Occurrence]]
 
 
-def store_time_zones(session: Session) -> tuple[str | None, ...]:
+def store_time_zones(session: Session | Connection) -> tuple[str | None, ...]:
     """The distinct customer time zones (an index scan), None standing for the shop default."""
-    zones = set(session.exec(select(Customer.time_zone).distinct()).scalars())
+    zones = set(session.execute(select(Customer.time_zone).distinct()).scalars())
     return tuple(sorted(zones - {None, ""}, key=str)) + (None,)
 
 
 def window_for(campaign: Campaign, now: dt.datetime, state: CampaignState | None,
-               default_zone: ZoneInfo, time_zones: tuple[str | None, ...], currency: str = "USD") -> Window:
+               default_zone: ZoneInfo, time_zones: tuple[str | None, ...], currency: str = "USD", *,
+               as_of: bool = False) -> Window:
     """Occurrences due since the campaign was last evaluated, and at least within expire_after.
 
     A new campaign (no state yet) looks back only expire_after: it does not dig up history.
     After downtime, the window reaches back to the last completed evaluation, so that
     everything that fell due meanwhile is either sent or recorded as expired. A campaign seen
     before but never evaluated to the end (its first tick died before planning) reaches back
-    to expire_after before it was first seen, as that first tick would have.
+    to expire_after before it was first seen, as that first tick would have. `as_of`: the store
+    holds orders placed after `now` (runner/asof.py `holds_orders_after`).
     """
     start = now - campaign.spec.expire_after
     if state is not None:
         since = (state.last_evaluated_at if state.last_evaluated_at is not None
                  else state.first_seen_at - campaign.spec.expire_after)
         start = min(start, since)
-    return Window(start=start, now=now, default_zone=default_zone, time_zones=time_zones, currency=currency)
+    return Window(start=start, now=now, default_zone=default_zone, time_zones=time_zones, currency=currency,
+                  as_of=as_of)
+
+
+def skip_reason(campaign: Campaign, suppressed: bool, accepts_marketing: bool, due_at: dt.datetime,
+                now: dt.datetime) -> SkipReason | None:
+    """Why an occurrence found at `now` is recorded as skipped instead of planned, or None."""
+    reason = blocked_reason(suppressed, accepts_marketing, campaign.marketing)
+    if reason is None and due_at <= now - campaign.spec.expire_after:
+        reason = SkipReason.EXPIRED
+    return reason
+
+
+def due_selects(campaign: Campaign, window: Window) -> Iterator[tuple[Subquery, ColumnElement[bool]]]:
+    """The trigger's selects as subqueries `occ`, each with the condition that its row is due at
+    window.now: the trigger's own occurrences where the store holds nothing later, its candidates
+    still due then otherwise."""
+    trigger = campaign.trigger
+    if not window.as_of:
+        for query in trigger.occurrences(window):
+            yield query.subquery("occ"), true()
+        return
+    for query in trigger.candidates(window):
+        occ = query.subquery("occ")
+        yield occ, trigger.still_due(occ.c, window.now)
 
 
 def find_occurrences(session: Session, campaign: Campaign, window: Window,
                      customer_id: int | None = None) -> Iterator[Occurrence]:
     """Occurrences due in the window that the ledger does not hold yet, for customers in the audience
     (or only for `customer_id`)."""
-    expired_before = window.now - campaign.spec.expire_after
-    for query in campaign.trigger.occurrences(window):
-        occ = query.subquery("occ")
+    for occ, due in due_selects(campaign, window):
         full = (
             select(occ, Customer.email, Customer.accepts_marketing, Suppression.reason.label("suppressed"))
             .join(Customer, Customer.id == occ.c.customer_id)
             .outerjoin(Suppression, Suppression.email == Customer.email)
             .outerjoin(Send, and_(Send.campaign_id == campaign.id, Send.occurrence_key == occ.c.occurrence_key))
-            .where(Send.id.is_(None), audience_sql(list(campaign.spec.audience), window))
+            .where(Send.id.is_(None), due, audience_sql(list(campaign.spec.audience), window))
             .where(true() if customer_id is None else occ.c.customer_id == customer_id)
             .order_by(occ.c.due_at, occ.c.occurrence_key)
         )
         for row in session.execute(full.execution_options(yield_per=CHUNK)).mappings():
-            skip = blocked_reason(row["suppressed"] is not None, row["accepts_marketing"], campaign.marketing)
-            if skip is None and row["due_at"] <= expired_before:
-                skip = SkipReason.EXPIRED
+            skip = skip_reason(campaign, row["suppressed"] is not None, row["accepts_marketing"], row["due_at"],
+                               window.now)
             yield Occurrence(
                 campaign_id=campaign.id, occurrence_key=row["occurrence_key"], customer_id=row["customer_id"],
                 email=row["email"], order_id=row["order_id"], order_line_id=row["order_line_id"],

@@ -7,7 +7,18 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Dialect, Engine, Integer, String, TypeDecorator, bindparam, cast
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    Integer,
+    String,
+    TypeDecorator,
+    bindparam,
+    cast,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -52,6 +63,45 @@ def _stamp_key_sqlite(element: stamp_key, compiler: Any, **kw: Any) -> str:
 @compiles(stamp_key)
 def _stamp_key_default(element: stamp_key, compiler: Any, **kw: Any) -> str:
     return f"to_char({compiler.process(list(element.clauses)[0], **kw)}, 'YYYYMMDDHH24MISS')"
+
+
+class epoch_seconds(FunctionElement[Any]):  # noqa: N801
+    """Whole seconds since 1970-01-01 of a naive-UTC timestamp (or date), rounded down."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "epoch_seconds"
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_seconds_sqlite(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    return f"CAST(strftime('%s', {compiler.process(list(element.clauses)[0], **kw)}) AS INTEGER)"
+
+
+@compiles(epoch_seconds)
+def _epoch_seconds_default(element: epoch_seconds, compiler: Any, **kw: Any) -> str:
+    return f"CAST(floor(extract(epoch from {compiler.process(list(element.clauses)[0], **kw)})) AS BIGINT)"
+
+
+class stamp_from_epoch(FunctionElement[Any]):  # noqa: N801
+    """The naive-UTC timestamp `seconds` after 1970-01-01, written the way the store writes its own
+    timestamps (on SQLite, text with six fractional digits), so it compares exactly with stored ones."""
+
+    type = DateTime()
+    inherit_cache = True
+    name = "stamp_from_epoch"
+
+
+@compiles(stamp_from_epoch, "sqlite")
+def _stamp_from_epoch_sqlite(element: stamp_from_epoch, compiler: Any, **kw: Any) -> str:
+    seconds = compiler.process(list(element.clauses)[0], **kw)
+    return f"(strftime('%Y-%m-%d %H:%M:%S', {seconds}, 'unixepoch') || '.000000')"
+
+
+@compiles(stamp_from_epoch)
+def _stamp_from_epoch_default(element: stamp_from_epoch, compiler: Any, **kw: Any) -> str:
+    seconds = compiler.process(list(element.clauses)[0], **kw)
+    return f"(TIMESTAMP '1970-01-01 00:00:00' + make_interval(secs => {seconds}))"
 
 
 def as_text(expr: ColumnElement[Any]) -> ColumnElement[str]:

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, event, make_url, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -136,8 +136,8 @@ class Store:
 
     @property
     def display_url(self) -> str:
-        """The URL with any password masked, safe for messages and logs."""
-        return self.engine.url.render_as_string(hide_password=True)
+        """The URL as configured (not as opened read-only), any password masked: safe for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

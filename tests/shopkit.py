@@ -29,26 +29,28 @@ class ShopBuilder:
         self._orders = 0
 
     def customer(self, email: str, *, consent: bool = True, birthday: dt.date | None = None,
-                 time_zone: str | None = None, first_name: str = "Ada", **extra: Any) -> int:
+                 time_zone: str | None = None, first_name: str = "Ada",
+                 created_at: dt.datetime = dt.datetime(2020, 1, 1), **extra: Any) -> int:
         with self.store.session() as session:
             row = Customer(email=email, first_name=first_name, last_name="Tester", birthday=birthday,
                            birthday_md=birthday_key(birthday), time_zone=time_zone, accepts_marketing=consent,
-                           created_at=dt.datetime(2020, 1, 1), **extra)
+                           created_at=_naive(created_at), **extra)
             session.add(row)
             session.commit()
             return row.id  # type: ignore[return-value]
 
     def order(self, customer_id: int, placed_at: dt.datetime, lines: list[tuple[str, int]] | None = None, *,
-              cancelled: bool = False, delivered_at: dt.datetime | None = None, total_cents: int = 2500,
-              discount_code: str | None = None, currency: str = "USD") -> int:
-        placed = placed_at.astimezone(UTC).replace(tzinfo=None)
+              cancelled: bool | dt.datetime = False, delivered_at: dt.datetime | None = None,
+              total_cents: int = 2500, discount_code: str | None = None, currency: str = "USD") -> int:
+        """`cancelled`: True cancels the order as it is placed, an instant cancels it then."""
+        placed = _naive(placed_at)
         self._orders += 1
+        cancelled_at = _naive(cancelled) if isinstance(cancelled, dt.datetime) else (placed if cancelled else None)
         with self.store.session() as session:
             order = Order(external_id=f"ext-{self._orders}-{customer_id}", name=f"#{1000 + self._orders}",
                           customer_id=customer_id, placed_at=placed, total_cents=total_cents,
                           subtotal_cents=total_cents, discount_code=discount_code, currency=currency,
-                          cancelled_at=placed if cancelled else None,
-                          delivered_at=delivered_at.astimezone(UTC).replace(tzinfo=None) if delivered_at else None)
+                          cancelled_at=cancelled_at, delivered_at=_naive(delivered_at) if delivered_at else None)
             session.add(order)
             session.flush()
             for sku, quantity in lines or [("MUG-STONEWARE", 1)]:
@@ -65,6 +67,11 @@ class ShopBuilder:
         with self.store.session() as session:
             session.add(Suppression(email=email, reason=reason, created_at=dt.datetime(2020, 1, 1)))
             session.commit()
+
+
+def _naive(moment: dt.datetime) -> dt.datetime:
+    """The store's form: naive UTC (naive input is taken as UTC)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def write_campaign(folder: Path, text: str) -> Path:

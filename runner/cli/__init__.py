@@ -13,7 +13,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import LifecycleError
 from ..store import describe_database_error
-from . import admin, campaigns, customers, reports, store, suppressions, web  # noqa: F401 - importing registers the commands
+from . import (  # noqa: F401 - importing registers the commands
+    admin,
+    campaigns,
+    customers,
+    reports,
+    simulate,
+    store,
+    suppressions,
+    web,
+)
 from .base import cli
 
 __all__ = ["cli", "main"]

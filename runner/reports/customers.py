@@ -26,10 +26,10 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
 )
 
+from ..asof import live_at
 from ..models import Order
 from .segments import SEGMENTS, SegmentRules
 
@@ -118,7 +118,7 @@ def _ratio(part: float, whole: float) -> float | None:
 @contextmanager
 def _gathered(conn: Connection, at: dt.datetime, period: dt.timedelta) -> Iterator[Table]:
     """Fill the temporary per-customer table from the orders live at `at`."""
-    live = and_(Order.placed_at <= at, or_(Order.cancelled_at.is_(None), Order.cancelled_at > at))
+    live = live_at(Order, at)
     this_period = Order.placed_at > at - period
     last_period = and_(Order.placed_at > at - 2 * period, Order.placed_at <= at - period)
     discounted = and_(Order.discount_code.is_not(None), Order.discount_code != "")

@@ -1,4 +1,8 @@
-"""The trigger extension point: one required method, `occurrences(window)`, returning SQL selects."""
+"""The trigger extension point: one required method, `occurrences(window)`, returning SQL selects.
+
+Two optional methods let a trigger answer as of a past instant on a store that holds later orders
+(`preview --at`, `tick --at`, `simulate`): `candidates(window)` and `still_due(occ, at)`.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import ColumnElement, Select, and_, literal, select
+from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, literal, select, true
 
+from ..asof import Instant
 from ..sql import plus_seconds
 
 OCCURRENCE_COLUMNS = ("customer_id", "occurrence_key", "due_at", "order_id", "order_line_id", "detail")
@@ -23,6 +28,8 @@ class Window:
 
     `time_zones` lists the distinct customer time zones in the store (None for "shop default"),
     for triggers that fire at a local hour. `currency` is the shop's, for amounts in conditions.
+    `as_of` says the store holds orders placed after `now`, so what was true at `now` must be
+    derived from the orders rather than read from the customers' current aggregates.
     """
 
     start: dt.datetime
@@ -30,6 +37,7 @@ class Window:
     default_zone: ZoneInfo
     time_zones: tuple[str | None, ...] = (None,)
     currency: str = "USD"
+    as_of: bool = False
 
 
 def occurrence_select(*, customer_id: Any, occurrence_key: Any, due_at: Any, detail: Any,
@@ -67,6 +75,12 @@ class Trigger(ABC):
     customer_id, occurrence_key (stable text: the same occurrence always has the same key),
     due_at (naive UTC), order_id and order_line_id (or NULL), and detail (short text for the
     human-readable reason). They must use indexes: no scan of every customer or order.
+
+    `occurrences` may assume the store holds nothing placed after `window.now`, and read the
+    customers' current aggregates. For a store that holds later orders, the engine asks instead for
+    `candidates(window)` (every occurrence that could fall due in the window, whatever happened
+    after its source), filtered by `still_due(occ, at)`. A trigger that keeps the defaults is
+    evaluated from the store as it stands.
     """
 
     type_name: ClassVar[str]
@@ -78,9 +92,25 @@ class Trigger(ABC):
     def __init__(self, params: TriggerParams) -> None:
         self.params = params
 
+    #: how far back a window reaches at most, however long it is (None: as far as it says)
+    max_lookback: ClassVar[dt.timedelta | None] = None
+
     @abstractmethod
     def occurrences(self, window: Window) -> list[Select[Any]]:
         """Selects of the occurrences due in the window."""
+
+    def candidates(self, window: Window) -> list[Select[Any]]:
+        """Selects of every occurrence that could fall due in the window: OCCURRENCE_COLUMNS, then
+        any further columns `still_due` reads. Neither `max_lookback` nor what happened after the
+        occurrence's source (a newer order, a cancellation) limits them."""
+        return self.occurrences(window)
+
+    def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
+        """Whether a candidate row (the columns of a `candidates` select) is due as of `at`, a datetime
+        or an SQL expression: nothing placed or cancelled by then cancels it. It may depend only on
+        the customer's orders, their cancellations and the customer's creation, each at its instant
+        (the simulation re-judges an occurrence at each of them)."""
+        return true()
 
     def describe(self, row: Mapping[str, Any], now: dt.datetime) -> str:
         """A human-readable reason for one occurrence row, true at `now` (naive UTC), when it is found:

@@ -9,8 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
-from sqlalchemy import Select, case, literal, or_
+from sqlalchemy import ColumnCollection, ColumnElement, Select, case, literal, or_
 
+from ..asof import Instant
 from ..models import Customer
 from ..sql import as_text
 from ..timezones import zone_or_default
@@ -40,8 +41,19 @@ class BirthdayTrigger(Trigger):
     Params = BirthdayParams
     params: BirthdayParams
 
+    max_lookback = MAX_LOOKBACK
+
     def occurrences(self, window: Window) -> list[Select[Any]]:
-        start = max(window.start, window.now - MAX_LOOKBACK)
+        return self._selects(window, max(window.start, window.now - MAX_LOOKBACK))
+
+    def candidates(self, window: Window) -> list[Select[Any]]:
+        return [query.add_columns(Customer.created_at) for query in self._selects(window, window.start)]
+
+    def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
+        """The customer had an account by then."""
+        return occ.created_at <= at
+
+    def _selects(self, window: Window, start: dt.datetime) -> list[Select[Any]]:
         # (local date, due instant) -> zones: customers in those zones whose birthday is that date.
         groups: dict[tuple[dt.date, dt.datetime], list[str | None]] = defaultdict(list)
         for name in window.time_zones:

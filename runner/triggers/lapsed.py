@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Select, literal
+from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, exists, literal, or_, select
+from sqlalchemy.orm import aliased
 
+from ..asof import Instant, live_at, not_cancelled_by
 from ..durations import Duration, format_duration
-from ..models import Customer
+from ..models import Customer, Order
 from ..sql import as_text, stamp_key
 from .base import Trigger, TriggerParams, Window, delayed, occurrence_select, relative
 
@@ -27,10 +29,31 @@ class LapsedTrigger(Trigger):
 
     def occurrences(self, window: Window) -> list[Select[Any]]:
         due_at, in_window = delayed(Customer.last_order_at, self.params.after, window)
-        last_order = stamp_key(Customer.last_order_at)
-        return [occurrence_select(customer_id=Customer.id, due_at=due_at, detail=last_order,
-                                  occurrence_key=literal("lapse:") + as_text(Customer.id) + literal(":") + last_order)
+        return [self._select(Customer.id, Customer.last_order_at, due_at).where(in_window)]
+
+    def candidates(self, window: Window) -> list[Select[Any]]:
+        """A lapse per order placed `after` before the window: due if it is still the last order then."""
+        due_at, in_window = delayed(Order.placed_at, self.params.after, window)
+        return [self._select(Order.customer_id, Order.placed_at, due_at)
+                .add_columns(Order.id.label("last_order_id"), Order.placed_at.label("last_order_at"),
+                             Order.cancelled_at.label("last_order_cancelled_at"))
                 .where(in_window)]
+
+    def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
+        """The order is live at `at` and no other live order of the customer is newer (of two placed
+        at the same instant, the one with the higher id counts as the newer)."""
+        newer = aliased(Order)
+        return and_(not_cancelled_by(occ.last_order_cancelled_at, at), ~exists(
+            select(newer.id).where(
+                newer.customer_id == occ.customer_id, newer.placed_at >= occ.last_order_at, live_at(newer, at),
+                newer.id != occ.last_order_id,
+                or_(newer.placed_at > occ.last_order_at, newer.id > occ.last_order_id))))
+
+    @staticmethod
+    def _select(customer_id: Any, last_order_at: Any, due_at: Any) -> Select[Any]:
+        last_order = stamp_key(last_order_at)
+        return occurrence_select(customer_id=customer_id, due_at=due_at, detail=last_order,
+                                 occurrence_key=literal("lapse:") + as_text(customer_id) + literal(":") + last_order)
 
     def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
         last = row["due_at"] - self.params.after

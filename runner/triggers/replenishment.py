@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import Select, and_, case, exists, literal, or_, select
+from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, case, exists, literal, or_, select
 from sqlalchemy.orm import aliased
 
+from ..asof import Instant, not_cancelled_by
 from ..durations import Duration
 from ..models import Order, OrderLine
 from ..sql import as_text, plus_seconds
@@ -50,6 +51,19 @@ class ReplenishmentTrigger(Trigger):
     params: ReplenishmentParams
 
     def occurrences(self, window: Window) -> list[Select[Any]]:
+        reordered = _reordered(OrderLine.customer_id, OrderLine.sku, OrderLine.placed_at, window.now)
+        return [self._select(window).where(Order.cancelled_at.is_(None), ~reordered)]
+
+    def candidates(self, window: Window) -> list[Select[Any]]:
+        return [self._select(window).add_columns(Order.cancelled_at, OrderLine.sku,
+                                                  OrderLine.placed_at.label("line_placed_at"))]
+
+    def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
+        reordered = _reordered(occ.customer_id, occ.sku, occ.line_placed_at, at, as_of=True)
+        # a lead longer than the cycle makes the line due before it was bought
+        return and_(occ.line_placed_at <= at, not_cancelled_by(occ.cancelled_at, at), ~reordered)
+
+    def _select(self, window: Window) -> Select[Any]:
         p = self.params
         matches = [(OrderLine.sku.like(like_pattern(glob), escape="\\"), int(cycle.total_seconds()))
                    for glob, cycle in p.cycles.items()]
@@ -60,16 +74,7 @@ class ReplenishmentTrigger(Trigger):
         due_at = plus_seconds(OrderLine.placed_at, cycle * quantity - lead)
         shortest = min(p.cycles.values())
         longest = max(p.cycles.values()) * p.max_quantity
-
-        later, later_order = aliased(OrderLine), aliased(Order)
-        reordered = exists(
-            select(later.id)
-            .join(later_order, later_order.id == later.order_id)
-            .where(later.customer_id == OrderLine.customer_id, later.sku == OrderLine.sku,
-                   later.placed_at > OrderLine.placed_at, later.placed_at <= window.now,
-                   later_order.cancelled_at.is_(None))
-        )
-        query = (
+        return (
             occurrence_select(customer_id=OrderLine.customer_id,
                               occurrence_key=literal("line:") + as_text(OrderLine.id), due_at=due_at,
                               order_id=OrderLine.order_id, order_line_id=OrderLine.id, detail=OrderLine.sku)
@@ -79,12 +84,22 @@ class ReplenishmentTrigger(Trigger):
                 OrderLine.placed_at <= window.now - shortest + p.lead,
                 or_(*[cond for cond, _ in matches]),
                 and_(due_at > window.start, due_at <= window.now),
-                Order.cancelled_at.is_(None),
-                ~reordered,
             )
         )
-        return [query]
 
     def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
         when = relative(row["due_at"] + self.params.lead, now)
         return f"{row['detail']} {'should have run out' if when.endswith(' ago') else 'should run out'} {when}"
+
+
+def _reordered(customer_id: Any, sku: Any, placed_at: Any, at: Instant, *, as_of: bool = False) -> ColumnElement[bool]:
+    """The customer ordered the same SKU again after `placed_at` and by `at` (an index probe); the
+    reorder counts unless cancelled: by `at` when `as_of`, ever otherwise (the store holds nothing later)."""
+    later, later_order = aliased(OrderLine), aliased(Order)
+    kept = not_cancelled_by(later_order.cancelled_at, at) if as_of else later_order.cancelled_at.is_(None)
+    return exists(
+        select(later.id)
+        .join(later_order, later_order.id == later.order_id)
+        .where(later.customer_id == customer_id, later.sku == sku, later.placed_at > placed_at,
+               later.placed_at <= at, kept)
+    )
