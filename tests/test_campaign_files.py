@@ -33,7 +33,9 @@ def alias_bomb(levels: int = 7) -> str:
 
 
 def parse_bounded(path: Path, seconds: float, megabytes: float) -> tuple[Campaign | None, list[Problem]]:
-    """parse_campaign(path), failing unless it takes under `seconds` and allocates under `megabytes` at its peak.
+    """parse_campaign(path), failing unless it allocates under `megabytes` at its peak and finishes within
+    `seconds`, a guard against the minutes a hostile file took, far above the milliseconds it takes now
+    (speed itself is measured by scripts, not asserted by tests on a shared machine).
 
     Time and memory are measured in separate runs: tracing allocations slows Python down severalfold.
     """
@@ -52,7 +54,7 @@ def parse_bounded(path: Path, seconds: float, megabytes: float) -> tuple[Campaig
     return result
 
 
-def refused(tmp_path: Path, text: str, seconds: float = 0.5) -> Problem:
+def refused(tmp_path: Path, text: str, seconds: float = 10.0) -> Problem:
     path = tmp_path / "winback.yaml"
     path.write_text(text, encoding="utf-8")
     campaign, problems = parse_bounded(path, seconds, megabytes=4)
@@ -104,7 +106,7 @@ def test_nesting_up_to_the_bound_is_accepted(tmp_path: Path) -> None:
 
 def test_a_file_with_too_many_values_is_refused_where_the_bound_is_crossed(tmp_path: Path) -> None:
     many = "".join(f"      - {n}\n" for n in range(MAX_NODES))
-    problem = refused(tmp_path, with_params("    many:\n" + many), seconds=2.0)  # 2,000 values are read first
+    problem = refused(tmp_path, with_params("    many:\n" + many), seconds=20.0)  # 2,000 values are read first
 
     assert problem.message == f"the file holds more than {MAX_NODES} YAML values"
     assert EXTRA_LINE < problem.line <= EXTRA_LINE + MAX_NODES  # type: ignore[operator]
