@@ -96,8 +96,14 @@ class App:
         problems.extend(policy_problems)
         shop = self.shop(signing_key=b"validation")
         for campaign in campaigns:
-            problems.extend(self.renderer.check(campaign, sample_context(campaign, shop, now),
-                                                default_from=self.default_from))
+            # With variants, every send renders one of them, never the bare message: check each.
+            # A problem in a key the variants share is found once per variant and reported once.
+            found: dict[Problem, None] = {}
+            for variant in campaign.variant_names or [None]:
+                found.update(dict.fromkeys(self.renderer.check(
+                    campaign, sample_context(campaign, shop, now, variant), default_from=self.default_from,
+                    variant=variant)))
+            problems.extend(found)
         return campaigns, problems
 
     def campaigns(self, now: dt.datetime, only: list[str] | None = None, *, enabled: bool = True) -> list[Campaign]:
@@ -227,7 +233,8 @@ class App:
         for occ, context in zip(items, build_contexts(session, campaign, items, shop, now), strict=True):
             headers = message_headers(campaign.id, None, context["unsubscribe_url"])
             try:
-                email = self.renderer.render(campaign.spec.message, context, default_from=self.default_from)
+                email = self.renderer.render(campaign.message_for(occ.variant), context,
+                                             default_from=self.default_from)
             except LifecycleError as exc:
                 out.append(PreviewItem(occ, None, exc.with_hint(), headers))
                 continue
@@ -235,19 +242,27 @@ class App:
         return out
 
     def send_test(self, now: dt.datetime, campaign: Campaign, to: str, provider: Provider,
-                  customer: str | None = None) -> tuple[SendResult, str]:
-        """Render one campaign's email for a customer (or sample data) and send it to `to`; no ledger row."""
+                  customer: str | None = None, variant: str | None = None) -> tuple[SendResult, str]:
+        """Render one campaign's email for a customer (or sample data) and send it to `to`; no ledger row.
+
+        A campaign with variants sends `variant`, or else the customer's own (the control's with sample data)."""
         now = utc_naive(now)
         self.store.check()
+        if variant is not None and variant not in campaign.variant_names:
+            raise LifecycleError(f"campaign {campaign.id!r} has no variant {variant!r}",
+                                 f"its variants: {', '.join(campaign.variant_names) or 'none'}")
         shop = self.shop()
         with self.store.reading() as session:
             if customer:
                 item = _TestItem(customer_id=self._customer_id(session, customer), due_at=now)
+                item.variant = variant or campaign.variant_for(item.customer_id)
                 item.order_id, item.order_line_id = self._latest_order(session, item.customer_id)
                 context = build_contexts(session, campaign, [item], shop, now)[0]
             else:
-                context = sample_context(campaign, shop, now)
-        rendered = self.renderer.render(campaign.spec.message, context, default_from=self.default_from)
+                variant = variant or next(iter(campaign.variant_names), None)
+                context = sample_context(campaign, shop, now, variant)
+        rendered = self.renderer.render(campaign.message_for(context["campaign"]["variant"]), context,
+                                        default_from=self.default_from)
         rendered = RenderedEmail(subject=f"[TEST] {rendered.subject}", preheader=rendered.preheader,
                                  html=rendered.html, text=rendered.text, from_=rendered.from_,
                                  reply_to=rendered.reply_to)
@@ -282,3 +297,4 @@ class _TestItem:
     order_id: int | None = None
     order_line_id: int | None = None
     reason: str = "test send"
+    variant: str | None = None

@@ -34,6 +34,7 @@ class Item(Protocol):
     order_line_id: int | None
     due_at: dt.datetime
     reason: str
+    variant: str | None
 
 
 @dataclass(frozen=True)
@@ -153,14 +154,15 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
             order_context(order, line_ctx, zone, locale) if order else None, line_ctx, this_line,
             [product_context(products[s], money_in, locale) for s in related[item.occurrence_key] if s in products],
             {"key": item.occurrence_key, "due_at": item.due_at.replace(tzinfo=dt.UTC), "reason": item.reason},
-            unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email)))
+            unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email), item.variant))
     return contexts
 
 
-def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime) -> dict[str, Any]:
-    """A context shaped like a real send of this campaign, for `lifecycle validate` to render each
-    template against: `order` and `lines` only when the trigger is about an order, `line` only
-    when it is about an order line, so a template that needs more than a send has is refused."""
+def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime, variant: str | None = None) -> dict[str, Any]:
+    """A context shaped like a real send of this campaign (of `variant`, when it has variants), for
+    `lifecycle validate` to render each template against: `order` and `lines` only when the trigger
+    is about an order, `line` only when it is about an order line, so a template that needs more
+    than a send has is refused."""
     zone, locale, currency = shop.default_zone, shop.locale, shop.currency
     placed = now - dt.timedelta(days=3)
     coffee = Product(sku="SAMPLE-COFFEE", name="House Blend 1kg", url=shop.url, image_url=None, price_cents=2400)
@@ -182,19 +184,20 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime) -> dict[str
         order_ctx, line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
         [product_context(mug, currency, locale)],
         {"key": "sample", "due_at": now.replace(tzinfo=dt.UTC), "reason": "sample"},
-        f"{shop.public_url.rstrip('/')}/unsubscribe/sample")
+        f"{shop.public_url.rstrip('/')}/unsubscribe/sample", variant)
 
 
 def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, customer: dict[str, Any],
              order: dict[str, Any] | None, lines: list[dict[str, Any]], line: dict[str, Any] | None,
              recommendations: list[dict[str, Any] | None], occurrence: dict[str, Any],
-             unsubscribe: str) -> dict[str, Any]:
+             unsubscribe: str, variant: str | None) -> dict[str, Any]:
     """The one shape of a template context (docs/templates.md)."""
-    params = dict(campaign.spec.message.params)
+    params = dict(campaign.message_for(variant).params)
     return {
         "customer": customer, "order": order, "lines": lines, "line": line,
         "recommendations": recommendations, "shop": shop.as_context(),
-        "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params}, "params": params,
+        "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params, "variant": variant},
+        "params": params,
         "occurrence": occurrence, "unsubscribe_url": unsubscribe, "now": now.replace(tzinfo=dt.UTC),
         "locale": locale,
     }

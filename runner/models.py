@@ -167,6 +167,7 @@ class Send(SQLModel, table=True):
     order_line_id: int | None = None
     due_at: dt.datetime = Field(sa_type=DateTime)
     reason: str = ""
+    variant: str | None = None  # the campaign's message variant this send renders (A/B tests)
     status: str = SendStatus.PLANNED
     skip_reason: str | None = None
     attempts: int = 0

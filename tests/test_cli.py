@@ -64,6 +64,7 @@ def test_preview_for_one_customer_and_campaign(workdir: Path, capsys):
     code, out, _ = run(capsys, "preview", "--at", "2026-12-20T10:00:00Z", "--campaign", "winback", "--json")
     entries = json.loads(out)
     assert code == 0 and entries and {e["campaign"] for e in entries} == {"winback"}
+    assert {e["variant"] for e in entries} == {"we-miss-you", "offer-first"}  # the shipped A/B test
     one = entries[0]["email"]
     code, out, _ = run(capsys, "preview", "--at", "2026-12-20T10:00:00Z", "--customer", one, "--json")
     assert {e["email"] for e in json.loads(out)} == {one}
