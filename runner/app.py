@@ -197,11 +197,16 @@ class App:
 
     def campaign_results(self, since: dt.datetime, until: dt.datetime, window: dt.timedelta,
                          campaign_ids: list[str] | None = None) -> list[CampaignResult]:
-        """What each campaign's emails achieved in [since, until]; reads the store and writes nothing."""
+        """What each campaign's emails achieved in [since, until], per variant where a campaign has
+        variants; reads the store and writes nothing."""
         self.store.check()
+        # The files only order each campaign's variants (the first is the control): a report still
+        # runs, with variants ordered by name, when the campaign set has problems.
+        campaigns, _ = load_campaigns(self.settings[s.CAMPAIGNS_DIR])
         with self.store.reader.connect() as conn:
             return campaign_results(conn, utc_naive(since), utc_naive(until), window=window,
-                                    campaign_ids=campaign_ids)
+                                    campaign_ids=campaign_ids,
+                                    variant_order={c.id: c.variant_names for c in campaigns})
 
     # ------------------------------------------------------------ preview and test sends
 
