@@ -118,7 +118,8 @@ def test_the_ledger_records_each_customers_variant_and_the_email_renders_it(
     assert len(later) == 30 and all(s.variant == campaign.variant_for(s.customer_id) for s in later)
 
 
-def test_a_planned_send_keeps_its_variant_when_the_weights_change(app: App, shop: ShopBuilder, campaigns_dir):
+def plan_without_sending(app: App, shop: ShopBuilder, campaigns_dir: Path) -> dict[int, str | None]:
+    """Twenty orders of the A/B campaign planned (not yet sent): the variant of each send, by send id."""
     write_campaign(campaigns_dir, AB_CAMPAIGN)
     customers_with_orders(shop, 20)
     campaign = app.campaigns(DUE)[0]
@@ -128,6 +129,11 @@ def test_a_planned_send_keeps_its_variant_when_the_weights_change(app: App, shop
     plan(app.store, campaign, window)
     planned = {s.id: s.variant for s in ledger(app)}
     assert set(planned.values()) == {"plain", "offer"}
+    return planned
+
+
+def test_a_planned_send_keeps_its_variant_when_the_weights_change(app: App, shop: ShopBuilder, campaigns_dir):
+    planned = plan_without_sending(app, shop, campaigns_dir)
     write_campaign(campaigns_dir, AB_CAMPAIGN.replace("weight: 1\n      - name: offer",
                                                       "weight: 1000\n      - name: offer"))
     assert all(app.campaigns(DUE)[0].variant_for(s.customer_id) == "plain" for s in ledger(app))  # new weights
@@ -140,18 +146,14 @@ def test_a_planned_send_keeps_its_variant_when_the_weights_change(app: App, shop
 
 def test_a_send_whose_variant_was_removed_is_sent_and_recorded_as_the_customers_variant_now(
         app: App, shop: ShopBuilder, campaigns_dir):
-    write_campaign(campaigns_dir, AB_CAMPAIGN)
-    customers_with_orders(shop, 20)
-    campaign = app.campaigns(DUE)[0]
-    with app.store.reading() as session:
-        window = window_for(campaign, DUE.replace(tzinfo=None), None, app.shop().default_zone,
-                            store_time_zones(session))
-    plan(app.store, campaign, window)
+    planned = plan_without_sending(app, shop, campaigns_dir)
     write_campaign(campaigns_dir, AB_CAMPAIGN.replace("- name: plain", "- name: short").replace(
         'weight: 1\n      - name: offer', 'weight: 1\n        subject: "Hi"\n      - name: offer'))
     tick(app, DUE)
     rows, emails = ledger(app), sent_emails(app)
-    assert {s.variant for s in rows} == {"short", "offer"} and {s.status for s in rows} == {"sent"}
+    assert {s.status for s in rows} == {"sent"}
+    assert {s.id: s.variant for s in rows} == {send_id: "short" if variant == "plain" else variant
+                                              for send_id, variant in planned.items()}
     assert all(emails[s.id]["Subject"] == ("Hi" if s.variant == "short" else SUBJECTS["offer"]) for s in rows)
 
 
@@ -196,39 +198,26 @@ def test_send_test_sends_the_variant_asked_for(app: App, shop: ShopBuilder, camp
 
 # ---------------------------------------------------------------- validation
 
-def test_variant_problems_are_reported_at_their_lines(app: App, campaigns_dir):
-    write_campaign(campaigns_dir, """
-        id: broken-ab
-        name: Broken A/B
-        trigger: {type: order}
-        message: {template: winback, subject: "Hello"}
-        variants:
-          - name: a
-            weight: 0
-          - name: b
-            subjet: "Hi"
-          - name: a
-    """)
-    _, problems = app.problems(DUE)
-    assert [(p.line, p.message) for p in problems] == [
-        (7, "variants.0.weight: Input should be greater than 0"),
-        (9, "unknown key 'subjet'"),
-    ]
-    assert problems[1].hint.startswith("did you mean 'subject'?")
+BROKEN_AB = 'id: broken-ab\nname: Broken A/B\ntrigger: {type: order}\nmessage: {template: winback, subject: "Hi"}\n'
 
-    write_campaign(campaigns_dir, """
-        id: broken-ab
-        name: Broken A/B
-        trigger: {type: order}
-        message: {template: winback, subject: "Hello"}
-        variants:
-          - name: a
-          - name: b
-            subject: "Hi"
-          - name: a
-    """)
-    _, problems = app.problems(DUE)
-    assert [(p.line, p.message) for p in problems] == [(9, "variants.2.name: 'a' names another variant too")]
+
+@pytest.mark.parametrize(("variants", "expected"), [
+    ("variants:\n  - name: a\n    weight: 0\n  - name: b\n    subjet: Hello\n",
+     [(7, "variants.0.weight: Input should be greater than 0", None),
+      (9, "unknown key 'subjet'", "did you mean 'subject'?")]),
+    ("variants:\n  - name: a\n  - name: b\n  - name: a\n",
+     [(8, "variants.2.name: 'a' names another variant too", "give every variant its own name")]),
+    ("variants:\n  - {name: Variant B}\n",
+     [(6, "variants.0.name: String should match pattern '^[a-z0-9][a-z0-9_-]*$'", None)]),
+], ids=["weight-and-key", "repeated-name", "name-not-a-slug"])
+def test_variant_problems_are_reported_at_their_lines(tmp_path, variants, expected):
+    path = tmp_path / "broken-ab.yaml"
+    path.write_text(BROKEN_AB + variants)
+    campaign, problems = parse_campaign(path)
+    assert campaign is None
+    assert [(p.line, p.message) for p in problems] == [(line, message) for line, message, _ in expected]
+    for problem, (_, _, hint) in zip(problems, expected, strict=True):
+        assert hint is None or problem.hint.startswith(hint)
 
 
 def test_each_variants_message_is_checked_against_the_triggers_context(app: App, campaigns_dir):
