@@ -260,14 +260,13 @@ class App:
         with self.store.reading() as session:
             if customer:
                 item = _TestItem(customer_id=self._customer_id(session, customer), due_at=now)
-                item.variant = variant or campaign.variant_for(item.customer_id)
+                item.variant = variant = variant or campaign.variant_for(item.customer_id)
                 item.order_id, item.order_line_id = self._latest_order(session, item.customer_id)
                 context = build_contexts(session, campaign, [item], shop, now)[0]
             else:
                 variant = variant or next(iter(campaign.variant_names), None)
                 context = sample_context(campaign, shop, now, variant)
-        rendered = self.renderer.render(campaign.message_for(context["campaign"]["variant"]), context,
-                                        default_from=self.default_from)
+        rendered = self.renderer.render(campaign.message_for(variant), context, default_from=self.default_from)
         rendered = RenderedEmail(subject=f"[TEST] {rendered.subject}", preheader=rendered.preheader,
                                  html=rendered.html, text=rendered.text, from_=rendered.from_,
                                  reply_to=rendered.reply_to)

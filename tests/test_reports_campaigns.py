@@ -171,6 +171,21 @@ def test_each_variant_against_the_control(app, ab_results):
     assert results["birthday"].sent == 400
 
 
+def test_provider_events_per_variant(app, ab_results):
+    from runner.models import Event
+
+    with app.store.session() as session:
+        opened = session.exec(select(Send.id, Send.customer_id).where(Send.variant == "emoji").limit(3)).all()
+        session.add_all(Event(provider="postmark", provider_event_id=str(send_id), type="opened", send_id=send_id,
+                              customer_id=customer_id, email="x@example.com", occurred_at=dt.datetime(2026, 5, 11),
+                              received_at=dt.datetime(2026, 5, 11)) for send_id, customer_id in opened)
+        session.commit()
+    winback = next(r for r in app.campaign_results(SINCE, UNTIL, WINDOW) if r.campaign_id == "winback")
+    plain, emoji = winback.variants
+    assert (winback.events["opened"], emoji.events["opened"], emoji.events["clicked"]) == (3, 3, 0)
+    assert plain.events["opened"] is None  # no event for this variant at all: unknown, as for a campaign
+
+
 def test_the_report_command_per_variant(app, ab_results, settings, monkeypatch, capsys):
     from runner.cli import main
 
