@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from browserkit import chromium, console_errors, needs_chromium
 from shopkit import ROOT, ShopBuilder, utc, write_campaign
 from sqlalchemy import select
 
@@ -180,6 +181,23 @@ def test_preview_shows_each_emails_variant(app: App, shop: ShopBuilder, campaign
     table = capsys.readouterr().out
     counts = Counter(e["variant"] for e in entries)
     assert f"  variant offer      {counts['offer']}" in table and f"  variant plain      {counts['plain']}" in table
+
+
+@needs_chromium
+def test_the_gallerys_variant_filter_in_chromium(app: App, shop: ShopBuilder, campaigns_dir, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    write_campaign(campaigns_dir, AB_CAMPAIGN)
+    customers_with_orders(shop, 8)
+    entries = write_gallery(app.preview(DUE, app.campaigns(DUE)), tmp_path / "pv", DUE)
+    with chromium(tmp_path / "profile", width=390, height=900) as browser:
+        browser.get((tmp_path / "pv" / "index.html").as_uri())
+        Select(browser.find_element(By.ID, "variant")).select_by_visible_text("offer")
+        visible = [row for row in browser.find_elements(By.CSS_SELECTOR, "#occurrences tbody tr") if row.is_displayed()]
+        assert [row.get_attribute("data-variant") for row in visible] == [
+            e["variant"] for e in entries if e["variant"] == "offer"]
+        assert visible and console_errors(browser) == []
 
 
 def test_send_test_sends_the_variant_asked_for(app: App, shop: ShopBuilder, campaigns_dir):
