@@ -83,7 +83,8 @@ class App:
         return Shop(name=self.settings[s.SHOP_NAME], url=self.settings[s.SHOP_URL],
                     address=self.settings[s.SHOP_ADDRESS], public_url=self.settings[s.PUBLIC_URL],
                     signing_key=key, default_zone=self.settings[s.DEFAULT_TIMEZONE],
-                    currency=self.settings[s.SHOP_CURRENCY], locale=self.settings[s.SHOP_LOCALE])
+                    currency=self.settings[s.SHOP_CURRENCY], locale=self.settings[s.SHOP_LOCALE],
+                    review_url=self.settings[s.REVIEW_URL])
 
     @property
     def default_from(self) -> str:

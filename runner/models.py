@@ -37,6 +37,8 @@ def is_address(email: str) -> bool:
 class Customer(SQLModel, table=True):
     __table_args__ = (
         Index("ix_customer_birthday", "birthday_md", "time_zone"),
+        Index("ix_customer_first_order", "time_zone", "first_order_at"),
+        Index("ix_customer_created", "time_zone", "created_at"),
         Index("ix_customer_last_order", "last_order_at"),
         Index("ix_customer_time_zone", "time_zone"),
     )

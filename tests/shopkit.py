@@ -21,6 +21,9 @@ def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=UTC)
 
 
+SIGNED_UP = utc(2020, 1, 1)  # when test customers opened their accounts, unless a test says otherwise
+
+
 class ShopBuilder:
     """Writes customers and orders straight into a real store, the way an import would."""
 
@@ -29,11 +32,12 @@ class ShopBuilder:
         self._orders = 0
 
     def customer(self, email: str, *, consent: bool = True, birthday: dt.date | None = None,
-                 time_zone: str | None = None, first_name: str = "Ada", **extra: Any) -> int:
+                 time_zone: str | None = None, first_name: str = "Ada",
+                 created_at: dt.datetime = SIGNED_UP, **extra: Any) -> int:
         with self.store.session() as session:
             row = Customer(email=email, first_name=first_name, last_name="Tester", birthday=birthday,
                            birthday_md=birthday_key(birthday), time_zone=time_zone, accepts_marketing=consent,
-                           created_at=dt.datetime(2020, 1, 1), **extra)
+                           created_at=created_at.astimezone(UTC).replace(tzinfo=None), **extra)
             session.add(row)
             session.commit()
             return row.id  # type: ignore[return-value]

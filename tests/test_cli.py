@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import shutil
@@ -76,14 +77,27 @@ def test_the_shipped_policies_show_in_the_tick_summary_and_the_preview(workdir: 
     header, _, *rows = out.split("with the file provider:")[1].strip().splitlines()[:6]
     assert header.split() == ["campaign", "due", "sent", "failed", "retrying", "deferred", "skipped"]
     birthday = next(row for row in rows if row.startswith("birthday"))
-    assert "quiet_hours=1" in birthday and "sunset=2" in birthday
+    assert "quiet_hours=2" in birthday and "sunset=1" in birthday
     later = "2026-11-24T08:00:00Z"
     code, out, _ = run(capsys, "preview", "--at", later)
     assert code == 0 and "deferred:quiet_hours" in out.splitlines()[1]
     code, out, _ = run(capsys, "tick", "--at", later, "--json")
     rows = {row["campaign"]: row for row in json.loads(out)}
     assert rows["birthday"]["deferred"] == {"quiet_hours": 1}
-    assert rows["thank-you"]["sent"] == 6  # held back at night on the 23rd, sent as each window opened
+    assert rows["thank-you"]["sent"] == 7  # held back at night on the 23rd, sent as each window opened
+
+
+@pytest.mark.parametrize("at", [AT, "2027-02-28T23:00:00Z", "2028-02-29T06:00:00Z"])
+def test_the_demo_exercises_every_shipped_campaign(workdir: Path, capsys, at: str):
+    """Every shipped campaign finds occurrences in the demo shop; the shop's policies send some of them
+    at the demo's tick and defer others (night, a gap after another email) to the next days' ticks."""
+    code, out, _ = run(capsys, "demo", "--customers", "250", "--at", at)
+    assert code == 0, out
+    for days in (1, 2):
+        later = dt.datetime.fromisoformat(at) + dt.timedelta(days=days)
+        assert run(capsys, "tick", "--at", later.isoformat())[0] == 0
+    sent = {path.parent.name for path in (workdir / "outbox").rglob("*.eml")}
+    assert sent == {p.stem for p in (workdir / "campaigns").glob("[!_]*.yaml")}
 
 
 def test_demo_twice_starts_over(workdir: Path, capsys):
@@ -154,7 +168,7 @@ def test_validate_names_the_file_and_line_of_a_control_character(workdir: Path, 
 
 def test_validate_the_shipped_campaigns(workdir: Path, capsys):
     code, out, _ = run(capsys, "validate")
-    assert code == 0 and "4 campaign(s) valid" in out
+    assert code == 0 and "7 campaign(s) valid" in out
 
 
 def test_bad_at_is_a_usage_error(workdir: Path, capsys):

@@ -1,4 +1,4 @@
-"""Rendering: the four shipped templates, template checks with file:line problems, MIME and html_to_text."""
+"""Rendering: the shipped templates, template checks with file:line problems, MIME and html_to_text."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from runner.render import (
 )
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-TEMPLATE_NAMES = ["thank_you", "replenishment", "winback", "birthday"]
+TEMPLATE_NAMES = ["thank_you", "replenishment", "winback", "birthday", "review_request", "anniversary",
+                  "vip_milestone"]
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
 FROM = "Example Shop <hello@shop.example.com>"
@@ -41,8 +42,10 @@ def product(sku: str, name: str, *, url: str | None = None, image_url: str | Non
 
 
 def order_line(name: str, quantity: int, unit_cents: int, item: dict[str, Any] | None) -> dict[str, Any]:
-    return {"sku": item["sku"] if item else "SKU", "name": name, "quantity": quantity,
-            "unit_price": Money(unit_cents), "total": Money(unit_cents * quantity), "product": item}
+    sku = item["sku"] if item else "SKU"
+    return {"sku": sku, "name": name, "quantity": quantity, "unit_price": Money(unit_cents),
+            "total": Money(unit_cents * quantity), "product": item,
+            "review_url": f"https://shop.example.com/products/{sku}/reviews"}
 
 
 def make_context(*, with_order: bool = True, recommendations: bool = True, params: dict[str, Any] | None = None,
@@ -75,7 +78,11 @@ def make_context(*, with_order: bool = True, recommendations: bool = True, param
         "shop": {"name": "Example Shop", "url": "https://shop.example.com", "address": "1 Example Street, Springfield"},
         "campaign": {"id": "test", "name": "Test campaign", "params": params},
         "params": params,
-        "occurrence": {"key": "test:1", "due_at": NOW, "reason": "test"},
+        "occurrence": {"key": "test:1", "due_at": NOW, "reason": "test",
+                       # what the anniversary and milestone triggers add (Trigger.facts)
+                       "anniversary": {"year": 2026, "years": 1,
+                                       "since": dt.datetime(2025, 1, 5, 9, 0, tzinfo=BERLIN)},
+                       "milestone": {"orders": 5, "ordinal": "5th", "spent": None}},
         "unsubscribe_url": UNSUBSCRIBE,
         "now": NOW,
     }
@@ -97,7 +104,7 @@ def render(renderer: Renderer, template: str, context: dict[str, Any], **extra: 
     return renderer.render(message(template, **extra), context, default_from=FROM)
 
 
-# ---------------------------------------------------------------- the four templates
+# ---------------------------------------------------------------- the shipped templates
 
 @pytest.mark.parametrize("template", TEMPLATE_NAMES)
 @pytest.mark.parametrize("variant", [
@@ -402,7 +409,8 @@ def test_check_reports_a_missing_template_with_the_closest_name(tmp_path: Path) 
     assert "thank_yu" in problem.message and "not found" in problem.message
     assert problem.hint is not None
     assert problem.hint.startswith("did you mean 'thank_you'?")
-    assert "available templates: birthday, replenishment, thank_you, winback" in problem.hint
+    assert ("available templates: anniversary, birthday, replenishment, review_request, thank_you, vip_milestone, "
+            "winback") in problem.hint
     assert "base" not in problem.hint.split("available templates:")[1]
 
 
