@@ -260,7 +260,10 @@ class App:
         shop = self.shop()
         with self.store.reading() as session:
             if customer:
-                item = _TestItem(customer_id=self._customer_id(session, customer), due_at=now)
+                customer_id = self._customer_id(session, customer)
+                # a key of the trigger's own shape, for the facts a template may read from it
+                item = _TestItem(customer_id=customer_id, due_at=now,
+                                 occurrence_key=campaign.trigger.sample_key(customer_id, now, shop.currency))
                 item.variant = variant = variant or campaign.variant_for(item.customer_id)
                 item.order_id, item.order_line_id = self._latest_order(session, item.customer_id)
                 context = build_contexts(session, campaign, [item], shop, now)[0]
@@ -298,7 +301,7 @@ class App:
 class _TestItem:
     customer_id: int
     due_at: dt.datetime
-    occurrence_key: str = "test"
+    occurrence_key: str
     order_id: int | None = None
     order_line_id: int | None = None
     reason: str = "test send"

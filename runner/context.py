@@ -193,7 +193,7 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime, variant: st
     return _context(
         campaign, shop, now, locale, customer_context(customer, ["vip"], zone, Money(9600, currency, locale)),
         order_ctx, line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
-        [product_context(mug, currency, locale)], campaign.trigger.sample_key(0, now), now, "sample",
+        [product_context(mug, currency, locale)], campaign.trigger.sample_key(0, now, currency), now, "sample",
         f"{shop.public_url.rstrip('/')}/unsubscribe/sample", variant)
 
 

@@ -191,6 +191,26 @@ def test_send_test_writes_one_marked_email_and_records_nothing(workdir: Path, ca
     assert digest(db) == before
 
 
+@pytest.mark.parametrize("campaign", ["vip-milestone", "anniversary"])
+def test_send_test_of_a_campaign_whose_template_reads_its_triggers_facts(workdir: Path, capsys, campaign: str):
+    run(capsys, "demo", "--customers", "200", "--at", AT)
+    for customer in ([], ["--customer", "customer-00001@example.com"]):
+        code, _, err = run(capsys, "send-test", "--to", "me@shop.example.com", "--campaign", campaign, *customer)
+        assert code == 0, err
+        (eml,) = (workdir / "outbox" / "test").glob("*.eml")
+        eml.unlink()  # two test sends in one second are one file
+
+
+def test_a_test_send_in_a_euro_shop_shows_euros(workdir: Path, capsys, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LIFECYCLE_SHOP_CURRENCY", "EUR")
+    (workdir / "campaigns" / "vip-milestone.yaml").write_text(
+        (workdir / "campaigns" / "vip-milestone.yaml").read_text().replace("orders: [5]", "orders: []"))
+    run(capsys, "init")
+    assert run(capsys, "send-test", "--to", "me@shop.example.com", "--campaign", "vip-milestone")[0] == 0
+    (eml,) = (workdir / "outbox" / "test").glob("*.eml")
+    assert "more than =E2=82=AC500.00" in eml.read_text()  # €500.00, quoted-printable
+
+
 def test_every_command_has_help(workdir: Path, capsys):
     from runner.cli import cli
 

@@ -201,6 +201,43 @@ def test_birthday_wording_fits_29_february(renderer: Renderer) -> None:
     assert "Happy birthday!" in nameless.text and "CAKE" in nameless.text and "%" not in nameless.text
 
 
+def test_review_request_links_each_product_to_its_review_page(renderer: Renderer) -> None:
+    context = make_context()
+    context["order"] = {**context["order"], "delivered_at": dt.datetime(2026, 11, 20, 15, 0, tzinfo=BERLIN)}
+    context["order"]["lines"] = [*context["lines"], context["lines"][0]]  # the same product on two lines
+    rendered = render(renderer, "review_request", context)
+    assert "arrived on November 20, 2026" in rendered.text
+    assert rendered.text.count("- House Blend 1kg: https://shop.example.com/products/COFFEE-1KG/reviews") == 1
+    assert "- Paper Filters: https://shop.example.com/products/SKU/reviews" in rendered.text
+    assert rendered.html.count('href="https://shop.example.com/products/COFFEE-1KG/reviews"') == 1
+    assert "Write a review" not in rendered.html  # one button only when one product was bought
+
+
+def test_vip_milestone_names_the_count_or_the_amount(renderer: Renderer) -> None:
+    by_count = render(renderer, "vip_milestone", make_context(params=OFFER))
+    assert "Order #1001 was your 5th order with Example Shop." in by_count.text
+    assert "15% off" in by_count.text and "BACK15" in by_count.text
+    context = make_context(with_order=False)
+    context["occurrence"]["milestone"] = {"orders": None, "ordinal": None, "spent": Money(50000)}
+    by_amount = render(renderer, "vip_milestone", context)
+    assert "With your latest order, you've now spent more than $500.00 with Example Shop." in by_amount.text
+    assert "more than $500.00" in by_amount.html
+
+
+def test_anniversary_counts_the_years_and_never_says_today(renderer: Renderer) -> None:
+    context = make_context(params=OFFER)
+    context["occurrence"]["anniversary"] = {"year": 2027, "years": 3,
+                                            "since": dt.datetime(2024, 2, 29, 18, 0, tzinfo=BERLIN)}
+    rendered = render(renderer, "anniversary", context)
+    assert ("It's been 3 years since your first order with Example Shop, on February 29, 2024. Thank you for "
+            "sticking with us through 3 orders.") in rendered.text
+    assert "10% off" not in rendered.text and "15% off" in rendered.text
+    for part in (rendered.html.lower(), rendered.text.lower()):
+        assert "today" not in part and "this day" not in part
+    context["occurrence"]["anniversary"] = {"year": 2027, "years": None, "since": None}
+    assert "Another year of shopping with Example Shop" in render(renderer, "anniversary", context).text
+
+
 def test_html_escapes_customer_data_and_text_keeps_it(renderer: Renderer) -> None:
     context = make_context(first_name="<script>alert(1)</script>")
     context["shop"] = {**context["shop"], "name": 'Tom & "Jerry"'}

@@ -93,5 +93,5 @@ class AnniversaryTrigger(Trigger):
         since = customer["first_order_at" if self.params.since == "first_order" else "created_at"]
         return {"anniversary": {"year": year, "since": since, "years": year - since.year if since else None}}
 
-    def sample_key(self, customer_id: int, now: dt.datetime) -> str:
+    def sample_key(self, customer_id: int, now: dt.datetime, currency: str) -> str:
         return f"anniversary:{customer_id}:{now.year}"

@@ -93,9 +93,9 @@ class Trigger(ABC):
         customer as the template sees them (their locale, local dates). Nothing by default."""
         return {}
 
-    def sample_key(self, customer_id: int, now: dt.datetime) -> str:
-        """A key of the shape this trigger makes, so that `lifecycle validate` renders templates with
-        the facts a real send would have."""
+    def sample_key(self, customer_id: int, now: dt.datetime, currency: str) -> str:
+        """A key of the shape this trigger makes for a customer at `now` in a shop selling in `currency`,
+        so that `lifecycle validate` and test sends render templates with the facts a real send has."""
         return "sample"
 
 

@@ -110,7 +110,7 @@ class MilestoneTrigger(Trigger):
             amount = Money(amount.cents, amount.currency, customer["locale"])
         return {"milestone": {"orders": count, "ordinal": ordinal(count) if count else None, "spent": amount}}
 
-    def sample_key(self, customer_id: int, now: dt.datetime) -> str:
+    def sample_key(self, customer_id: int, now: dt.datetime, currency: str) -> str:
         if self.params.orders:
             return f"milestone:{customer_id}:orders:{self.params.orders[0]}"
-        return f"milestone:{customer_id}:spent:USD:{to_minor(str(self.params.spent[0]), 'USD')}"
+        return f"milestone:{customer_id}:spent:{currency}:{to_minor(str(self.params.spent[0]), currency)}"
