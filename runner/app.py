@@ -86,7 +86,8 @@ class App:
         return Shop(name=self.settings[s.SHOP_NAME], url=self.settings[s.SHOP_URL],
                     address=self.settings[s.SHOP_ADDRESS], public_url=self.settings[s.PUBLIC_URL],
                     signing_key=key, default_zone=self.settings[s.DEFAULT_TIMEZONE],
-                    currency=self.settings[s.SHOP_CURRENCY], locale=self.settings[s.SHOP_LOCALE])
+                    currency=self.settings[s.SHOP_CURRENCY], locale=self.settings[s.SHOP_LOCALE],
+                    review_url=self.settings[s.REVIEW_URL])
 
     @property
     def default_from(self) -> str:
@@ -99,8 +100,14 @@ class App:
         problems.extend(policy_problems)
         shop = self.shop(signing_key=b"validation")
         for campaign in campaigns:
-            problems.extend(self.renderer.check(campaign, sample_context(campaign, shop, now),
-                                                default_from=self.default_from))
+            # With variants, every send renders one of them, never the bare message: check each.
+            # A problem in a key the variants share is found once per variant and reported once.
+            found: dict[Problem, None] = {}
+            for variant in campaign.variant_names or [None]:
+                found.update(dict.fromkeys(self.renderer.check(
+                    campaign, sample_context(campaign, shop, now, variant), default_from=self.default_from,
+                    variant=variant)))
+            problems.extend(found)
         return campaigns, problems
 
     def campaigns(self, now: dt.datetime, only: list[str] | None = None, *, enabled: bool = True) -> list[Campaign]:
@@ -197,11 +204,16 @@ class App:
 
     def campaign_results(self, since: dt.datetime, until: dt.datetime, window: dt.timedelta,
                          campaign_ids: list[str] | None = None) -> list[CampaignResult]:
-        """What each campaign's emails achieved in [since, until]; reads the store and writes nothing."""
+        """What each campaign's emails achieved in [since, until], per variant where a campaign has
+        variants; reads the store and writes nothing."""
         self.store.check()
+        # The files only order each campaign's variants (the first is the control): a report still
+        # runs, with variants ordered by name, when the campaign set has problems.
+        campaigns, _ = load_campaigns(self.settings[s.CAMPAIGNS_DIR])
         with self.store.reader.connect() as conn:
             return campaign_results(conn, utc_naive(since), utc_naive(until), window=window,
-                                    campaign_ids=campaign_ids)
+                                    campaign_ids=campaign_ids,
+                                    variant_order={c.id: c.variant_names for c in campaigns})
 
     def simulate(self, grid: TickGrid, campaigns: list[Campaign], *,
                  assume_consent: bool = False) -> Iterator[SimulatedOccurrence]:
@@ -252,7 +264,8 @@ class App:
         for occ, context in zip(items, build_contexts(session, campaign, items, shop, now), strict=True):
             headers = message_headers(campaign.id, None, context["unsubscribe_url"])
             try:
-                email = self.renderer.render(campaign.spec.message, context, default_from=self.default_from)
+                email = self.renderer.render(campaign.message_for(occ.variant), context,
+                                             default_from=self.default_from)
             except LifecycleError as exc:
                 out.append(PreviewItem(occ, None, exc.with_hint(), headers))
                 continue
@@ -260,19 +273,29 @@ class App:
         return out
 
     def send_test(self, now: dt.datetime, campaign: Campaign, to: str, provider: Provider,
-                  customer: str | None = None) -> tuple[SendResult, str]:
-        """Render one campaign's email for a customer (or sample data) and send it to `to`; no ledger row."""
+                  customer: str | None = None, variant: str | None = None) -> tuple[SendResult, str]:
+        """Render one campaign's email for a customer (or sample data) and send it to `to`; no ledger row.
+
+        A campaign with variants sends `variant`, or else the customer's own (the control's with sample data)."""
         now = utc_naive(now)
         self.store.check()
+        if variant is not None and variant not in campaign.variant_names:
+            raise LifecycleError(f"campaign {campaign.id!r} has no variant {variant!r}",
+                                 f"its variants: {', '.join(campaign.variant_names) or 'none'}")
         shop = self.shop()
         with self.store.reading() as session:
             if customer:
-                item = _TestItem(customer_id=self._customer_id(session, customer), due_at=now)
+                customer_id = self._customer_id(session, customer)
+                # a key of the trigger's own shape, for the facts a template may read from it
+                item = _TestItem(customer_id=customer_id, due_at=now,
+                                 occurrence_key=campaign.trigger.sample_key(customer_id, now, shop.currency))
+                item.variant = variant = variant or campaign.variant_for(item.customer_id)
                 item.order_id, item.order_line_id = self._latest_order(session, item.customer_id)
                 context = build_contexts(session, campaign, [item], shop, now)[0]
             else:
-                context = sample_context(campaign, shop, now)
-        rendered = self.renderer.render(campaign.spec.message, context, default_from=self.default_from)
+                variant = variant or next(iter(campaign.variant_names), None)
+                context = sample_context(campaign, shop, now, variant)
+        rendered = self.renderer.render(campaign.message_for(variant), context, default_from=self.default_from)
         rendered = RenderedEmail(subject=f"[TEST] {rendered.subject}", preheader=rendered.preheader,
                                  html=rendered.html, text=rendered.text, from_=rendered.from_,
                                  reply_to=rendered.reply_to)
@@ -303,7 +326,8 @@ class App:
 class _TestItem:
     customer_id: int
     due_at: dt.datetime
-    occurrence_key: str = "test"
+    occurrence_key: str
     order_id: int | None = None
     order_line_id: int | None = None
     reason: str = "test send"
+    variant: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +26,7 @@ from .errors import Problem
 from .plugins import TRIGGERS, available
 from .policies.spec import Policy, PolicySpec
 from .triggers.base import Trigger
+from .variants import choose
 from .yamlfile import read_yaml
 
 CRON_HINT = "five fields: minute hour day-of-month month day-of-week, e.g. '*/15 * * * *'"
@@ -40,6 +42,7 @@ def _check_cron(value: str) -> str:
 
 Cron = Annotated[str, AfterValidator(_check_cron)]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+TemplateName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_./-]+$")]
 
 
 class Strict(BaseModel):
@@ -49,12 +52,28 @@ class Strict(BaseModel):
 class MessageSpec(Strict):
     """What to send: a template name plus Jinja strings for subject and preheader."""
 
-    template: str = Field(pattern=r"^[A-Za-z0-9_./-]+$")
+    template: TemplateName
     subject: str = Field(min_length=1)
     from_: str | None = Field(default=None, alias="from")
     reply_to: str | None = None
     preheader: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+#: The message keys a variant replaces; its `params` are merged over the message's instead.
+REPLACED_BY_VARIANTS = ("subject", "preheader", "template")
+
+
+class VariantSpec(Strict):
+    """One version of the message in an A/B test: its share of customers and what it changes."""
+
+    name: Slug = Field(description="recorded in the ledger with each send and shown by preview and report")
+    weight: float = Field(default=1, gt=0, allow_inf_nan=False,
+                          description="share of customers, relative to the other variants' weights")
+    subject: str | None = Field(default=None, min_length=1)
+    preheader: str | None = None
+    template: TemplateName | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="merged over message.params")
 
 
 COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in")
@@ -120,6 +139,8 @@ class CampaignSpec(Strict):
     trigger: TriggerSpec
     audience: list[Condition] = Field(default_factory=list)
     message: MessageSpec
+    variants: list[VariantSpec] = Field(default_factory=list, description=(
+        "A/B test: each customer gets one variant of the message, chosen by weight, the same one every time"))
     expire_after: Duration = Field(default="1d", validate_default=True)  # type: ignore[assignment]
     schedule: Cron = "*/15 * * * *"
     description: str = ""
@@ -137,6 +158,8 @@ class Campaign:
     message_lines: Mapping[str, int | None] = field(default_factory=dict)
     #: the sending rules in force: the shop's policy with this campaign's `policy:` over it
     policy: Policy = field(default_factory=Policy)
+    #: per variant, in the file's order: the line of each key it sets (subject, preheader, template)
+    variant_lines: tuple[Mapping[str, int | None], ...] = ()
 
     @property
     def id(self) -> str:
@@ -145,6 +168,48 @@ class Campaign:
     @property
     def marketing(self) -> bool:
         return self.spec.kind == "marketing"
+
+    @property
+    def variant_names(self) -> list[str]:
+        """The variants in the file's order; the first is the control that reports compare against."""
+        return [variant.name for variant in self.spec.variants]
+
+    def variant_for(self, customer_id: int) -> str | None:
+        """The variant a customer gets (None for a campaign without variants); stable across processes."""
+        return choose(self._weights, self.id, customer_id) if self._weights else None
+
+    def variant_to_send(self, recorded: str | None, customer_id: int) -> str | None:
+        """The variant a planned send renders: the one recorded when it was planned, unless the campaign
+        has lost that variant (or gained or dropped variants) since; then the customer's variant now."""
+        names = self.variant_names
+        still_valid = recorded in names if names else recorded is None
+        return recorded if still_valid else self.variant_for(customer_id)
+
+    @cached_property
+    def _weights(self) -> list[tuple[str, float]]:
+        return [(variant.name, variant.weight) for variant in self.spec.variants]
+
+    @cached_property
+    def _messages(self) -> dict[str | None, MessageSpec]:
+        base = self.spec.message
+        messages = {None: base}
+        for variant in self.spec.variants:
+            changes = {key: value for key in REPLACED_BY_VARIANTS if (value := getattr(variant, key)) is not None}
+            messages[variant.name] = base.model_copy(update={**changes, "params": {**base.params, **variant.params}})
+        return messages
+
+    def message_for(self, variant: str | None) -> MessageSpec:
+        """The message a send of `variant` renders: the campaign's message with that variant's changes."""
+        return self._messages[variant]
+
+    def message_keys(self, variant: str | None) -> dict[str, tuple[str, int | None]]:
+        """Where each of the message's keys comes from for `variant`: its name in problems and its line."""
+        keys = {key: (f"message.{key}", line) for key, line in self.message_lines.items()}
+        if variant is not None:
+            index = self.variant_names.index(variant)
+            for key, line in self.variant_lines[index].items():
+                keys[key] = (f"variants.{index}.{key}", line)
+        return keys
 
 
 # ---------------------------------------------------------------- locating problems
@@ -240,8 +305,25 @@ def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
     problems.extend(trigger_problems)
     if spec is None or trigger is None or problems:
         return None, sorted(problems, key=lambda p: p.line or 0)
+    problems = _repeated_variant_names(path, doc, spec)
+    if problems:
+        return None, problems
     lines = {key: _line_of(doc, ("message", key)) for key in ("subject", "preheader", "from", "reply_to", "template")}
-    return Campaign(spec, trigger, path, lines), []
+    variant_lines = tuple({key: _line_of(doc, ("variants", index, key)) for key in REPLACED_BY_VARIANTS
+                           if getattr(variant, key) is not None} for index, variant in enumerate(spec.variants))
+    return Campaign(spec, trigger, path, lines, variant_lines=variant_lines), []
+
+
+def _repeated_variant_names(path: Path, doc: CommentedMap, spec: CampaignSpec) -> list[Problem]:
+    """A variant name used twice: the ledger and the report could not tell the two apart."""
+    problems, seen = [], set()
+    for index, variant in enumerate(spec.variants):
+        if variant.name in seen:
+            problems.append(Problem(str(path), _line_of(doc, ("variants", index, "name")),
+                                    f"variants.{index}.name: {variant.name!r} names another variant too",
+                                    "give every variant its own name: it is recorded with each send"))
+        seen.add(variant.name)
+    return problems
 
 
 def _trigger(path: Path, doc: CommentedMap, raw: Any) -> tuple[Trigger | None, list[Problem]]:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -21,6 +22,7 @@ from .i18n.locales import DEFAULT_LOCALE, locale_or_default
 from .models import Customer, CustomerTag, Order, OrderLine, Product
 from .money import Money
 from .recommend import bought_recently, related_skus
+from .settings import REVIEW_URL
 from .timezones import zone_or_default
 from .unsubscribe import unsubscribe_url
 
@@ -34,6 +36,7 @@ class Item(Protocol):
     order_line_id: int | None
     due_at: dt.datetime
     reason: str
+    variant: str | None
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,17 @@ class Shop:
     default_zone: ZoneInfo
     currency: str = "USD"
     locale: str = DEFAULT_LOCALE
+    review_url: str = REVIEW_URL.default  # a pattern with {sku} and {product_url}
 
     def as_context(self) -> dict[str, str]:
         return {"name": self.name, "url": self.url, "address": self.address}
+
+
+def review_url(pattern: str, sku: str, product: Product | None, shop_url: str) -> str:
+    """Where to review one product bought: the pattern with its SKU (URL-encoded) and its product page
+    (the shop's home page when the catalogue has none)."""
+    page = product.url if product is not None and product.url else shop_url
+    return pattern.replace("{product_url}", page).replace("{sku}", quote(sku, safe=""))
 
 
 def _local(moment: dt.datetime | None, zone: ZoneInfo) -> dt.datetime | None:
@@ -70,15 +81,16 @@ def customer_context(customer: Customer, tags: list[str], zone: ZoneInfo, spent:
         "birthday": customer.birthday, "time_zone": zone.key, "locale": spent.locale,
         "order_count": customer.order_count, "total_spent": spent, "currency": spent.currency,
         "first_order_at": _local(customer.first_order_at, zone), "last_order_at": _local(customer.last_order_at, zone),
-        "tags": tags,
+        "created_at": _local(customer.created_at, zone), "tags": tags,
     }
 
 
-def line_context(line: OrderLine, product: Product | None, currency: str, locale: str) -> dict[str, Any]:
+def line_context(line: OrderLine, product: Product | None, currency: str, locale: str, shop: Shop) -> dict[str, Any]:
     return {"sku": line.sku, "name": line.name or (product.name if product else line.sku),
             "quantity": line.quantity, "unit_price": Money(line.unit_price_cents, currency, locale),
             "total": Money(line.unit_price_cents * line.quantity, currency, locale),
-            "product": product_context(product, currency, locale)}
+            "product": product_context(product, currency, locale),
+            "review_url": review_url(shop.review_url, line.sku, product, shop.url)}
 
 
 def order_context(order: Order, lines: list[dict[str, Any]], zone: ZoneInfo, locale: str) -> dict[str, Any]:
@@ -143,7 +155,7 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
         currency, spent = spending.get(customer.id, (shop.currency, 0))
         order = orders.get(item.order_id) if item.order_id is not None else None
         money_in = order.currency if order else currency
-        line_ctx = [line_context(ln, products.get(ln.sku), money_in, locale)
+        line_ctx = [line_context(ln, products.get(ln.sku), money_in, locale, shop)
                     for ln in lines.get(item.order_id or -1, [])]
         this_line = next((ctx for ln, ctx in zip(lines.get(item.order_id or -1, []), line_ctx, strict=True)
                           if ln.id == item.order_line_id), None)
@@ -152,15 +164,16 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
             customer_context(customer, tags.get(customer.id, []), zone, Money(spent, currency, locale)),
             order_context(order, line_ctx, zone, locale) if order else None, line_ctx, this_line,
             [product_context(products[s], money_in, locale) for s in related[item.occurrence_key] if s in products],
-            {"key": item.occurrence_key, "due_at": item.due_at.replace(tzinfo=dt.UTC), "reason": item.reason},
-            unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email)))
+            item.occurrence_key, item.due_at, item.reason,
+            unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email), item.variant))
     return contexts
 
 
-def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime) -> dict[str, Any]:
-    """A context shaped like a real send of this campaign, for `lifecycle validate` to render each
-    template against: `order` and `lines` only when the trigger is about an order, `line` only
-    when it is about an order line, so a template that needs more than a send has is refused."""
+def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime, variant: str | None = None) -> dict[str, Any]:
+    """A context shaped like a real send of this campaign (of `variant`, when it has variants), for
+    `lifecycle validate` to render each template against: `order` and `lines` only when the trigger
+    is about an order, `line` only when it is about an order line, so a template that needs more
+    than a send has is refused."""
     zone, locale, currency = shop.default_zone, shop.locale, shop.currency
     placed = now - dt.timedelta(days=3)
     coffee = Product(sku="SAMPLE-COFFEE", name="House Blend 1kg", url=shop.url, image_url=None, price_cents=2400)
@@ -171,7 +184,7 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime) -> dict[str
                         last_order_at=placed)
     lines = [OrderLine(id=0, order_id=0, customer_id=0, placed_at=placed, sku=coffee.sku, name=coffee.name,
                        quantity=2, unit_price_cents=2400)]
-    line_ctx = [line_context(lines[0], coffee, currency, locale)]
+    line_ctx = [line_context(lines[0], coffee, currency, locale, shop)]
     order = Order(id=0, external_id="sample", name="#1001", customer_id=0, placed_at=placed,
                   delivered_at=placed + dt.timedelta(days=2), subtotal_cents=4800, total_cents=4800,
                   currency=currency, discount_code="WELCOME10")
@@ -180,21 +193,23 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime) -> dict[str
     return _context(
         campaign, shop, now, locale, customer_context(customer, ["vip"], zone, Money(9600, currency, locale)),
         order_ctx, line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
-        [product_context(mug, currency, locale)],
-        {"key": "sample", "due_at": now.replace(tzinfo=dt.UTC), "reason": "sample"},
-        f"{shop.public_url.rstrip('/')}/unsubscribe/sample")
+        [product_context(mug, currency, locale)], campaign.trigger.sample_key(0, now, currency), now, "sample",
+        f"{shop.public_url.rstrip('/')}/unsubscribe/sample", variant)
 
 
 def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, customer: dict[str, Any],
              order: dict[str, Any] | None, lines: list[dict[str, Any]], line: dict[str, Any] | None,
-             recommendations: list[dict[str, Any] | None], occurrence: dict[str, Any],
-             unsubscribe: str) -> dict[str, Any]:
+             recommendations: list[dict[str, Any] | None], key: str, due_at: dt.datetime, reason: str,
+             unsubscribe: str, variant: str | None) -> dict[str, Any]:
     """The one shape of a template context (docs/templates.md)."""
-    params = dict(campaign.spec.message.params)
+    params = dict(campaign.message_for(variant).params)
+    occurrence = {**campaign.trigger.facts(key, customer), "key": key, "due_at": due_at.replace(tzinfo=dt.UTC),
+                  "reason": reason}
     return {
         "customer": customer, "order": order, "lines": lines, "line": line,
         "recommendations": recommendations, "shop": shop.as_context(),
-        "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params}, "params": params,
+        "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params, "variant": variant},
+        "params": params,
         "occurrence": occurrence, "unsubscribe_url": unsubscribe, "now": now.replace(tzinfo=dt.UTC),
         "locale": locale,
     }

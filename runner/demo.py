@@ -10,7 +10,10 @@ The shape is meant to exercise every built-in trigger:
   coffee or tea every few weeks; some regulars stop, so there are lapsed customers (and a
   few whose last order is 90 days old, give or take hours, in every 250 of the first 5,000);
 - orders in the last few days, none of the very recent ones delivered yet, and one customer
-  in every 250 (of the first 5,000) with two orders on the same day;
+  in every 250 (of the first 5,000) with two orders on the same day, the second their fifth;
+- in every 250 of the first 5,000, a second order that takes a customer's spending past 500,
+  and first orders a year before today and before yesterday in the customer's own time zone
+  (first-order anniversaries due at whatever local hour a campaign picks);
 - birthdays for about 70%, with 29 February and today's and tomorrow's month-day planted
   among the first 5,000;
 - time zones on both sides of UTC, some customers without consent, about 2% suppressed.
@@ -28,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table, func, insert, literal, select
 from sqlmodel import SQLModel
@@ -335,7 +339,7 @@ class _ShopGenerator:
         times.reverse()
         return times
 
-    def planted_times(self, plant: int, favourite: int) -> list[tuple[int, int]] | None:
+    def planted_times(self, plant: int, favourite: int, zone: ZoneInfo) -> list[tuple[int, int]] | None:
         """Scenarios every demo run must show, one of each per PLANT_EVERY customers."""
         now = self.now
         if plant == 1:  # two orders on the same (UTC) day, two days ago
@@ -355,7 +359,20 @@ class _ShopGenerator:
             return self.history_before(self.now_s - 60 * _DAY, favourite, 3)
         if plant == 13:
             return self.history_before(self.now_s - 200 * _DAY, favourite, 3)
+        if plant == 14:  # a café's second order of 8 kg passes 500 in spending, 30 hours ago
+            return [(self.now_s - 40 * _DAY, 8), (self.now_s - 30 * _HOUR, 8)]
+        if plant in (15, 16):  # a first order a year before today or yesterday (local): one is due at any hour
+            first = self.local_noon_a_year_before(zone, days_ago=plant - 15)
+            return [(first, 1), (first + 45 * _DAY, 1), (self.now_s - 20 * _DAY, 1)]  # still buying lately
         return None
+
+    def local_noon_a_year_before(self, zone: ZoneInfo, days_ago: int) -> int:
+        """Seconds after `start` of noon in `zone`, one year before the local date `days_ago` days ago
+        (28 February standing in for a 29th that year lacks)."""
+        day = self.now.replace(tzinfo=dt.UTC).astimezone(zone).date() - dt.timedelta(days=days_ago)
+        year_before = day.replace(year=day.year - 1, day=28) if (day.month, day.day) == (2, 29) \
+            else day.replace(year=day.year - 1)
+        return self.seconds(utc_naive(dt.datetime.combine(year_before, dt.time(12), tzinfo=zone)))
 
     # -- baskets ------------------------------------------------------------------------------
 
@@ -388,7 +405,8 @@ class _ShopGenerator:
             lines.append((FILTER, 1 if rng.random() < 0.8 else 2))
         if len(lines) < 4 and rng.random() < 0.04:
             lines.append((GRINDER if rng.random() < 0.3 else MUG if rng.random() < 0.6 else TRAVEL_MUG, 1))
-            if lines[-1][0] == GRINDER and favourite not in _COFFEES and len(lines) < 4:
+            if lines[-1][0] == GRINDER and favourite not in _COFFEES and len(lines) < 4 \
+                    and all(product != ETHIOPIA for product, _ in lines):
                 lines.append((ETHIOPIA, 1))
         return lines
 
@@ -428,12 +446,12 @@ class _ShopGenerator:
             tz = "Asia/Tokyo"
         favourite = _STAPLES[_pick(rng, self.fav_cum)]
         wholesale = plant == 10 or rng.random() < 0.004
-        if wholesale:
+        if wholesale or plant == 14:
             favourite = HOUSE
         brews_v60 = rng.random() < 0.25
 
         gift = False
-        times = self.planted_times(plant, favourite)
+        times = self.planted_times(plant, favourite, ZoneInfo(tz or "UTC"))
         planted = times is not None
         if times is None:
             r = rng.random()

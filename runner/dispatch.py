@@ -157,6 +157,7 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
                 send.updated_at = now
                 counts[f"skipped:{send.skip_reason}"] += 1
             else:
+                send.variant = campaign.variant_to_send(send.variant, send.customer_id)
                 ready.append(send)
         contexts = build_contexts(session, campaign, ready, shop, now)
         session.commit()  # skips are final, and no transaction (on SQLite: no write lock) is held while rendering
@@ -164,7 +165,7 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
         to_send: list[Send] = []
         for send, context in zip(ready, contexts, strict=True):
             try:
-                rendered = renderer.render(campaign.spec.message, context, default_from=default_from)
+                rendered = renderer.render(campaign.message_for(send.variant), context, default_from=default_from)
             except LifecycleError as exc:
                 failure = SendResult.permanent(f"render failed: {exc.with_hint()}")
                 counts[_record(send, failure, now, policy, provider.name)] += 1

@@ -42,6 +42,7 @@ class Occurrence:
     reason: str
     skip_reason: SkipReason | None  # None: to be sent when due
     deferred_until: dt.datetime | None = None  # held back for skip_reason until then, not skipped
+    variant: str | None = None  # the message variant (campaigns with variants), recorded when planned
 
     @property
     def status(self) -> SendStatus:
@@ -131,6 +132,7 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
                 campaign_id=campaign.id, occurrence_key=row["occurrence_key"], customer_id=row["customer_id"],
                 email=row["email"], order_id=row["order_id"], order_line_id=row["order_line_id"],
                 due_at=row["due_at"], reason=campaign.trigger.describe(row, window.now), skip_reason=skip,
+                variant=campaign.variant_for(row["customer_id"]),
             )
 
 
@@ -154,6 +156,7 @@ def plan(store: Store, campaign: Campaign, window: Window, policies: Policies | 
             rows = [{
                 "campaign_id": o.campaign_id, "occurrence_key": o.occurrence_key, "customer_id": o.customer_id,
                 "order_id": o.order_id, "order_line_id": o.order_line_id, "due_at": o.due_at, "reason": o.reason,
+                "variant": o.variant,
                 "status": o.status.value, "skip_reason": o.skip_reason.value if o.skip_reason else None,
                 "attempts": 0,
                 "next_attempt_at": (o.deferred_until or o.due_at) if o.status is SendStatus.PLANNED else None,

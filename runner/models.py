@@ -37,6 +37,8 @@ def is_address(email: str) -> bool:
 class Customer(SQLModel, table=True):
     __table_args__ = (
         Index("ix_customer_birthday", "birthday_md", "time_zone"),
+        Index("ix_customer_first_order", "time_zone", "first_order_at"),
+        Index("ix_customer_created", "time_zone", "created_at"),
         Index("ix_customer_last_order", "last_order_at"),
         Index("ix_customer_time_zone", "time_zone"),
     )
@@ -167,6 +169,7 @@ class Send(SQLModel, table=True):
     order_line_id: int | None = None
     due_at: dt.datetime = Field(sa_type=DateTime)
     reason: str = ""
+    variant: str | None = None  # the campaign's message variant this send renders (A/B tests)
     status: str = SendStatus.PLANNED
     skip_reason: str | None = None
     attempts: int = 0

@@ -265,9 +265,12 @@ class Renderer:
         listed = ", ".join(available) if available else f"none yet in {self.templates_dir}"
         return (f"did you mean {close[0]!r}? " if close else "") + f"available templates: {listed}"
 
-    def check(self, campaign: Campaign, context: Mapping[str, Any], *, default_from: str) -> list[Problem]:
-        """Every problem with a campaign's message: missing or broken templates, undefined variables."""
-        message = campaign.spec.message
+    def check(self, campaign: Campaign, context: Mapping[str, Any], *, default_from: str,
+              variant: str | None = None) -> list[Problem]:
+        """Every problem with a campaign's message (as `variant` changes it): missing or broken templates,
+        undefined variables."""
+        message = campaign.message_for(variant)
+        keys = campaign.message_keys(variant)
         problems: list[Problem] = []
         rendered: dict[str, str] = {}
         for key, attribute in _STRING_KEYS:
@@ -277,14 +280,14 @@ class Renderer:
             try:
                 rendered[key] = _one_line(self._string(source).render(context))
             except Exception as exc:  # report whatever the string does wrong
-                line = campaign.message_lines.get(key) if getattr(message, attribute) else None
-                problems.append(Problem(str(campaign.path), line, f"message.{key}: {_describe(exc)}",
-                                        _hint_for(exc, context)))
+                name, line = keys.get(key, (f"message.{key}", None))
+                problems.append(Problem(str(campaign.path), line if getattr(message, attribute) else None,
+                                        f"{name}: {_describe(exc)}", _hint_for(exc, context)))
         page = {**context, "subject": rendered.get("subject", message.subject),
                 "preheader": rendered.get("preheader", message.preheader)}
         html_name = f"{message.template}.html"
         if not self.template_path(html_name).is_file():
-            problems.append(Problem(str(campaign.path), campaign.message_lines.get("template"),
+            problems.append(Problem(str(campaign.path), keys.get("template", ("", None))[1],
                                     f"template {message.template!r} not found: no {self.template_path(html_name)}",
                                     self._missing_hint(html_name)))
         else:

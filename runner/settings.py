@@ -81,6 +81,23 @@ def parse_positive_float(raw: str) -> float:
     return value
 
 
+REVIEW_URL_FIELDS = ("{sku}", "{product_url}")
+
+
+def parse_review_url(raw: str) -> str:
+    """A review link pattern: an http(s) URL or `{product_url}...`, with no placeholder but {sku} and {product_url}."""
+    value = raw.strip()
+    rest = value
+    for field_name in REVIEW_URL_FIELDS:
+        rest = rest.replace(field_name, "")
+    if "{" in rest or "}" in rest:
+        raise ValueError("the only placeholders are {sku} and {product_url}")
+    if not value.startswith(("https://", "http://", "{product_url}")):
+        raise ValueError("expected an https:// URL pattern such as https://shop.example.com/products/{sku}/reviews, "
+                         "or one that starts with {product_url}")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its environment name (with prefix), default, help and how to parse it."""
@@ -117,6 +134,11 @@ SHOP_LOCALE = Setting("LIFECYCLE_SHOP_LOCALE", DEFAULT_LOCALE,
                       "the shop's locale (language and region, such as en_GB, fr_FR or de_CH): how emails write "
                       "dates and amounts, and which language's templates they use, for customers whose own "
                       "locale the store does not know", parse_locale)
+REVIEW_URL = Setting("LIFECYCLE_REVIEW_URL", "{product_url}",
+                     "where a review request links each product bought: a URL pattern in which {sku} is the "
+                     "product's SKU and {product_url} its page (the shop's home page when the catalogue has "
+                     "none), e.g. https://shop.example.com/products/{sku}/reviews or {product_url}#reviews",
+                     parse_review_url)
 DEFAULT_TIMEZONE = Setting("LIFECYCLE_DEFAULT_TIMEZONE", "UTC",
                            "shop time zone, used for customers without one", parse_zone)
 PUBLIC_URL = Setting("LIFECYCLE_PUBLIC_URL", "http://localhost:8025",
@@ -153,7 +175,7 @@ HTTP_TRUSTED_PROXIES = Setting("LIFECYCLE_HTTP_TRUSTED_PROXIES", "127.0.0.1",
 
 CORE_SETTINGS: tuple[Setting, ...] = (
     DATABASE_URL, CAMPAIGNS_DIR, TEMPLATES_DIR, PROVIDER, OUTBOX_DIR, SHOP_NAME, SHOP_URL,
-    SHOP_ADDRESS, SHOP_CURRENCY, SHOP_LOCALE, FROM_ADDRESS, DEFAULT_TIMEZONE, PUBLIC_URL, SECRET_KEY,
+    SHOP_ADDRESS, SHOP_CURRENCY, SHOP_LOCALE, FROM_ADDRESS, REVIEW_URL, DEFAULT_TIMEZONE, PUBLIC_URL, SECRET_KEY,
     BATCH_SIZE, MAX_ATTEMPTS, RETRY_BASE_SECONDS, HTTP_HOST, HTTP_PORT, SERVE_WITH_DAEMON, HTTP_MAX_BODY_BYTES,
     HTTP_TRUSTED_PROXIES,
 )

@@ -71,6 +71,20 @@ CAMPAIGNS = {
         message: {template: replenishment, subject: "Running low?"}
         expire_after: 1d
     """,
+    "vip": """
+        id: vip
+        name: Milestones
+        trigger: {type: milestone, orders: [2], spent: [80]}
+        message: {template: vip_milestone, subject: "Thank you"}
+        expire_after: 1d
+    """,
+    "anniv": """
+        id: anniv
+        name: Anniversary
+        trigger: {type: anniversary, hour: 10}
+        message: {template: anniversary, subject: "A year already"}
+        expire_after: 1d
+    """,
     "bday": """
         id: bday
         name: Birthday
@@ -101,6 +115,9 @@ def build_history(shop: ShopBuilder, start: dt.datetime, end: dt.datetime, *, cu
 
     for n in range(customers):
         times = sorted(moment() for _ in range(rng.choice((0, 1, 1, 2, 3, 4, 6))))
+        if rng.random() < 0.25:  # a customer since an earlier year, first ordering on a day of the period
+            day = start + dt.timedelta(days=rng.randrange((end - start).days + 1), seconds=rng.randrange(86400))
+            times.insert(0, day.replace(year=day.year - rng.randint(1, 3)))
         created = (times[0] if times else moment()) - dt.timedelta(minutes=rng.randrange(0, 3 * 24 * 60))
         birthday = None
         if rng.random() < 0.6:

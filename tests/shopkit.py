@@ -21,6 +21,9 @@ def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=UTC)
 
 
+SIGNED_UP = utc(2020, 1, 1)  # when test customers opened their accounts, unless a test says otherwise
+
+
 class ShopBuilder:
     """Writes customers and orders straight into a real store, the way an import would."""
 
@@ -30,7 +33,7 @@ class ShopBuilder:
 
     def customer(self, email: str, *, consent: bool = True, birthday: dt.date | None = None,
                  time_zone: str | None = None, first_name: str = "Ada",
-                 created_at: dt.datetime = dt.datetime(2020, 1, 1), **extra: Any) -> int:
+                 created_at: dt.datetime = SIGNED_UP, **extra: Any) -> int:
         with self.store.session() as session:
             row = Customer(email=email, first_name=first_name, last_name="Tester", birthday=birthday,
                            birthday_md=birthday_key(birthday), time_zone=time_zone, accepts_marketing=consent,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import shutil
@@ -64,6 +65,7 @@ def test_preview_for_one_customer_and_campaign(workdir: Path, capsys):
     code, out, _ = run(capsys, "preview", "--at", "2026-12-20T10:00:00Z", "--campaign", "winback", "--json")
     entries = json.loads(out)
     assert code == 0 and entries and {e["campaign"] for e in entries} == {"winback"}
+    assert {e["variant"] for e in entries} == {"we-miss-you", "offer-first"}  # the shipped A/B test
     one = entries[0]["email"]
     code, out, _ = run(capsys, "preview", "--at", "2026-12-20T10:00:00Z", "--customer", one, "--json")
     assert {e["email"] for e in json.loads(out)} == {one}
@@ -75,14 +77,27 @@ def test_the_shipped_policies_show_in_the_tick_summary_and_the_preview(workdir: 
     header, _, *rows = out.split("with the file provider:")[1].strip().splitlines()[:6]
     assert header.split() == ["campaign", "due", "sent", "failed", "retrying", "deferred", "skipped"]
     birthday = next(row for row in rows if row.startswith("birthday"))
-    assert "quiet_hours=1" in birthday and "sunset=2" in birthday
+    assert "quiet_hours=2" in birthday and "sunset=1" in birthday
     later = "2026-11-24T08:00:00Z"
     code, out, _ = run(capsys, "preview", "--at", later)
     assert code == 0 and "deferred:quiet_hours" in out.splitlines()[1]
     code, out, _ = run(capsys, "tick", "--at", later, "--json")
     rows = {row["campaign"]: row for row in json.loads(out)}
     assert rows["birthday"]["deferred"] == {"quiet_hours": 1}
-    assert rows["thank-you"]["sent"] == 6  # held back at night on the 23rd, sent as each window opened
+    assert rows["thank-you"]["sent"] == 7  # held back at night on the 23rd, sent as each window opened
+
+
+@pytest.mark.parametrize("at", [AT, "2027-02-28T23:00:00Z", "2028-02-29T06:00:00Z"])
+def test_the_demo_exercises_every_shipped_campaign(workdir: Path, capsys, at: str):
+    """Every shipped campaign finds occurrences in the demo shop; the shop's policies send some of them
+    at the demo's tick and defer others (night, a gap after another email) to the next days' ticks."""
+    code, out, _ = run(capsys, "demo", "--customers", "250", "--at", at)
+    assert code == 0, out
+    for days in (1, 2):
+        later = dt.datetime.fromisoformat(at) + dt.timedelta(days=days)
+        assert run(capsys, "tick", "--at", later.isoformat())[0] == 0
+    sent = {path.parent.name for path in (workdir / "outbox").rglob("*.eml")}
+    assert sent == {p.stem for p in (workdir / "campaigns").glob("[!_]*.yaml")}
 
 
 def test_demo_twice_starts_over(workdir: Path, capsys):
@@ -153,7 +168,7 @@ def test_validate_names_the_file_and_line_of_a_control_character(workdir: Path, 
 
 def test_validate_the_shipped_campaigns(workdir: Path, capsys):
     code, out, _ = run(capsys, "validate")
-    assert code == 0 and "4 campaign(s) valid" in out
+    assert code == 0 and "7 campaign(s) valid" in out
 
 
 def test_bad_at_is_a_usage_error(workdir: Path, capsys):
@@ -174,6 +189,26 @@ def test_send_test_writes_one_marked_email_and_records_nothing(workdir: Path, ca
     run(capsys, "send-test", "--to", "me@shop.example.com", "--campaign", "thank-you",
         "--customer", "customer-00001@example.com")
     assert digest(db) == before
+
+
+@pytest.mark.parametrize("campaign", ["vip-milestone", "anniversary"])
+def test_send_test_of_a_campaign_whose_template_reads_its_triggers_facts(workdir: Path, capsys, campaign: str):
+    run(capsys, "demo", "--customers", "200", "--at", AT)
+    for customer in ([], ["--customer", "customer-00001@example.com"]):
+        code, _, err = run(capsys, "send-test", "--to", "me@shop.example.com", "--campaign", campaign, *customer)
+        assert code == 0, err
+        (eml,) = (workdir / "outbox" / "test").glob("*.eml")
+        eml.unlink()  # two test sends in one second are one file
+
+
+def test_a_test_send_in_a_euro_shop_shows_euros(workdir: Path, capsys, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LIFECYCLE_SHOP_CURRENCY", "EUR")
+    (workdir / "campaigns" / "vip-milestone.yaml").write_text(
+        (workdir / "campaigns" / "vip-milestone.yaml").read_text().replace("orders: [5]", "orders: []"))
+    run(capsys, "init")
+    assert run(capsys, "send-test", "--to", "me@shop.example.com", "--campaign", "vip-milestone")[0] == 0
+    (eml,) = (workdir / "outbox" / "test").glob("*.eml")
+    assert "more than =E2=82=AC500.00" in eml.read_text()  # €500.00, quoted-printable
 
 
 def test_every_command_has_help(workdir: Path, capsys):

@@ -58,8 +58,8 @@ def test_a_tick_killed_before_it_reaches_a_campaign_loses_none_of_its_occurrence
     def killed(*_args: object, **_kwargs: object) -> None:
         raise Killed
 
-    monkeypatch.setattr(runner.app, "dispatch", killed)
-    with pytest.raises(Killed):  # dies dispatching replenishment, before it reaches thank-you
+    monkeypatch.setattr(runner.app, "plan", killed)
+    with pytest.raises(Killed):  # dies planning the first campaign, before it reaches the other
         tick(app, utc(2026, 11, 20, 12, 0))
     monkeypatch.undo()
 

@@ -35,7 +35,7 @@ def test_every_command_is_in_the_readme():
 
 def test_builtins_register_as_entry_points():
     assert {"file", "console", "smtp", "postmark", "sendgrid", "mailgun", "resend"} <= set(available(PROVIDERS))
-    assert {"order", "replenishment", "lapsed", "birthday"} <= set(available(TRIGGERS))
+    assert {"order", "replenishment", "lapsed", "birthday", "anniversary", "milestone"} <= set(available(TRIGGERS))
     for entry in [*available(PROVIDERS).values(), *available(TRIGGERS).values()]:
         entry.load()
 

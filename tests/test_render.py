@@ -1,4 +1,4 @@
-"""Rendering: the four shipped templates, template checks with file:line problems, MIME and html_to_text."""
+"""Rendering: the shipped templates, template checks with file:line problems, MIME and html_to_text."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from runner.render import (
 )
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-TEMPLATE_NAMES = ["thank_you", "replenishment", "winback", "birthday"]
+TEMPLATE_NAMES = ["thank_you", "replenishment", "winback", "birthday", "review_request", "anniversary",
+                  "vip_milestone"]
 NOW = dt.datetime(2026, 11, 24, 9, 30, tzinfo=dt.UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
 FROM = "Example Shop <hello@shop.example.com>"
@@ -41,8 +42,10 @@ def product(sku: str, name: str, *, url: str | None = None, image_url: str | Non
 
 
 def order_line(name: str, quantity: int, unit_cents: int, item: dict[str, Any] | None) -> dict[str, Any]:
-    return {"sku": item["sku"] if item else "SKU", "name": name, "quantity": quantity,
-            "unit_price": Money(unit_cents), "total": Money(unit_cents * quantity), "product": item}
+    sku = item["sku"] if item else "SKU"
+    return {"sku": sku, "name": name, "quantity": quantity, "unit_price": Money(unit_cents),
+            "total": Money(unit_cents * quantity), "product": item,
+            "review_url": f"https://shop.example.com/products/{sku}/reviews"}
 
 
 def make_context(*, with_order: bool = True, recommendations: bool = True, params: dict[str, Any] | None = None,
@@ -75,7 +78,11 @@ def make_context(*, with_order: bool = True, recommendations: bool = True, param
         "shop": {"name": "Example Shop", "url": "https://shop.example.com", "address": "1 Example Street, Springfield"},
         "campaign": {"id": "test", "name": "Test campaign", "params": params},
         "params": params,
-        "occurrence": {"key": "test:1", "due_at": NOW, "reason": "test"},
+        "occurrence": {"key": "test:1", "due_at": NOW, "reason": "test",
+                       # what the anniversary and milestone triggers add (Trigger.facts)
+                       "anniversary": {"year": 2026, "years": 1,
+                                       "since": dt.datetime(2025, 1, 5, 9, 0, tzinfo=BERLIN)},
+                       "milestone": {"orders": 5, "ordinal": "5th", "spent": None}},
         "unsubscribe_url": UNSUBSCRIBE,
         "now": NOW,
     }
@@ -97,7 +104,7 @@ def render(renderer: Renderer, template: str, context: dict[str, Any], **extra: 
     return renderer.render(message(template, **extra), context, default_from=FROM)
 
 
-# ---------------------------------------------------------------- the four templates
+# ---------------------------------------------------------------- the shipped templates
 
 @pytest.mark.parametrize("template", TEMPLATE_NAMES)
 @pytest.mark.parametrize("variant", [
@@ -192,6 +199,43 @@ def test_birthday_wording_fits_29_february(renderer: Renderer) -> None:
 
     nameless = render(renderer, "birthday", make_context(first_name="", params={"discount_code": "CAKE"}))
     assert "Happy birthday!" in nameless.text and "CAKE" in nameless.text and "%" not in nameless.text
+
+
+def test_review_request_links_each_product_to_its_review_page(renderer: Renderer) -> None:
+    context = make_context()
+    context["order"] = {**context["order"], "delivered_at": dt.datetime(2026, 11, 20, 15, 0, tzinfo=BERLIN)}
+    context["order"]["lines"] = [*context["lines"], context["lines"][0]]  # the same product on two lines
+    rendered = render(renderer, "review_request", context)
+    assert "arrived on November 20, 2026" in rendered.text
+    assert rendered.text.count("- House Blend 1kg: https://shop.example.com/products/COFFEE-1KG/reviews") == 1
+    assert "- Paper Filters: https://shop.example.com/products/SKU/reviews" in rendered.text
+    assert rendered.html.count('href="https://shop.example.com/products/COFFEE-1KG/reviews"') == 1
+    assert "Write a review" not in rendered.html  # one button only when one product was bought
+
+
+def test_vip_milestone_names_the_count_or_the_amount(renderer: Renderer) -> None:
+    by_count = render(renderer, "vip_milestone", make_context(params=OFFER))
+    assert "Order #1001 was your 5th order with Example Shop." in by_count.text
+    assert "15% off" in by_count.text and "BACK15" in by_count.text
+    context = make_context(with_order=False)
+    context["occurrence"]["milestone"] = {"orders": None, "ordinal": None, "spent": Money(50000)}
+    by_amount = render(renderer, "vip_milestone", context)
+    assert "With your latest order, you've now spent more than $500.00 with Example Shop." in by_amount.text
+    assert "more than $500.00" in by_amount.html
+
+
+def test_anniversary_counts_the_years_and_never_says_today(renderer: Renderer) -> None:
+    context = make_context(params=OFFER)
+    context["occurrence"]["anniversary"] = {"year": 2027, "years": 3,
+                                            "since": dt.datetime(2024, 2, 29, 18, 0, tzinfo=BERLIN)}
+    rendered = render(renderer, "anniversary", context)
+    assert ("It's been 3 years since your first order with Example Shop, on February 29, 2024. Thank you for "
+            "sticking with us through 3 orders.") in rendered.text
+    assert "10% off" not in rendered.text and "15% off" in rendered.text
+    for part in (rendered.html.lower(), rendered.text.lower()):
+        assert "today" not in part and "this day" not in part
+    context["occurrence"]["anniversary"] = {"year": 2027, "years": None, "since": None}
+    assert "Another year of shopping with Example Shop" in render(renderer, "anniversary", context).text
 
 
 def test_html_escapes_customer_data_and_text_keeps_it(renderer: Renderer) -> None:
@@ -402,7 +446,8 @@ def test_check_reports_a_missing_template_with_the_closest_name(tmp_path: Path) 
     assert "thank_yu" in problem.message and "not found" in problem.message
     assert problem.hint is not None
     assert problem.hint.startswith("did you mean 'thank_you'?")
-    assert "available templates: birthday, replenishment, thank_you, winback" in problem.hint
+    assert ("available templates: anniversary, birthday, replenishment, review_request, thank_you, vip_milestone, "
+            "winback") in problem.hint
     assert "base" not in problem.hint.split("available templates:")[1]
 
 

@@ -6,10 +6,10 @@ import datetime as dt
 import json
 
 import pytest
-from shopkit import utc
+from shopkit import utc, write_campaign
 from sqlmodel import select
 
-from runner.models import Send, SendStatus
+from runner.models import Customer, Order, Send, SendStatus
 from runner.reports.stats import two_proportion_test, wilson_interval
 
 WINDOW = dt.timedelta(days=5)
@@ -81,7 +81,7 @@ def test_the_report_command(app, shop, settings, monkeypatch, capsys):
         "winback", 1, 1, 4000, None)
     main(["report", "--since", "2026-05-01", "--until", "2026-06-01", "--format", "csv"])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].startswith("winback,1,0,0,,,,,,,1,40.0,1.0,")
+    assert lines[1].startswith("winback,,1,0,0,,,,,,,1,1,40.0,1.0,")
     main(["report", "--since", "2026-05-01", "--until", "2026-06-01"])
     table = capsys.readouterr().out
     assert "winback" in table and "$40.00" in table and "100.0%" in table
@@ -107,3 +107,110 @@ def test_event_counts_are_emails_with_each_event_and_unknown_without_any(app, sh
     assert results["winback"].events == {"delivered": 2, "opened": 1, "clicked": 1, "bounced": 1, "complained": 0,
                                          "unsubscribed": 0}
     assert set(results["birthday"].events.values()) == {None}
+
+
+def test_conversion_rate_counts_emails_followed_by_an_order(app, shop):
+    ann = shop.customer("ann@example.com")
+    sent(app, "winback", ann, dt.datetime(2026, 5, 2, 9))
+    shop.order(ann, utc(2026, 5, 3), total_cents=4000)
+    shop.order(ann, utc(2026, 5, 4), total_cents=1000)  # two orders, one email: a rate of 1, not 2
+    (result,) = app.campaign_results(SINCE, UNTIL, WINDOW)
+    assert (result.conversions, result.converted, result.revenue_cents, result.conversion_rate) == (2, 1, 5000, 1.0)
+
+
+# ---------------------------------------------------------------- variants (A/B tests)
+
+def ab_sends(app, campaign_id: str, groups: dict[str | None, tuple[int, int]]) -> None:
+    """For each variant, (sent, converted): that many emails in May, the converted ones followed by an order."""
+    at = dt.datetime(2026, 5, 10, 9)
+    with app.store.session() as session:
+        for variant, (count, converted) in groups.items():
+            customers = [Customer(email=f"{campaign_id}-{variant}-{n}@example.com", created_at=at)
+                         for n in range(count)]
+            session.add_all(customers)
+            session.flush()
+            session.add_all(Send(campaign_id=campaign_id, occurrence_key=f"k:{c.id}", customer_id=c.id, due_at=at,
+                                 status=SendStatus.SENT, variant=variant, created_at=at, updated_at=at, sent_at=at)
+                            for c in customers)
+            session.add_all(Order(external_id=f"o-{c.id}", customer_id=c.id, placed_at=at + dt.timedelta(days=2),
+                                  total_cents=3000) for c in customers[:converted])
+        session.commit()
+
+
+@pytest.fixture
+def ab_results(app, campaigns_dir):
+    """winback: the file lists `plain` first (the control), then `emoji`, which converts far better;
+    five sends from before the test have no variant. birthday: no file; two variants 20 vs 24 in 200."""
+    write_campaign(campaigns_dir, """
+        id: winback
+        name: Win-back
+        trigger: {type: lapsed, after: 90d}
+        message: {template: winback, subject: "We miss you"}
+        variants: [{name: plain}, {name: emoji, subject: "We miss you 👋"}]
+    """)
+    ab_sends(app, "winback", {None: (5, 0), "plain": (400, 20), "emoji": (400, 48)})
+    ab_sends(app, "birthday", {"b": (200, 24), "a": (200, 20)})
+
+
+def test_each_variant_against_the_control(app, ab_results):
+    results = {r.campaign_id: r for r in app.campaign_results(SINCE, UNTIL, WINDOW)}
+    winback = results["winback"]
+    assert (winback.sent, winback.converted, winback.revenue_cents) == (805, 68, 68 * 3000)
+    plain, emoji = winback.variants  # the file's order: the control first, though "emoji" sorts before it
+    assert (plain.variant, plain.sent, plain.converted, plain.control, plain.versus_control) == (
+        "plain", 400, 20, None, None)
+    assert (emoji.variant, emoji.sent, emoji.converted, emoji.control) == ("emoji", 400, 48, "plain")
+    assert emoji.conversion_rate == 0.12 and emoji.conversion_interval == pytest.approx(wilson_interval(48, 400))
+    assert emoji.versus_control.difference == pytest.approx(0.07)
+    assert emoji.versus_control.significant and emoji.versus_control.p_value < 0.001
+
+    a, b = results["birthday"].variants  # no campaign file: by name
+    assert (a.variant, b.variant, b.control) == ("a", "b", "a")
+    assert b.versus_control.difference == pytest.approx(0.02)
+    assert not b.versus_control.significant and b.versus_control.p_value == pytest.approx(0.5227, abs=1e-4)
+    assert results["birthday"].sent == 400
+
+
+def test_provider_events_per_variant(app, ab_results):
+    from runner.models import Event
+
+    with app.store.session() as session:
+        opened = session.exec(select(Send.id, Send.customer_id).where(Send.variant == "emoji").limit(3)).all()
+        session.add_all(Event(provider="postmark", provider_event_id=str(send_id), type="opened", send_id=send_id,
+                              customer_id=customer_id, email="x@example.com", occurred_at=dt.datetime(2026, 5, 11),
+                              received_at=dt.datetime(2026, 5, 11)) for send_id, customer_id in opened)
+        session.commit()
+    winback = next(r for r in app.campaign_results(SINCE, UNTIL, WINDOW) if r.campaign_id == "winback")
+    plain, emoji = winback.variants
+    assert (winback.events["opened"], emoji.events["opened"], emoji.events["clicked"]) == (3, 3, 0)
+    assert plain.events["opened"] is None  # no event for this variant at all: unknown, as for a campaign
+
+
+def test_the_report_command_per_variant(app, ab_results, settings, monkeypatch, capsys):
+    from runner.cli import main
+
+    monkeypatch.setattr("runner.settings.Settings.load", classmethod(lambda cls, *a, **k: settings))
+    period = ["report", "--since", "2026-05-01", "--until", "2026-06-01"]
+    main([*period, "--format", "json"])
+    birthday, winback = json.loads(capsys.readouterr().out)
+    assert [(v["variant"], v["control"], v["sent"], v["converted"], v["significant"]) for v in winback["variants"]] == [
+        ("plain", True, 400, 20, None), ("emoji", False, 400, 48, True)]
+    assert winback["variants"][1]["difference"] == pytest.approx(0.07)
+    assert [v["significant"] for v in birthday["variants"]] == [None, False]
+
+    main([*period, "--format", "csv"])
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("campaign,variant,sent,")
+    assert rows[0].endswith(",difference_vs_control,p_value,significant")
+    assert [row.split(",")[:3] for row in rows[1:]] == [
+        ["birthday", "", "400"], ["birthday", "a", "200"], ["birthday", "b", "200"],
+        ["winback", "", "805"], ["winback", "plain", "400"], ["winback", "emoji", "400"]]
+    assert rows[-1].endswith(",True") and rows[3].endswith(",False") and rows[-2].endswith(",,,")
+
+    main(period)
+    table = capsys.readouterr().out
+    assert max(len(line) for line in table.splitlines()) <= 80
+    lines = [" ".join(line.split()) for line in table.splitlines()]
+    assert "emoji 400 48 $1,440.00 12.0% 9.2% to 15.6%" in lines
+    assert "winback emoji plain +7.0 pts <0.001 yes" in lines
+    assert "birthday b a +2.0 pts 0.523 no" in lines

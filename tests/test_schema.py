@@ -63,7 +63,11 @@ def _winback() -> dict:
     lambda c: c.update(kind="newsletter"),  # not one of the kinds
     lambda c: c["audience"].append({"field": "favourite_colour", "eq": "red"}),  # no such field
     lambda c: c.update(id="Win Back"),  # not a slug
-], ids=["typo", "duration", "trigger-type", "foreign-param", "missing-message", "kind", "field", "id"])
+    lambda c: c["variants"][0].update(weight=0),  # weights are positive
+    lambda c: c["variants"][1].update(subjet="Hi"),  # a misspelt key in a variant
+    lambda c: c["variants"][1].update(name="Offer First"),  # variant names are slugs
+], ids=["typo", "duration", "trigger-type", "foreign-param", "missing-message", "kind", "field", "id",
+        "variant-weight", "variant-key", "variant-name"])
 def test_broken_campaigns_are_flagged(validator, breaks):
     campaign = copy.deepcopy(_winback())
     breaks(campaign)

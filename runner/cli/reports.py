@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Iterator
 
 import click
 from rich.console import Console
+from rich.table import Table
 
 from .. import settings as s
 from ..durations import format_duration
 from ..money import Money, exponent
-from ..reports.campaigns import EVENT_TYPES
+from ..reports.campaigns import EVENT_TYPES, CampaignResult
 from ..reports.customers import CustomerFigures
 from .base import AT, Env, cli, parse_instant, pass_env
 from .output import table
@@ -119,7 +121,8 @@ def _plain_figures(figures: CustomerFigures) -> list[tuple[str, float | int | No
 @FORMAT
 @pass_env
 def report(env: Env, since: str | None, until: str | None, campaign_ids: tuple[str, ...], fmt: str) -> None:
-    """Per campaign: emails sent, provider events, and orders and revenue attributed to them (last touch)."""
+    """Per campaign and variant: emails sent, provider events, and orders and revenue attributed to them
+    (last touch); each variant's conversion rate against the control's."""
     import datetime as dt
 
     from ..reports.rules import ATTRIBUTION_WINDOW
@@ -133,32 +136,71 @@ def report(env: Env, since: str | None, until: str | None, campaign_ids: tuple[s
     results = env.app.campaign_results(start, end, window, list(campaign_ids) or None)
     if fmt == "json":
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
-        return
-    if fmt == "csv":  # plain numbers, amounts in major units; empty where unknown
-        scale = 10 ** exponent(currency)
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["campaign", "sent", "failed", "skipped", *EVENT_TYPES, "conversions", "revenue",
-                         "conversion_rate", "conversion_rate_low", "conversion_rate_high"])
-        for r in results:
-            low, high = r.conversion_interval or (None, None)
-            writer.writerow(["" if v is None else v for v in (
-                r.campaign_id, r.sent, r.failed, r.skipped, *(r.events[e] for e in EVENT_TYPES), r.conversions,
-                round(r.revenue_cents / scale, 2), r.conversion_rate, low, high)])
-        return
+    elif fmt == "csv":
+        _results_csv(results, currency)
+    else:
+        _results_tables(results, f"Emails {start:%Y-%m-%d} to {end:%Y-%m-%d}",
+                        f"Orders within {format_duration(window)} of an email (last touch)", currency)
+
+
+def _rows(results: list[CampaignResult]) -> Iterator[tuple[str, CampaignResult]]:
+    """Each campaign's figures, then its variants' (indented, the control first), with their table labels."""
+    for result in results:
+        yield result.campaign_id, result
+        for variant in result.variants:
+            yield f"  {variant.variant}", variant
+
+
+def _results_csv(results: list[CampaignResult], currency: str) -> None:
+    """A row per campaign and per variant; plain numbers, amounts in major units, empty where unknown."""
+    scale = 10 ** exponent(currency)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["campaign", "variant", "sent", "failed", "skipped", *EVENT_TYPES, "conversions", "converted",
+                     "revenue", "conversion_rate", "conversion_rate_low", "conversion_rate_high",
+                     "difference_vs_control", "p_value", "significant"])
+    for _, r in _rows(results):
+        low, high = r.conversion_interval or (None, None)
+        test = r.versus_control
+        writer.writerow(["" if v is None else v for v in (
+            r.campaign_id, r.variant, r.sent, r.failed, r.skipped, *(r.events[e] for e in EVENT_TYPES),
+            r.conversions, r.converted, round(r.revenue_cents / scale, 2), r.conversion_rate, low, high,
+            *((test.difference, test.p_value, test.significant) if test else (None, None, None)))])
+
+
+def _labelled(result: Table) -> Table:
+    """A table whose first column (campaigns and their variants) gives way first at 80 columns: a long
+    name ends in an ellipsis, and the figures are never cut."""
+    result.columns[0].no_wrap, result.columns[0].overflow = False, "ellipsis"
+    return result
+
+
+def _results_tables(results: list[CampaignResult], delivery_title: str, outcome_title: str, currency: str) -> None:
     console = Console()
-    delivery = table(f"Emails {start:%Y-%m-%d} to {end:%Y-%m-%d}",
-                     ["campaign", "sent", "failed", "deliv.", "opens", "clicks", "bounce", "spam", "unsub"])
-    for r in results:
-        delivery.add_row(r.campaign_id, f"{r.sent:,}", f"{r.failed:,}",
+    delivery = _labelled(table(delivery_title, ["campaign", "sent", "failed", "deliv.", "opens", "clicks", "bounce",
+                                                "spam", "unsub"]))
+    for label, r in _rows(results):
+        delivery.add_row(label, f"{r.sent:,}", f"{r.failed:,}",
                          *("?" if r.events[e] is None else f"{r.events[e]:,}" for e in EVENT_TYPES))
     console.print(delivery)
     if any(v is None for r in results for v in r.events.values()):
         console.print("? = no provider events recorded (set up webhooks: docs/deliverability.md)")
-    outcome = table(f"Orders within {format_duration(window)} of an email (last touch)",
-                    ["campaign", "sent", "orders", "revenue", "conv. rate", "95% interval"])
-    for r in results:
+    outcome = _labelled(table(outcome_title, ["campaign", "sent", "orders", "revenue", "conv. rate", "95% interval"]))
+    for label, r in _rows(results):
         interval = r.conversion_interval
-        outcome.add_row(r.campaign_id, f"{r.sent:,}", f"{r.conversions:,}", _money(r.revenue_cents, currency),
+        outcome.add_row(label, f"{r.sent:,}", f"{r.conversions:,}", _money(r.revenue_cents, currency),
                         _share(r.conversion_rate),
                         "-" if interval is None else f"{interval[0]:.1%} to {interval[1]:.1%}")
     console.print(outcome)
+    tested = [(r.campaign_id, v) for r in results for v in r.variants if v.control is not None]
+    if not tested:
+        return
+    versus = table("Each variant against the control (two-proportion z-test)",
+                   ["campaign", "variant", "control", "difference", "p-value", "significant"])
+    for campaign_id, v in tested:
+        test = v.versus_control
+        if test is None:  # a group without sends, or no conversions anywhere: nothing to compare yet
+            versus.add_row(campaign_id, v.variant, v.control, "-", "-", "-")
+            continue
+        versus.add_row(campaign_id, v.variant, v.control, f"{test.difference * 100:+.1f} pts",
+                       "<0.001" if test.p_value < 0.001 else f"{test.p_value:.3f}", "yes" if test.significant else "no")
+    console.print(versus)

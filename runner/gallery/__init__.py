@@ -47,6 +47,12 @@ def status_of(item: PreviewItem) -> str:
 class CampaignSummary:
     campaign_id: str
     statuses: Counter[str] = field(default_factory=Counter)
+    variants: dict[str, Counter[str]] = field(default_factory=dict)  # the same counts per variant, if any
+
+    def count(self, status: str, variant: str | None) -> None:
+        self.statuses[status] += 1
+        if variant is not None:
+            self.variants.setdefault(variant, Counter())[status] += 1
 
     @property
     def total(self) -> int:
@@ -93,9 +99,9 @@ def write_gallery(items: Iterable[PreviewItem], out: Path, now: dt.datetime,
     for item in items:
         occ = item.occurrence
         status = status_of(item)
-        summaries.setdefault(occ.campaign_id, CampaignSummary(occ.campaign_id)).statuses[status] += 1
+        summaries.setdefault(occ.campaign_id, CampaignSummary(occ.campaign_id)).count(status, occ.variant)
         entry: dict[str, Any] = {
-            "campaign": occ.campaign_id, "email": occ.email, "occurrence": occ.occurrence_key,
+            "campaign": occ.campaign_id, "variant": occ.variant, "email": occ.email, "occurrence": occ.occurrence_key,
             "due_at": occ.due_at.isoformat() + "Z", "reason": occ.reason, "status": status,
             "skip_reason": occ.skip_reason.value if occ.skip_reason else None,
             "deferred_until": occ.deferred_until.isoformat() + "Z" if occ.deferred_until else None,
@@ -116,7 +122,8 @@ def write_gallery(items: Iterable[PreviewItem], out: Path, now: dt.datetime,
             by_status[status] += count
     write(Path("index.html"), _env.get_template("index.html").render(
         now=now, entries=entries, summaries=sorted(summaries.values(), key=lambda s: s.campaign_id),
-        statuses=sorted(by_status, key=lambda s: (s != "send", s)), by_status=by_status))
+        statuses=sorted(by_status, key=lambda s: (s != "send", s)), by_status=by_status,
+        variants=sorted({name for summary in summaries.values() for name in summary.variants})))
     (out / MANIFEST).write_text(json.dumps(written, indent=0), encoding="utf-8")
     return entries
 

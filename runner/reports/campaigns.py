@@ -2,46 +2,62 @@
 
 Attribution is last touch: an order belongs to the most recent email sent to the same customer within
 the attribution window before it, whichever campaign sent it. One query finds that email for every
-order in the period (an index probe per order, never a query per customer from Python).
+order in the period (an index probe per order, never a query per customer from Python). A campaign
+with variants (A/B tests) is also broken down per variant, each compared with the first (the control).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, literal, or_, select
 
 from ..models import Event, Order, Send, SendStatus
 from ..sql import plus_seconds
-from .stats import wilson_interval
+from .stats import Comparison, two_proportion_test, wilson_interval
 
 
 @dataclass(frozen=True)
 class CampaignResult:
+    """A campaign's figures; for a campaign with variants, `variants` holds the same figures per variant."""
+
     campaign_id: str
     sent: int
     failed: int
     skipped: int
     conversions: int  # orders attributed to this campaign's emails
+    converted: int  # emails followed by at least one attributed order
     revenue_cents: int
     events: dict[str, int | None]  # emails with a delivered, opened, ... event; None: no events recorded
+    variant: str | None = None  # set on a variant's figures
+    control: str | None = None  # on a variant's figures: the variant it is compared with, None for the control
+    versus_control: Comparison | None = None  # its conversion rate against the control's; None if untestable
+    variants: tuple[CampaignResult, ...] = ()  # the control first
 
     @property
     def conversion_rate(self) -> float | None:
-        return self.conversions / self.sent if self.sent else None
+        """The share of emails followed by at least one attributed order."""
+        return self.converted / self.sent if self.sent else None
 
     @property
     def conversion_interval(self) -> tuple[float, float] | None:
-        """95 % Wilson interval of the conversion rate (conversions counted once per email at most
-        would be the strict reading; an email that led to two orders counts twice, as revenue does)."""
-        return wilson_interval(min(self.conversions, self.sent), self.sent)
+        """95 % Wilson interval of the conversion rate."""
+        return wilson_interval(self.converted, self.sent)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"campaign": self.campaign_id, "sent": self.sent, "failed": self.failed, "skipped": self.skipped,
-                **self.events, "conversions": self.conversions, "revenue_cents": self.revenue_cents,
-                "conversion_rate": self.conversion_rate, "conversion_rate_95": self.conversion_interval}
+        figures = {"sent": self.sent, "failed": self.failed, "skipped": self.skipped, **self.events,
+                   "conversions": self.conversions, "converted": self.converted, "revenue_cents": self.revenue_cents,
+                   "conversion_rate": self.conversion_rate, "conversion_rate_95": self.conversion_interval}
+        if self.variant is None:
+            return {"campaign": self.campaign_id, **figures, "variants": [v.as_dict() for v in self.variants]}
+        test = self.versus_control
+        return {"variant": self.variant, "control": self.control is None, **figures,
+                "difference": test.difference if test else None, "p_value": test.p_value if test else None,
+                "significant": test.significant if test else None}
 
 
 EVENT_TYPES = ("delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
@@ -77,36 +93,68 @@ def attributed_orders(since: dt.datetime, until: dt.datetime, window: dt.timedel
 
 
 def campaign_results(conn: Connection, since: dt.datetime, until: dt.datetime, *, window: dt.timedelta,
-                     campaign_ids: list[str] | None = None) -> list[CampaignResult]:
-    """Per campaign with any ledger row in the period: emails sent in [since, until] and what followed."""
+                     campaign_ids: list[str] | None = None,
+                     variant_order: Mapping[str, Sequence[str]] | None = None) -> list[CampaignResult]:
+    """Per campaign with any ledger row in the period: emails sent in [since, until] and what followed.
+
+    `variant_order` gives each campaign's variants in its file's order, so that its first variant is
+    the control; variants it does not list (removed since) follow by name."""
     in_period = and_(Send.updated_at >= since, Send.created_at <= until)
     if campaign_ids:
         in_period = and_(in_period, Send.campaign_id.in_(campaign_ids))
     sent_in_period = and_(Send.status == SendStatus.SENT, Send.sent_at >= since, Send.sent_at <= until)
-    counts = {row.campaign_id: row for row in conn.execute(
-        select(Send.campaign_id,
+    counts = {(row.campaign_id, row.variant): row for row in conn.execute(
+        select(Send.campaign_id, Send.variant,
                func.count().filter(sent_in_period).label("sent"),
                func.count().filter(Send.status == SendStatus.FAILED).label("failed"),
                func.count().filter(Send.status == SendStatus.SKIPPED).label("skipped"))
-        .where(in_period).group_by(Send.campaign_id))}
-    events: dict[str, dict[str, int]] = {}
-    for campaign_id, kind, emails in conn.execute(
-            select(Send.campaign_id, Event.type, func.count(func.distinct(Event.send_id)))
+        .where(in_period).group_by(Send.campaign_id, Send.variant))}
+    events: dict[tuple[str, str | None], dict[str, int]] = {}
+    for campaign_id, variant, kind, emails in conn.execute(
+            select(Send.campaign_id, Send.variant, Event.type, func.count(func.distinct(Event.send_id)))
             .join(Send, Send.id == Event.send_id)
             .where(sent_in_period, Event.type.in_(EVENT_TYPES))
-            .group_by(Send.campaign_id, Event.type)):
-        events.setdefault(campaign_id, {})[kind] = emails
+            .group_by(Send.campaign_id, Send.variant, Event.type)):
+        events.setdefault((campaign_id, variant), {})[kind] = emails
     attributed = attributed_orders(since, until, window)
-    conversions = {row.campaign_id: row for row in conn.execute(
-        select(Send.campaign_id, func.count().label("orders"), func.sum(attributed.c.total_cents).label("revenue"))
+    conversions = {(row.campaign_id, row.variant): row for row in conn.execute(
+        select(Send.campaign_id, Send.variant, func.count().label("orders"),
+               func.count(attributed.c.send_id.distinct()).label("emails"),
+               func.sum(attributed.c.total_cents).label("revenue"))
         .join(Send, Send.id == attributed.c.send_id)
         .where(Send.sent_at >= since)
-        .group_by(Send.campaign_id))}
-    results = []
-    for campaign_id in sorted(counts):
-        row, conv = counts[campaign_id], conversions.get(campaign_id)
-        results.append(CampaignResult(
+        .group_by(Send.campaign_id, Send.variant))}
+
+    def figures(campaign_id: str, variant: str | None) -> CampaignResult:
+        row, conv = counts[campaign_id, variant], conversions.get((campaign_id, variant))
+        return CampaignResult(
             campaign_id=campaign_id, sent=row.sent, failed=row.failed, skipped=row.skipped,
-            conversions=conv.orders if conv else 0, revenue_cents=int(conv.revenue or 0) if conv else 0,
-            events=_event_counts(events.get(campaign_id))))
+            conversions=conv.orders if conv else 0, converted=conv.emails if conv else 0,
+            revenue_cents=int(conv.revenue or 0) if conv else 0,
+            events=_event_counts(events.get((campaign_id, variant))), variant=variant)
+
+    results = []
+    for campaign_id in sorted({campaign_id for campaign_id, _ in counts}):
+        parts = [figures(campaign_id, variant) for owner, variant in counts if owner == campaign_id]
+        order = list((variant_order or {}).get(campaign_id, ()))
+        variants = sorted((p for p in parts if p.variant is not None),
+                          key=lambda p: (order.index(p.variant) if p.variant in order else len(order), p.variant))
+        found: Counter[str] = Counter()
+        for (owner, _), kinds in events.items():
+            if owner == campaign_id:
+                found.update(kinds)
+        results.append(CampaignResult(
+            campaign_id=campaign_id, sent=sum(p.sent for p in parts), failed=sum(p.failed for p in parts),
+            skipped=sum(p.skipped for p in parts), conversions=sum(p.conversions for p in parts),
+            converted=sum(p.converted for p in parts), revenue_cents=sum(p.revenue_cents for p in parts),
+            events=_event_counts(found), variants=_against_control(variants)))
     return results
+
+
+def _against_control(variants: list[CampaignResult]) -> tuple[CampaignResult, ...]:
+    """The variants with each one after the first compared with the first, the control."""
+    if not variants:
+        return ()
+    control = variants[0]
+    return (control, *(replace(v, control=control.variant, versus_control=two_proportion_test(
+        control.converted, control.sent, v.converted, v.sent)) for v in variants[1:]))

@@ -14,7 +14,9 @@ from ..models import SkipReason
 from .grid import TickGrid
 from .replay import SimulatedOccurrence
 
-OUTCOMES = ("sent", *(reason.value for reason in SkipReason))
+# The sending policies (caps, smart sending, quiet hours, sunset) are not replayed: they depend on
+# the order the sends went out in, tick after tick. A simulation counts what the campaigns find.
+OUTCOMES = ("sent", *(reason.value for reason in (SkipReason.NO_CONSENT, SkipReason.SUPPRESSED, SkipReason.EXPIRED)))
 CSV_COLUMNS = ("day", "campaign", *OUTCOMES)
 
 

@@ -117,6 +117,17 @@ class Trigger(ABC):
         an occurrence found days late or expired must not read as if it were fresh."""
         return f"{self.type_name}: {row['detail']} (due {row['due_at']:%Y-%m-%d %H:%M} UTC)"
 
+    def facts(self, occurrence_key: str, customer: Mapping[str, Any]) -> dict[str, Any]:
+        """What templates may read about one occurrence beyond the store's rows, as `occurrence.<name>`
+        (the milestone crossed, the anniversary's year): read back from its stable key, with the
+        customer as the template sees them (their locale, local dates). Nothing by default."""
+        return {}
+
+    def sample_key(self, customer_id: int, now: dt.datetime, currency: str) -> str:
+        """A key of the shape this trigger makes for a customer at `now` in a shop selling in `currency`,
+        so that `lifecycle validate` and test sends render templates with the facts a real send has."""
+        return "sample"
+
 
 def relative(moment: dt.datetime, now: dt.datetime) -> str:
     """How far `moment` is from `now` in whole units: "3 days ago", "in 5 hours", "1 minute ago", "now"."""

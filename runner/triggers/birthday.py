@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-from collections import defaultdict
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from pydantic import Field
-from sqlalchemy import ColumnCollection, ColumnElement, Select, case, literal, or_
+from sqlalchemy import ColumnCollection, ColumnElement, Select, literal
 
 from ..asof import Instant
 from ..models import Customer
 from ..sql import as_text
-from ..timezones import zone_or_default
-from .base import Trigger, TriggerParams, Window, occurrence_select
-
-# A downtime longer than this records no expired birthdays beyond it (bounds the query size).
-MAX_LOOKBACK = dt.timedelta(days=40)
-
-
-class BirthdayParams(TriggerParams):
-    hour: int = Field(default=9, ge=0, le=23)
-    minute: int = Field(default=0, ge=0, le=59)
-
-
-def month_days(day: dt.date) -> list[str]:
-    """Birthday keys celebrated on `day`: 29 February birthdays move to 28 February in other years."""
-    keys = [day.strftime("%m-%d")]
-    if day.month == 2 and day.day == 28 and not calendar.isleap(day.year):
-        keys.append("02-29")
-    return keys
+from .base import Trigger, Window, occurrence_select
+from .local_time import MAX_LOOKBACK, LocalHourParams, due_at_case, due_days, in_zones, month_days
 
 
 class BirthdayTrigger(Trigger):
     """Customers without a time zone use the shop's. The key holds the year: once per year."""
 
     type_name = "birthday"
-    Params = BirthdayParams
-    params: BirthdayParams
+    Params = LocalHourParams
+    params: LocalHourParams
 
     max_lookback = MAX_LOOKBACK
 
@@ -54,44 +34,13 @@ class BirthdayTrigger(Trigger):
         return occ.created_at <= at
 
     def _selects(self, window: Window, start: dt.datetime) -> list[Select[Any]]:
-        # (local date, due instant) -> zones: customers in those zones whose birthday is that date.
-        groups: dict[tuple[dt.date, dt.datetime], list[str | None]] = defaultdict(list)
-        for name in window.time_zones:
-            zone = zone_or_default(name, window.default_zone)
-            first = start.replace(tzinfo=dt.UTC).astimezone(zone).date()
-            last = window.now.replace(tzinfo=dt.UTC).astimezone(zone).date()
-            day = first
-            while day <= last:
-                local = dt.datetime.combine(day, dt.time(self.params.hour, self.params.minute), tzinfo=zone)
-                due = local.astimezone(dt.UTC).replace(tzinfo=None)
-                if start < due <= window.now:
-                    groups[(day, due)].append(name)
-                day += dt.timedelta(days=1)
-
-        by_day: dict[dt.date, list[tuple[dt.datetime, list[str | None]]]] = defaultdict(list)
-        for (day, due), names in groups.items():
-            by_day[day].append((due, names))
-        return [self._select(day, entries, window.default_zone) for day, entries in sorted(by_day.items())]
-
-    def _select(self, day: dt.date, entries: list[tuple[dt.datetime, list[str | None]]],
-                default_zone: ZoneInfo) -> Select[Any]:
-        conds = [(_in_zones(names), due) for due, names in entries]
-        return occurrence_select(
+        return [occurrence_select(
             customer_id=Customer.id,
             occurrence_key=literal("birthday:") + as_text(Customer.id) + literal(f":{day.year}"),
-            due_at=case(*[(cond, literal(due)) for cond, due in conds]),
+            due_at=due_at_case(entries),
             detail=literal(day.isoformat()),
-        ).where(Customer.birthday_md.in_(month_days(day)), or_(*[cond for cond, _ in conds]))
+        ).where(Customer.birthday_md.in_(month_days(day)), in_zones([n for _, names in entries for n in names]))
+            for day, entries in due_days(window, self.params.hour, self.params.minute, start).items()]
 
     def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
         return f"birthday on {row['detail']} at {self.params.hour:02d}:{self.params.minute:02d} local time"
-
-
-def _in_zones(names: list[str | None]) -> Any:
-    known = [n for n in names if n]
-    conds = []
-    if known:
-        conds.append(Customer.time_zone.in_(known))
-    if None in names:
-        conds.append(Customer.time_zone.is_(None))
-    return or_(*conds) if len(conds) > 1 else conds[0]
