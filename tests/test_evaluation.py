@@ -51,7 +51,7 @@ def test_a_first_tick_killed_before_it_plans_loses_no_occurrence(app: App, shop:
 
 def test_a_tick_killed_before_it_reaches_a_campaign_loses_none_of_its_occurrences(
         app: App, shop: ShopBuilder, campaigns_dir, monkeypatch: pytest.MonkeyPatch):
-    install(campaigns_dir, "replenishment", "thank-you")  # evaluated in this order
+    install(campaigns_dir, "birthday", "thank-you")  # planned in this order (priority 40, then 30)
     ada = shop.customer("ada@example.com")
     order = shop.order(ada, utc(2026, 11, 18, 12, 0))  # thank-you due 11-18 14:00, expires 2 days later
 
@@ -59,7 +59,7 @@ def test_a_tick_killed_before_it_reaches_a_campaign_loses_none_of_its_occurrence
         raise Killed
 
     monkeypatch.setattr(runner.app, "plan", killed)
-    with pytest.raises(Killed):  # dies planning the first campaign, before it reaches the other
+    with pytest.raises(Killed):  # dies planning birthday, before it reaches thank-you
         tick(app, utc(2026, 11, 20, 12, 0))
     monkeypatch.undo()
 
