@@ -189,3 +189,13 @@ def test_the_migrations_ship_in_the_installed_package():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert pyproject["tool"]["setuptools"]["package-data"]["runner.migrations"] == ["script.py.mako"]
     assert any(d.startswith("alembic") for d in pyproject["project"]["dependencies"])
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["-h"], ["--autogenerate"], []])
+def test_drafting_a_revision_takes_no_option_for_its_message(argv: list[str], capsys: pytest.CaptureFixture[str]):
+    from runner.migrations.__main__ import main
+
+    versions = sorted((Path(migrations.__file__).parent / "versions").iterdir())
+    assert main(argv) == (0 if argv in (["--help"], ["-h"]) else 2)
+    assert "usage: python -m runner.migrations" in capsys.readouterr().err
+    assert sorted((Path(migrations.__file__).parent / "versions").iterdir()) == versions

@@ -17,9 +17,9 @@ from . import config, head, upgrade
 
 def main(argv: list[str]) -> int:
     message = " ".join(argv).strip()
-    if not message:
+    if not message or message.startswith("-"):  # an option such as --help is not a revision's message
         print('usage: python -m runner.migrations "what the revision changes"', file=sys.stderr)
-        return 2
+        return 0 if message in ("-h", "--help") else 2
     with tempfile.TemporaryDirectory() as folder:
         engine = create_engine(f"sqlite:///{folder}/scratch.db")
         upgrade(engine)
