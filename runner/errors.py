@@ -59,9 +59,12 @@ class Problem:
     message: str
     hint: str | None = None
 
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        text = f"{where}: {self.message}"
+        text = f"{self.where}: {self.message}"
         return f"{text} (hint: {self.hint})" if self.hint else text
 
 
@@ -70,6 +73,11 @@ class CampaignError(LifecycleError):
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
+        if len(problems) == 1:  # its own hint says what to do; one hint line, not two
+            only = problems[0]
+            super().__init__(f"{only.where}: {only.message}",
+                             only.hint or "fix it, then run `lifecycle validate` to check the whole set")
+            return
         first = str(problems[0]) if problems else "invalid campaign set"
         more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
         super().__init__(first + more, "run `lifecycle validate` to list every problem")

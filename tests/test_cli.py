@@ -293,3 +293,11 @@ def test_reimporting_the_same_orders_file_leaves_the_store_file_untouched(workdi
 
     assert code == 0 and "orders:" not in out  # no order created or updated
     assert digest(workdir / "lifecycle.db") == before
+
+
+def test_a_single_campaign_problem_is_one_error_line_and_its_own_hint(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no campaigns/ here
+    code, _, err = run(capsys, "tick")
+    assert code != 0
+    assert err.splitlines() == ["Error: campaigns: campaigns folder not found",
+                                "Hint: set LIFECYCLE_CAMPAIGNS_DIR or run from the folder that holds campaigns/"]
