@@ -54,7 +54,7 @@ def latest_nps_score(at: Instant) -> ColumnElement[Any]:
     return (select(NpsResponse.score)
             .where(NpsResponse.customer_id == Customer.id, NpsResponse.changed_at <= at)
             .order_by(NpsResponse.changed_at.desc(), NpsResponse.id.desc()).limit(1)
-            .correlate(Customer).scalar_subquery())
+            .correlate_except(NpsResponse).scalar_subquery())
 
 
 def condition_sql(condition: Condition, window: Window, at: Instant | None = None) -> ColumnElement[bool]:

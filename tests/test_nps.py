@@ -371,3 +371,30 @@ def test_an_impossible_score_is_refused_with_a_hint(tmp_path: Path, condition: s
     assert campaign is None
     assert len(problems) == 1 and problems[0].line == 5
     assert "nps_score is a whole number from 0 to 10" in problems[0].message
+
+
+def test_simulate_sends_the_follow_up_when_a_tick_would_after_the_customer_answers(
+        app: App, shop: ShopBuilder, campaigns_dir):
+    from test_simulate import simulated, ticked
+
+    from runner.simulation.grid import TickGrid
+
+    write_campaign(campaigns_dir, """
+        id: detractor-follow-up
+        name: Sorry, tell us more
+        trigger: {type: order, delay: 1h}
+        audience:
+          - {field: nps_score, lte: 6}
+        expire_after: 1d
+        message: {template: thank_you, subject: "Can we do better?"}
+    """)
+    late, happy = shop.customer("late@example.com"), shop.customer("happy@example.com")
+    late_order = shop.order(late, utc(2026, 3, 1, 9, 0))  # due at 10:00, before she answers
+    shop.order(happy, utc(2026, 3, 1, 9, 0))
+    answer(app.store, add_send(app.store, late), 4, utc(2026, 3, 1, 11, 30))  # a detractor from 11:30
+    answer(app.store, add_send(app.store, happy), 9, utc(2026, 3, 1, 11, 30))
+    grid = TickGrid(dt.datetime(2026, 3, 1, 8, 0), dt.datetime(2026, 3, 1, 14, 0), dt.timedelta(hours=1))
+    simulation = simulated(app, grid)
+    follow_ups = {row for row in ticked(app, grid) if row[0] == "detractor-follow-up"}
+    assert simulation == follow_ups
+    assert simulation == {("detractor-follow-up", f"order:{late_order}", "sent", dt.datetime(2026, 3, 1, 12, 0))}
