@@ -337,15 +337,19 @@ def test_a_customers_latest_score_picks_the_audience_as_of_the_instant(app: App,
     assert audience(store, {"field": "nps_score", "is_set": True}, utc(2026, 10, 31)) == []
 
 
+FOLLOW_UP = """
+    id: detractor-follow-up
+    name: Sorry, tell us more
+    trigger: {type: order, delay: 1h}
+    audience:
+      - {field: nps_score, lte: 6}
+    expire_after: 1d
+    message: {template: thank_you, subject: "Can we do better?"}
+"""
+
+
 def test_a_detractor_follow_up_goes_to_detractors_only(app: App, shop: ShopBuilder, campaigns_dir):
-    write_campaign(campaigns_dir, """
-        id: detractor-follow-up
-        name: Sorry, tell us more
-        trigger: {type: order, delay: 1h}
-        audience:
-          - {field: nps_score, lte: 6}
-        message: {template: thank_you, subject: "Can we do better?"}
-    """)
+    write_campaign(campaigns_dir, FOLLOW_UP)
     unhappy, happy = shop.customer("unhappy@example.com"), shop.customer("happy@example.com")
     answer(app.store, add_send(app.store, unhappy, "review-request"), 4, utc(2026, 11, 1))
     answer(app.store, add_send(app.store, happy, "review-request"), 10, utc(2026, 11, 1))
@@ -379,15 +383,7 @@ def test_simulate_sends_the_follow_up_when_a_tick_would_after_the_customer_answe
 
     from runner.simulation.grid import TickGrid
 
-    write_campaign(campaigns_dir, """
-        id: detractor-follow-up
-        name: Sorry, tell us more
-        trigger: {type: order, delay: 1h}
-        audience:
-          - {field: nps_score, lte: 6}
-        expire_after: 1d
-        message: {template: thank_you, subject: "Can we do better?"}
-    """)
+    write_campaign(campaigns_dir, FOLLOW_UP)
     late, happy = shop.customer("late@example.com"), shop.customer("happy@example.com")
     late_order = shop.order(late, utc(2026, 3, 1, 9, 0))  # due at 10:00, before she answers
     shop.order(happy, utc(2026, 3, 1, 9, 0))
