@@ -241,7 +241,7 @@ def nps(env: Env, since: str | None, until: str | None, period: str, fmt: str) -
         return
     shown = table(f"Net Promoter Score, {start:%Y-%m-%d} to {end:%Y-%m-%d} (by {period}, UTC)",
                   ["period", "responses", "promoters", "passives", "detractors", "NPS", "95% interval"],
-                  caption="promoters 9-10, passives 7-8, detractors 0-6; NPS = % promoters - % detractors",
+                  caption="NPS = % promoters (9-10) - % detractors (0-6); passives: 7-8",
                   caption_justify="left")
     for f in rows:
         shown.add_row(f.period or "total", *(f"{v:,}" for v in (f.responses, f.promoters, f.passives, f.detractors)),
