@@ -30,7 +30,7 @@ _PART = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class InvalidToken(LifecycleError):
-    """An unsubscribe token was malformed, tampered with, or signed with another key."""
+    """A signed link's token (unsubscribe or score link) was malformed, tampered with, or signed with another key."""
 
     def __init__(self, message: str = "invalid unsubscribe link") -> None:
         super().__init__(message, "use the link from the most recent email, or reply to it to unsubscribe")
