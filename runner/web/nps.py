@@ -35,8 +35,8 @@ UNKNOWN = ("Thank you",
            "<p>This survey is no longer open, so no answer was recorded. If you'd like to tell us "
            "something, just reply to the email.</p>")
 
-_CELL = ("display:inline-block; min-width:32px; margin:2px; padding:8px 0; text-align:center; font-weight:bold; "
-         "text-decoration:none; border-radius:4px; border:1px solid #d4d4d8;")
+_CELL = ("flex:1 1 0; min-width:0; padding:10px 0; text-align:center; font-weight:bold; text-decoration:none; "
+         "border-radius:4px; border:1px solid #d4d4d8;")
 
 
 def _scale(key: bytes, done: Answer) -> str:
@@ -47,7 +47,7 @@ def _scale(key: bytes, done: Answer) -> str:
         current = ' aria-current="true"' if score == done.score else ""
         cells.append(f'<a href="{html.escape(score_token(key, done.send_id, score))}"{current} '
                      f'style="{_CELL} {colours}">{score}</a>')
-    return f'<p style="margin:16px 0 0; line-height:44px;">{"".join(cells)}</p>'
+    return f'<p style="display:flex; gap:4px; margin:16px 0 0;">{"".join(cells)}</p>'
 
 
 def thank_you(key: bytes, done: Answer) -> HTMLResponse:
