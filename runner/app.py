@@ -33,6 +33,7 @@ from .recommend import refresh_if_stale
 from .render import RenderedEmail, Renderer
 from .reports.campaigns import CampaignResult, campaign_results
 from .reports.customers import CustomerFigures, customer_figures
+from .reports.nps import NpsReport, Period, nps_report
 from .reports.segments import SegmentRules
 from .settings import Settings
 from .simulation.grid import TickGrid
@@ -214,6 +215,13 @@ class App:
             return campaign_results(conn, utc_naive(since), utc_naive(until), window=window,
                                     campaign_ids=campaign_ids,
                                     variant_order={c.id: c.variant_names for c in campaigns})
+
+    def nps_report(self, since: dt.datetime, until: dt.datetime, period: Period) -> NpsReport:
+        """Net Promoter Score per period of the answers first given in [since, until); reads the store
+        and writes nothing."""
+        self.store.check()
+        with self.store.reader.connect() as conn:
+            return nps_report(conn, utc_naive(since), utc_naive(until), period)
 
     def simulate(self, grid: TickGrid, campaigns: list[Campaign], *,
                  assume_consent: bool = False) -> Iterator[SimulatedOccurrence]:

@@ -1,6 +1,7 @@
 """Audience filters: campaign conditions compiled to SQL over the customer row and its tags.
 
-Order figures (order_count, total_spent, first/last order) come from the customer row's aggregates
+`nps_score` is the customer's latest Net Promoter Score answer given by the instant. Order figures
+(order_count, total_spent, first/last order) come from the customer row's aggregates
 when the store holds nothing after the evaluation instant, and from the orders live at the instant
 otherwise (runner/asof.py), so a filter at a past instant answers as it would have then.
 """
@@ -13,7 +14,7 @@ from sqlalchemy import ColumnElement, exists, func, select, true
 
 from .asof import AGGREGATES, Instant, customer_aggregate_at, shifted
 from .campaigns import Condition
-from .models import Customer, CustomerTag
+from .models import Customer, CustomerTag, NpsResponse
 from .money import to_minor
 from .triggers.base import Window
 
@@ -46,6 +47,16 @@ def _has_tags(tags: str | list[str]) -> ColumnElement[bool]:
         CustomerTag.customer_id == Customer.id, CustomerTag.tag.in_([t.strip().lower() for t in wanted])))
 
 
+def latest_nps_score(at: Instant) -> ColumnElement[Any]:
+    """The score of the customer's latest Net Promoter Score answer given by `at` (NULL without one): a
+    correlated probe of the (customer_id, changed_at) index. An answer changed after `at` is taken as
+    not given yet, since the store keeps only the latest score of each email."""
+    return (select(NpsResponse.score)
+            .where(NpsResponse.customer_id == Customer.id, NpsResponse.changed_at <= at)
+            .order_by(NpsResponse.changed_at.desc(), NpsResponse.id.desc()).limit(1)
+            .correlate_except(NpsResponse).scalar_subquery())
+
+
 def condition_sql(condition: Condition, window: Window, at: Instant | None = None) -> ColumnElement[bool]:
     """One condition, evaluated at `at`: window.now unless given (the simulation gives an instant per row).
     An explicit `at` always derives order figures from the orders; window.now does when window.as_of."""
@@ -55,7 +66,7 @@ def condition_sql(condition: Condition, window: Window, at: Instant | None = Non
         return _has_tags(value)
     if op == "excludes":
         return ~_has_tags(value)
-    column: Any = _COLUMNS[condition.field]
+    column: Any = latest_nps_score(now) if condition.field == "nps_score" else _COLUMNS[condition.field]
     if condition.field in AGGREGATES and (at is not None or window.as_of):
         column = customer_aggregate_at(condition.field, now)
     if condition.field == "time_zone":  # as the emails see it: no zone means the shop's

@@ -84,7 +84,8 @@ class Condition(Strict):
     """One audience filter: a field and exactly one operator, e.g. `{field: total_spent, gte: 100}`."""
 
     field: Literal["order_count", "total_spent", "last_order_at", "first_order_at", "created_at",
-                   "tags", "accepts_marketing", "email", "time_zone", "birthday", "first_name", "last_name"]
+                   "tags", "accepts_marketing", "email", "time_zone", "birthday", "first_name", "last_name",
+                   "nps_score"]
     eq: Any = None
     ne: Any = None
     gt: float | None = None
@@ -120,8 +121,13 @@ class Condition(Strict):
             raise ValueError(f"{op} applies to tags only")
         if self.field == "tags" and op not in {"includes", "excludes"}:
             raise ValueError("tags take includes or excludes")
-        if op in {"gt", "gte", "lt", "lte"} and self.field not in {"order_count", "total_spent"}:
-            raise ValueError(f"{op} applies to order_count and total_spent")
+        if op in {"gt", "gte", "lt", "lte"} and self.field not in {"order_count", "total_spent", "nps_score"}:
+            raise ValueError(f"{op} applies to order_count, total_spent and nps_score")
+        if self.field == "nps_score" and op != "is_set":
+            values = self.operator[1] if op in {"in", "not_in"} else [self.operator[1]]
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) and v in range(11) for v in values):
+                raise ValueError("nps_score is a whole number from 0 to 10: e.g. {field: nps_score, lte: 6} "
+                                 "for detractors, gte: 9 for promoters")
         return self
 
 

@@ -21,6 +21,7 @@ from .campaigns import Campaign
 from .i18n.locales import DEFAULT_LOCALE, locale_or_default
 from .models import Customer, CustomerTag, Order, OrderLine, Product
 from .money import Money
+from .nps import nps_context
 from .recommend import bought_recently, related_skus
 from .settings import REVIEW_URL
 from .timezones import zone_or_default
@@ -165,7 +166,9 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
             order_context(order, line_ctx, zone, locale) if order else None, line_ctx, this_line,
             [product_context(products[s], money_in, locale) for s in related[item.occurrence_key] if s in products],
             item.occurrence_key, item.due_at, item.reason,
-            unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email), item.variant))
+            unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email), item.variant,
+            # ledger rows have an id; previews and test sends have none, and get sample score links
+            nps_context(shop.public_url, shop.signing_key, getattr(item, "id", None))))
     return contexts
 
 
@@ -194,13 +197,14 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime, variant: st
         campaign, shop, now, locale, customer_context(customer, ["vip"], zone, Money(9600, currency, locale)),
         order_ctx, line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
         [product_context(mug, currency, locale)], campaign.trigger.sample_key(0, now, currency), now, "sample",
-        f"{shop.public_url.rstrip('/')}/unsubscribe/sample", variant)
+        f"{shop.public_url.rstrip('/')}/unsubscribe/sample", variant,
+        nps_context(shop.public_url, shop.signing_key, None))
 
 
 def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, customer: dict[str, Any],
              order: dict[str, Any] | None, lines: list[dict[str, Any]], line: dict[str, Any] | None,
              recommendations: list[dict[str, Any] | None], key: str, due_at: dt.datetime, reason: str,
-             unsubscribe: str, variant: str | None) -> dict[str, Any]:
+             unsubscribe: str, variant: str | None, nps: dict[str, Any]) -> dict[str, Any]:
     """The one shape of a template context (docs/templates.md)."""
     params = dict(campaign.message_for(variant).params)
     occurrence = {**campaign.trigger.facts(key, customer), "key": key, "due_at": due_at.replace(tzinfo=dt.UTC),
@@ -210,6 +214,6 @@ def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, cust
         "recommendations": recommendations, "shop": shop.as_context(),
         "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params, "variant": variant},
         "params": params,
-        "occurrence": occurrence, "unsubscribe_url": unsubscribe, "now": now.replace(tzinfo=dt.UTC),
+        "occurrence": occurrence, "unsubscribe_url": unsubscribe, "nps": nps, "now": now.replace(tzinfo=dt.UTC),
         "locale": locale,
     }

@@ -286,6 +286,29 @@ class ConsentChange(SQLModel, table=True):
     source: str
 
 
+class NpsResponse(SQLModel, table=True):
+    """A customer's answer to the Net Promoter Score question of one email: one row per send.
+
+    A later click on another score of the same email changes `score` and `changed_at`; `answered_at`
+    keeps the first answer's time. Audience filters read a customer's latest score through the
+    (customer_id, changed_at) index; the report groups by the answered_at index.
+    """
+
+    __tablename__ = "nps_response"
+    __table_args__ = (
+        Index("ix_nps_response_customer", "customer_id", "changed_at"),
+        Index("ix_nps_response_answered", "answered_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    send_id: int = Field(foreign_key="send.id", unique=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    campaign_id: str
+    score: int  # 0 to 10
+    answered_at: dt.datetime = Field(sa_type=DateTime)
+    changed_at: dt.datetime = Field(sa_type=DateTime)
+
+
 class CampaignState(SQLModel, table=True):
     """Per campaign: when it was first seen, when an evaluation last completed, and who is evaluating it now.
 

@@ -142,10 +142,10 @@ REVIEW_URL = Setting("LIFECYCLE_REVIEW_URL", "{product_url}",
 DEFAULT_TIMEZONE = Setting("LIFECYCLE_DEFAULT_TIMEZONE", "UTC",
                            "shop time zone, used for customers without one", parse_zone)
 PUBLIC_URL = Setting("LIFECYCLE_PUBLIC_URL", "http://localhost:8025",
-                     "public base URL of the web service (unsubscribe links point here); the https:// address "
-                     "of the reverse proxy in front of it in production")
+                     "public base URL of the web service (unsubscribe and score links point here); the https:// "
+                     "address of the reverse proxy in front of it in production")
 SECRET_KEY = Setting("LIFECYCLE_SECRET_KEY", "",
-                     "key that signs unsubscribe links; when empty, one is generated and kept in the store",
+                     "key that signs unsubscribe and score links; when empty, one is generated and kept in the store",
                      secret=True)
 BATCH_SIZE = Setting("LIFECYCLE_BATCH_SIZE", "100",
                      "messages claimed from the ledger and handed to the provider at once: the most a "

@@ -104,6 +104,43 @@ def _stamp_from_epoch_default(element: stamp_from_epoch, compiler: Any, **kw: An
     return f"(TIMESTAMP '1970-01-01 00:00:00' + make_interval(secs => {seconds}))"
 
 
+class month_start(FunctionElement[Any]):  # noqa: N801
+    """The first day of the calendar month of a naive-UTC timestamp, as YYYY-MM-DD text."""
+
+    type = String()
+    inherit_cache = True
+    name = "month_start"
+
+
+@compiles(month_start, "sqlite")
+def _month_start_sqlite(element: month_start, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m-01', {compiler.process(list(element.clauses)[0], **kw)})"
+
+
+@compiles(month_start)
+def _month_start_default(element: month_start, compiler: Any, **kw: Any) -> str:
+    return f"to_char(date_trunc('month', {compiler.process(list(element.clauses)[0], **kw)}), 'YYYY-MM-DD')"
+
+
+class week_start(FunctionElement[Any]):  # noqa: N801
+    """The Monday of the ISO week of a naive-UTC timestamp, as YYYY-MM-DD text."""
+
+    type = String()
+    inherit_cache = True
+    name = "week_start"
+
+
+@compiles(week_start, "sqlite")
+def _week_start_sqlite(element: week_start, compiler: Any, **kw: Any) -> str:
+    # 'weekday 0' moves forward to the Sunday ending the week (a Sunday stays); six days back is its Monday
+    return f"date({compiler.process(list(element.clauses)[0], **kw)}, 'weekday 0', '-6 days')"
+
+
+@compiles(week_start)
+def _week_start_default(element: week_start, compiler: Any, **kw: Any) -> str:
+    return f"to_char(date_trunc('week', {compiler.process(list(element.clauses)[0], **kw)}), 'YYYY-MM-DD')"
+
+
 def as_text(expr: ColumnElement[Any]) -> ColumnElement[str]:
     return cast(expr, String)
 

@@ -3,8 +3,8 @@
 Two sources, each used where it is the truth:
 - the ledger knows how many sends each campaign has in each state, and how many are due, whichever
   process planned or sent them: `ledger_counts` reads that set-based, when asked (at scrape time);
-- only the process that does the work knows how long a tick took, which provider errors it met and
-  which webhook events it received: those are prometheus-client instruments in the default
+- only the process that does the work knows how long a tick took, which provider errors it met,
+  which webhook events and which score clicks it received: those are prometheus-client instruments in the default
   registry, updated as it happens, and they start from zero with each process.
 """
 
@@ -30,6 +30,17 @@ PROVIDER_ERRORS = Counter(
 WEBHOOK_EVENTS = Counter(
     "lifecycle_webhook_events_total", "Provider webhook events received and verified, by provider and type.",
     ["provider", "type"])
+
+NPS_ANSWERS = Counter(
+    "lifecycle_nps_answers_total",
+    "Net Promoter Score links followed, by outcome: recorded (an email's first answer), changed (another "
+    "score for the same email), unchanged, unknown (no such email, or its customer was forgotten), invalid "
+    "(a forged or damaged link).", ["outcome"])
+
+
+def count_nps_answer(outcome: str) -> None:
+    """One score link followed, by what it did."""
+    NPS_ANSWERS.labels(outcome=outcome).inc()
 
 
 def count_provider_error(provider: str, kind: str) -> None:

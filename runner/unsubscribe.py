@@ -22,14 +22,15 @@ from .privacy.consent import UNSUBSCRIBE_LINK
 from .store import Store, utc_naive
 from .suppressions import suppress
 
-__all__ = ["InvalidToken", "is_suppressed", "sign", "unsubscribe", "unsubscribe_url", "verify"]
+__all__ = ["InvalidToken", "is_suppressed", "sign", "signed_payload", "signed_token", "unsubscribe", "unsubscribe_url",
+           "verify"]
 
 MAX_TOKEN_LENGTH = 2048
 _PART = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class InvalidToken(LifecycleError):
-    """An unsubscribe token was malformed, tampered with, or signed with another key."""
+    """A signed link's token (unsubscribe or score link) was malformed, tampered with, or signed with another key."""
 
     def __init__(self, message: str = "invalid unsubscribe link") -> None:
         super().__init__(message, "use the link from the most recent email, or reply to it to unsubscribe")
@@ -58,20 +59,31 @@ def _mac(key: bytes, payload: bytes) -> bytes:
     return hmac.new(key, payload, hashlib.sha256).digest()
 
 
-def sign(key: bytes, customer_id: int, email: str) -> str:
-    """A URL-safe token naming the customer and address it was issued for."""
-    payload = f"{customer_id}:{email}".encode()
+def signed_token(key: bytes, payload: bytes) -> str:
+    """base64url(payload) "." base64url(HMAC-SHA256(key, payload)): the shape of every signed link.
+    Each kind of link gives its payload a shape the others' can never have."""
     return f"{_encode(payload)}.{_encode(_mac(key, payload))}"
 
 
-def verify(key: bytes, token: str) -> tuple[int, str]:
-    """(customer_id, email) from a token; raises InvalidToken when it was not signed with `key`."""
+def signed_payload(key: bytes, token: str) -> bytes:
+    """The payload of a token signed with `key`; raises InvalidToken otherwise."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
         raise InvalidToken()
     encoded_payload, encoded_mac = token.split(".")
     payload, mac = _decode(encoded_payload), _decode(encoded_mac)
     if not hmac.compare_digest(mac, _mac(key, payload)):
         raise InvalidToken("invalid unsubscribe link: the signature does not match")
+    return payload
+
+
+def sign(key: bytes, customer_id: int, email: str) -> str:
+    """A URL-safe token naming the customer and address it was issued for."""
+    return signed_token(key, f"{customer_id}:{email}".encode())
+
+
+def verify(key: bytes, token: str) -> tuple[int, str]:
+    """(customer_id, email) from a token; raises InvalidToken when it was not signed with `key`."""
+    payload = signed_payload(key, token)
     customer, sep, email = payload.partition(b":")
     if not sep or not customer.isdigit() or not email:
         raise InvalidToken("invalid unsubscribe link: malformed payload")

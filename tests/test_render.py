@@ -15,6 +15,7 @@ import pytest
 
 from runner.campaigns import Campaign, MessageSpec, parse_campaign
 from runner.money import Money
+from runner.nps import nps_context
 from runner.render import (
     RenderedEmail,
     Renderer,
@@ -84,6 +85,7 @@ def make_context(*, with_order: bool = True, recommendations: bool = True, param
                                        "since": dt.datetime(2025, 1, 5, 9, 0, tzinfo=BERLIN)},
                        "milestone": {"orders": 5, "ordinal": "5th", "spent": None}},
         "unsubscribe_url": UNSUBSCRIBE,
+        "nps": nps_context("https://mail.example.com", b"key", 42),
         "now": NOW,
     }
 

@@ -1,4 +1,5 @@
-"""`report` and `customers`: what campaigns achieved, and the shop's retention figures and segments."""
+"""`report`, `customers` and `nps`: what campaigns achieved, the shop's retention figures and segments,
+and its Net Promoter Score."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..durations import format_duration
 from ..money import Money, exponent
 from ..reports.campaigns import EVENT_TYPES, CampaignResult
 from ..reports.customers import CustomerFigures
+from ..reports.nps import NpsFigures
 from .base import AT, Env, cli, parse_instant, pass_env
 from .output import table
 
@@ -204,3 +206,53 @@ def _results_tables(results: list[CampaignResult], delivery_title: str, outcome_
         versus.add_row(campaign_id, v.variant, v.control, f"{test.difference * 100:+.1f} pts",
                        "<0.001" if test.p_value < 0.001 else f"{test.p_value:.3f}", "yes" if test.significant else "no")
     console.print(versus)
+
+
+@cli.command()
+@click.option("--since", metavar="ISO-DATE", help="Start of the range (default: 12 periods before --until).")
+@click.option("--until", metavar="ISO-DATE", help="End of the range, excluded (default: now).")
+@click.option("--period", type=click.Choice(["month", "week"]), default="month", show_default=True,
+              help="Group the answers by calendar month or ISO week (UTC).")
+@FORMAT
+@pass_env
+def nps(env: Env, since: str | None, until: str | None, period: str, fmt: str) -> None:
+    """Net Promoter Score per period: promoters (9-10), passives (7-8), detractors (0-6), and
+    NPS = % promoters - % detractors with its 95 % interval, from the score links in emails."""
+    import datetime as dt
+
+    end = parse_instant(until)
+    start = parse_instant(since) if since else end - dt.timedelta(days=365 if period == "month" else 84)
+    if start >= end:
+        raise click.BadParameter("--since must be before --until", param_hint="--since")
+    found = env.app.nps_report(start, end, "month" if period == "month" else "week")
+    rows = [*found.periods, found.total]
+    if fmt == "json":
+        click.echo(json.dumps({"since": start.isoformat(), "until": end.isoformat(), "period": period,
+                               "periods": [f.as_dict() for f in found.periods], "total": found.total.as_dict()},
+                              indent=2))
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["period", "responses", "promoters", "passives", "detractors", "nps", "nps_low", "nps_high"])
+        for f in rows:
+            low, high = f.interval or (None, None)
+            writer.writerow(["" if v is None else v for v in (
+                f.period or "total", f.responses, f.promoters, f.passives, f.detractors, f.nps, low, high)])
+        return
+    shown = table(f"Net Promoter Score, {start:%Y-%m-%d} to {end:%Y-%m-%d} (by {period}, UTC)",
+                  ["period", "responses", "promoters", "passives", "detractors", "NPS", "95% interval"],
+                  caption="NPS = % promoters (9-10) - % detractors (0-6); passives: 7-8",
+                  caption_justify="left")
+    for f in rows:
+        shown.add_row(f.period or "total", *(f"{v:,}" for v in (f.responses, f.promoters, f.passives, f.detractors)),
+                      _score(f), _score_interval(f))
+    Console().print(shown)
+
+
+def _score(figures: NpsFigures) -> str:
+    return "-" if figures.nps is None else f"{figures.nps:+.0f}"
+
+
+def _score_interval(figures: NpsFigures) -> str:
+    interval = figures.interval
+    return "-" if interval is None else f"{interval[0]:+.0f} to {interval[1]:+.0f}"

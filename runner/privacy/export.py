@@ -24,6 +24,7 @@ from ..models import (
     Customer,
     CustomerTag,
     Event,
+    NpsResponse,
     Order,
     OrderLine,
     Send,
@@ -95,6 +96,7 @@ SECTIONS: dict[str, Section] = {
     "orders": _orders,
     "sends": rows_of(Send, Send.created_at, customer=Send.customer_id),
     "events": rows_of(Event, Event.occurred_at, customer=Event.customer_id, address=Event.email),
+    "nps_responses": rows_of(NpsResponse, NpsResponse.answered_at, customer=NpsResponse.customer_id),
     "suppressions": rows_of(Suppression, Suppression.created_at, address=Suppression.email),
     "suppression_history": rows_of(SuppressionHistory, SuppressionHistory.at, address=SuppressionHistory.email),
 }

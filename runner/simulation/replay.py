@@ -7,13 +7,14 @@ or before t - expire_after) or planned and sent at t. The ledger's unique key ma
 the only time.
 
 Instead of evaluating every tick, each campaign is evaluated once per trigger select over the whole
-period. Whether an occurrence is due and in the audience can change only when its customer places
-or cancels an order, when the customer is created, or when a time condition of the audience
-(`older_than`, `within`) crosses its threshold. So each candidate occurrence is judged at the first
-tick at or after its due instant and at the first tick after each such change within its window;
-the earliest tick where it passes is when a tick would have recorded it. One query per trigger
-select does all of it, with the same trigger conditions (`candidates`, `still_due`) and audience SQL
-the engine uses for a past instant, and the engine's rule for skipping.
+period. Whether an occurrence is due and in the audience can change only when its customer places or
+cancels an order, when the customer is created, when a time condition of the audience (`older_than`,
+`within`) crosses its threshold, or (for `nps_score`) when the customer answers. So each candidate
+occurrence is judged at the first tick at or after its due instant and at the first tick after each
+such change within its window; the earliest tick where it passes is when a tick would have recorded
+it. One query per trigger select does all of it, with the same trigger conditions (`candidates`,
+`still_due`) and audience SQL the engine uses for a past instant, and the engine's rule for
+skipping.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ..asof import shifted
 from ..audience import audience_sql
 from ..campaigns import Campaign, Condition
 from ..engine import CHUNK, skip_reason
-from ..models import Customer, Order, SkipReason, Suppression
+from ..models import Customer, NpsResponse, Order, SkipReason, Suppression
 from ..sql import plus_seconds
 from ..triggers.base import Window
 from .grid import TickGrid
@@ -128,7 +129,8 @@ def _judgement_points(candidate: CTE, grid: TickGrid, span: dt.timedelta,
                       conditions: list[Condition]) -> list[Select[Any]]:
     """The candidate rows, each with every tick at which its verdict may differ from the tick before:
     the first tick at or after its due instant, and the first after each change of its customer
-    (an order placed or cancelled, the account created, a time condition crossing) in its window."""
+    (an order placed or cancelled, the account created, a time condition crossing, a score given) in its
+    window."""
     c = candidate.c
     columns = list(c)
     seconds = int(span.total_seconds())
@@ -150,6 +152,10 @@ def _judgement_points(candidate: CTE, grid: TickGrid, span: dt.timedelta,
         select(*columns, *at(customer.created_at)).join(
             customer, and_(customer.id == c.customer_id, near(customer.created_at))),
     ]
+    if any(condition.field == "nps_score" for condition in conditions):  # the latest score changes
+        answer = aliased(NpsResponse)
+        points.append(select(*columns, *at(answer.changed_at)).join(
+            answer, and_(answer.customer_id == c.customer_id, near(answer.changed_at))))
     for condition in conditions:
         op, value = condition.operator
         if op not in ("older_than", "within"):

@@ -1,4 +1,4 @@
-"""The web service: signed unsubscribe links, health and metrics, on Starlette served by uvicorn.
+"""The web service: signed unsubscribe and score links, webhooks, health and metrics, on Starlette served by uvicorn.
 
 `create_app` composes the ASGI app from route groups (one module each); `WebServer` runs it with
 uvicorn in a thread of its own, beside the scheduler (`lifecycle run`) or alone (`lifecycle serve`).

@@ -8,11 +8,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from .. import settings as s
-from . import health, metrics, unsubscribe, webhooks
+from . import health, metrics, nps, unsubscribe, webhooks
 from .base import RouteGroup, WebContext
 from .middleware import AccessLog, BodySizeLimit, SecurityHeaders
 
-ROUTE_GROUPS: tuple[RouteGroup, ...] = (unsubscribe.routes, webhooks.routes, health.routes, metrics.routes)
+ROUTE_GROUPS: tuple[RouteGroup, ...] = (unsubscribe.routes, nps.routes, webhooks.routes, health.routes,
+                                        metrics.routes)
 """Every route group the service serves; a new group is a module with `routes(web)`, added here."""
 
 

@@ -14,12 +14,12 @@ from .base import SECURITY_HEADERS
 
 access_log = logging.getLogger("lifecycle.web")
 
-_TOKEN_IN_PATH = re.compile(r"/unsubscribe/[^/?#\s]+")
+_TOKEN_IN_PATH = re.compile(r"/(unsubscribe|nps)/[^/?#\s]+")
 
 
 def masked_path(path: str) -> str:
-    """The path with any unsubscribe token replaced: a token in a log file is a working unsubscribe link."""
-    return _TOKEN_IN_PATH.sub("/unsubscribe/<token>", path)
+    """The path with any signed token replaced: a token in a log file is a working unsubscribe or score link."""
+    return _TOKEN_IN_PATH.sub(r"/\1/<token>", path)
 
 
 class AccessLog:
