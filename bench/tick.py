@@ -64,11 +64,12 @@ def peak_mb() -> float:
 
 
 def campaign_folder(source: Path, policy: Path | None, into: Path) -> Path:
-    """The campaign files of `source` (not its `_` files), with `policy` as the shop's policy file."""
+    """The campaign files of `source` (not its `_` files), those off by default turned on so that every
+    shipped trigger is measured, with `policy` as the shop's policy file."""
     into.mkdir()
     for path in source.glob("*.y*ml"):
         if not path.name.startswith("_"):
-            shutil.copy(path, into)
+            (into / path.name).write_text(path.read_text().replace("\nenabled: false\n", "\nenabled: true\n"))
     if policy:
         shutil.copy(policy, into / POLICY_FILE)
     return into

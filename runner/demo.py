@@ -37,6 +37,7 @@ from sqlalchemy import Connection, Table, func, insert, literal, select
 from sqlmodel import SQLModel
 
 from .errors import StoreError
+from .importers.aggregates import refresh_reorder_forecasts
 from .models import (
     Customer,
     CustomerTag,
@@ -184,6 +185,8 @@ def generate_shop(store: Store, *, customers: int = 2000, now: dt.datetime, seed
             conn.commit()
             if sqlite:  # the connection goes back to the pool: restore the store's settings
                 sqlite_pragmas(conn, synchronous="NORMAL", cache_size=-2000)
+        refresh_reorder_forecasts(conn)  # once the (customer_id, placed_at) index is back
+        conn.commit()
     return ShopSummary(customers=customers, orders=generator.orders_written, lines=generator.lines_written,
                        products=len(PRODUCTS), suppressed=generator.suppressed_written)
 

@@ -118,6 +118,30 @@ class OrderLine(SQLModel, table=True):
     unit_price_cents: int = 0
 
 
+class ReorderForecast(SQLModel, table=True):
+    """When a customer's next order is expected, as it stood when this order was placed: one row per
+    order that was at least the customer's second (runner/importers/aggregates.py keeps it current).
+
+    `orders` counts the customer's orders placed by then and not cancelled by then, this one
+    included; `interval_seconds` is their mean interval, (this order - first order) / (orders - 1);
+    `expected_at` is this order's instant plus that interval. Fixed at the order's instant, it reads
+    the same live, at a past instant and in a simulation; the `predicted_reorder` trigger searches
+    `expected_at` by range.
+    """
+
+    __tablename__ = "reorder_forecast"
+    __table_args__ = (
+        Index("ix_reorder_forecast_expected", "expected_at"),
+        Index("ix_reorder_forecast_customer", "customer_id"),
+    )
+
+    order_id: int = Field(foreign_key="orders.id", primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id")
+    orders: int
+    interval_seconds: int
+    expected_at: dt.datetime = Field(sa_type=DateTime)
+
+
 class SendStatus(StrEnum):
     PLANNED = "planned"  # decided, not yet handed to the provider
     SENDING = "sending"  # handed to the provider; outcome not yet recorded (lease in lease_until)

@@ -11,7 +11,7 @@ from shopkit import ShopBuilder, write_campaign
 from sqlalchemy import delete, select, update
 
 from runner.importers.aggregates import refresh_customer_aggregates
-from runner.models import Customer, Order, OrderLine
+from runner.models import Customer, Order, OrderLine, ReorderForecast
 from runner.store import Store
 
 SKUS = ("COFFEE-HOUSE-250G", "COFFEE-HOUSE-1KG", "TEA-SENCHA-100G", "MUG-STONEWARE")
@@ -78,6 +78,13 @@ CAMPAIGNS = {
         message: {template: vip_milestone, subject: "Thank you"}
         expire_after: 1d
     """,
+    "reorder": """
+        id: reorder
+        name: Predicted reorder
+        trigger: {type: predicted_reorder, orders: 3, before: 1d, min_interval: 2d}
+        message: {template: predicted_reorder, subject: "Time to reorder?"}
+        expire_after: 1d
+    """,
     "anniv": """
         id: anniv
         name: Anniversary
@@ -141,10 +148,11 @@ def build_history(shop: ShopBuilder, start: dt.datetime, end: dt.datetime, *, cu
 
 def cut_back(store: Store, at: dt.datetime) -> None:
     """The store as it was at `at`: later orders and customers removed, later cancellations and
-    deliveries not happened yet, the customers' aggregates recomputed."""
+    deliveries not happened yet, the customers' aggregates and reorder forecasts recomputed."""
     with store.session() as session:
         later = select(Order.id).where(Order.placed_at > at)
         session.execute(delete(OrderLine).where(OrderLine.order_id.in_(later)))
+        session.execute(delete(ReorderForecast))  # derived from the orders: rebuilt below
         session.execute(delete(Order).where(Order.placed_at > at))
         session.execute(update(Order).where(Order.cancelled_at > at).values(cancelled_at=None))
         session.execute(update(Order).where(Order.delivered_at > at).values(delivered_at=None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ from sqlmodel import func, select
 
 from runner.errors import DataImportError
 from runner.importers.transactions import import_transactions
-from runner.models import Customer, Order, OrderLine
+from runner.models import Customer, Order, OrderLine, ReorderForecast
 from runner.store import Store
 
 NOW = dt.datetime(2026, 11, 23)
@@ -69,3 +70,17 @@ def test_the_cdnow_log_imports_whole(store: Store) -> None:
     assert (report.rows_read, report.customers_created, report.orders_created) == (69659, 23570, 69659)
     with store.session() as session:
         assert session.exec(select(func.sum(Order.total_cents))).one() == 250031563
+        # each order's reorder forecast: the mean interval of the customer's orders up to it, added to it
+        placed: dict[int, list[dt.datetime]] = {}
+        for customer, at in session.exec(select(Order.customer_id, Order.placed_at).order_by(Order.placed_at)):
+            placed.setdefault(customer, []).append(at)
+        expected, rows = set(), 0
+        for customer, times in placed.items():
+            for at in times:
+                n = bisect.bisect_right(times, at)  # orders of the same day count together
+                if n >= 2:
+                    interval = dt.timedelta(seconds=int((at - times[0]).total_seconds()) // (n - 1))
+                    expected.add((customer, at + interval))
+                    rows += 1
+        assert session.exec(select(func.count()).select_from(ReorderForecast)).one() == rows == 46440
+        assert set(session.exec(select(ReorderForecast.customer_id, ReorderForecast.expected_at))) == expected

@@ -55,7 +55,7 @@ def test_simulating_a_period_sends_what_real_ticks_over_it_send(
     assert simulation == ticked(app, grid)
     outcomes = {(campaign, outcome) for campaign, _, outcome, _ in simulation}
     campaigns = {campaign for campaign, outcome in outcomes if outcome == "sent"}
-    assert campaigns == {"lapse", "lapse-new", "thanks", "delivered", "refill", "vip", "anniv", "bday"}
+    assert campaigns == {"lapse", "lapse-new", "thanks", "delivered", "refill", "vip", "reorder", "anniv", "bday"}
     assert ("thanks", "expired") in outcomes and "no_consent" in {outcome for _, outcome in outcomes}
 
 

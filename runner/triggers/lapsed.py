@@ -42,12 +42,8 @@ class LapsedTrigger(Trigger):
     def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
         """The order is live at `at` and no other live order of the customer is newer (of two placed
         at the same instant, the one with the higher id counts as the newer)."""
-        newer = aliased(Order)
-        return and_(not_cancelled_by(occ.last_order_cancelled_at, at), ~exists(
-            select(newer.id).where(
-                newer.customer_id == occ.customer_id, newer.placed_at >= occ.last_order_at, live_at(newer, at),
-                newer.id != occ.last_order_id,
-                or_(newer.placed_at > occ.last_order_at, newer.id > occ.last_order_id))))
+        return and_(not_cancelled_by(occ.last_order_cancelled_at, at),
+                    ~newer_live_order(aliased(Order), occ.customer_id, occ.last_order_at, occ.last_order_id, at))
 
     @staticmethod
     def _select(customer_id: Any, last_order_at: Any, due_at: Any) -> Select[Any]:
@@ -59,3 +55,12 @@ class LapsedTrigger(Trigger):
         last = row["due_at"] - self.params.after
         return (f"no order since {last:%Y-%m-%d}, {relative(last, now)} "
                 f"(lapses after {format_duration(self.params.after)})")
+
+
+def newer_live_order(newer: Any, customer_id: Any, placed_at: Any, order_id: Any, at: Instant) -> ColumnElement[bool]:
+    """The customer has a live order at `at` newer than the given one (of two placed at the same instant,
+    the one with the higher id counts as the newer): one probe of (customer_id, placed_at). `newer` is
+    an alias of Order."""
+    return exists(select(newer.id).where(
+        newer.customer_id == customer_id, newer.placed_at >= placed_at, live_at(newer, at), newer.id != order_id,
+        or_(newer.placed_at > placed_at, newer.id > order_id)))
