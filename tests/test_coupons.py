@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import re
 import threading
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from shopkit import ShopBuilder, utc, write_campaign
 from sqlalchemy import select
+from test_cli import run, workdir  # noqa: F401 - workdir is a fixture used here
 
 from runner.app import App
 from runner.coupons.generated import ALPHABET, generated_code
@@ -45,10 +47,11 @@ class Capturing(Provider):
         return [SendResult.accepted(f"id-{m.send_id}") for m in messages]
 
 
-def pool_campaign(folder: Path, pool: str = "WINBACK15") -> None:
+def offer_campaign(folder: Path, campaign_id: str, coupon: str) -> None:
+    """An email 2 hours after each order, its subject the email's code."""
     write_campaign(folder, f"""
-        id: pool-offer
-        name: Offer with a code from a pool
+        id: {campaign_id}
+        name: Offer with a unique code
         trigger:
           type: order
           event: placed
@@ -57,26 +60,17 @@ def pool_campaign(folder: Path, pool: str = "WINBACK15") -> None:
           template: winback
           subject: "Your code {{{{ coupon.code }}}}"
           coupon:
-            pool: {pool}
+            {coupon}
         expire_after: 2d
     """)
+
+
+def pool_campaign(folder: Path, pool: str = "WINBACK15") -> None:
+    offer_campaign(folder, "pool-offer", f"pool: {pool}")
 
 
 def generated_campaign(folder: Path) -> None:
-    write_campaign(folder, """
-        id: generated-offer
-        name: Offer with a generated code
-        trigger:
-          type: order
-          event: placed
-          delay: 2h
-        message:
-          template: winback
-          subject: "Your code {{ coupon.code }}"
-          coupon:
-            generate: {prefix: "WB-", length: 10, title: "Win-back 15%"}
-        expire_after: 2d
-    """)
+    offer_campaign(folder, "generated-offer", 'generate: {prefix: "WB-", length: 10, title: "Win-back 15%"}')
 
 
 def codes_file(tmp_path: Path, codes: list[str], name: str = "codes.csv", header: str | None = "Code") -> Path:
@@ -247,20 +241,6 @@ def test_import_errors_name_each_bad_row_and_write_nothing(app, tmp_path):
     assert app.coupon_pools(NOW, []) [0].pool == "OTHER" and len(app.coupon_pools(NOW, [])) == 1
 
 
-def test_cli_import_error_is_one_line_with_its_row(app, tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
-    from runner.cli import cli
-
-    for key, value in app.settings.environ.items():
-        monkeypatch.setenv(key, value)
-    path = codes_file(tmp_path, ["OK1", ""])
-    path.write_text("Code,Note\nOK1,x\n,missing\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["coupons", "import", "P", str(path)])
-    assert isinstance(result.exception, DataImportError)
-    assert str(result.exception) == f"{path}: row 3, column 'Code': this row has no code; nothing was imported"
-
-
 # ---------------------------------------------------------------- the warning
 
 
@@ -366,3 +346,61 @@ def test_a_malformed_coupon_is_refused_with_its_line(app, campaigns_dir, coupon,
     """)
     _, problems = app.problems(NOW)
     assert [str(p) for p in problems] == [f"{path}:{expected}"]
+
+
+# ---------------------------------------------------------------- from the command line
+
+
+@pytest.fixture
+def pool_workdir(workdir: Path) -> Path:  # noqa: F811 - the fixture imported above
+    """A shop's working directory with the shipped campaigns and templates, the win-back on a pool."""
+    winback = workdir / "campaigns" / "winback.yaml"
+    winback.write_text(winback.read_text().replace("\nmessage:\n", "\nmessage:\n  coupon:\n    pool: WINBACK15\n", 1))
+    return workdir
+
+
+def test_the_shipped_winback_on_a_pool_from_the_command_line(pool_workdir: Path, capsys):
+    code, out, err = run(capsys, "demo", "--customers", "400", "--at", "2026-11-23T10:00:00Z")
+    assert code == 0, err
+    assert "warning: coupon pool WINBACK15 is empty: winback" in err
+    winback = next(line for line in out.splitlines() if line.startswith("winback "))
+    assert "no_coupon=" in winback and " 0 " in winback  # held back, none sent
+
+    (pool_workdir / "codes.csv").write_text("Code\nWB-0001\nWB-0002\nWB-0001\n", encoding="utf-8")
+    code, out, err = run(capsys, "coupons", "import", "WINBACK15", "codes.csv")
+    assert (code, out.strip()) == (0, "Pool WINBACK15: 2 code(s) added (1 repeated in the file: ignored); "
+                                      "2 code(s), 2 not handed out yet")
+    code, out, err = run(capsys, "tick", "--at", "2026-11-23T11:00:00Z", "--campaign", "winback", "--json")
+    assert code == 0, err
+    row = json.loads(out)[0]
+    assert row["sent"] == 2 and row["deferred"]["no_coupon"] >= 1
+    assert "warning: coupon pool WINBACK15 is empty" in err
+
+    code, out, err = run(capsys, "coupons", "status", "--json", "--at", "2026-11-23T12:00:00Z")
+    assert json.loads(out)[0] | {"warning": None} == {"pool": "WINBACK15", "codes": 2, "left": 0, "recent": 2,
+                                                      "recent_days": 7, "campaigns": ["winback"], "warning": None}
+    code, out, err = run(capsys, "coupons", "status", "--at", "2026-11-23T12:00:00Z")
+    assert "WINBACK15" in out and "warning: coupon pool WINBACK15 is empty" in err
+
+    bad = pool_workdir / "bad.csv"
+    bad.write_text("Code\nOK-1\nSAVE 15\n", encoding="utf-8")
+    code, out, err = run(capsys, "coupons", "import", "WINBACK15", "bad.csv")
+    assert code == 1 and err.splitlines()[0] == (
+        "Error: bad.csv: row 3, column 'Code': 'SAVE 15' has a space in it: a discount code is one word; "
+        "nothing was imported")
+
+
+def test_export_from_the_command_line_needs_the_secret(workdir: Path, capsys, monkeypatch):  # noqa: F811
+    generated_campaign(workdir / "campaigns")
+    code, out, err = run(capsys, "validate")
+    assert code == 1 and "generated-offer.yaml:10: message.coupon.generate: LIFECYCLE_COUPON_SECRET is not set" in err
+    monkeypatch.setenv("LIFECYCLE_COUPON_SECRET", SECRET)
+    assert run(capsys, "init")[0] == 0
+    code, out, err = run(capsys, "coupons", "export", "--campaign", "generated-offer", "--due-within", "3d",
+                         "codes.csv")
+    assert (code, out.strip()) == (0, "Wrote 0 code(s) to codes.csv")
+    assert (workdir / "codes.csv").read_bytes() == b"Title,Command,Code\r\n"
+    code, out, err = run(capsys, "coupons", "export", "--due-within", "soon", "codes.csv")
+    assert code == 2 and "'soon' is not a duration" in err
+    code, out, err = run(capsys, "settings")
+    assert SECRET not in out + err
