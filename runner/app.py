@@ -307,20 +307,20 @@ class App:
 
     # ------------------------------------------------------------ coupons
 
-    def coupon_pools(self, now: dt.datetime, campaigns: list[Campaign]) -> list[PoolStatus]:
-        """Every coupon pool the store holds or one of `campaigns` uses, with how full it is."""
+    def coupon_pools(self, now: dt.datetime, campaigns: list[Campaign], *, unused: bool = True) -> list[PoolStatus]:
+        """Every coupon pool one of `campaigns` uses and (with `unused`) every other pool the store holds,
+        with how full it is."""
         used_by: dict[str, list[str]] = {}
         for campaign in campaigns:
             if campaign.coupon is not None and campaign.coupon.pool is not None:
                 used_by.setdefault(campaign.coupon.pool, []).append(campaign.id)
-        self.store.check()
         with self.store.reading() as session:
             return pool_status(session, utc_naive(now), used_by, warn_days=self.settings[cs.WARN_DAYS],
-                               warn_below=self.settings[cs.WARN_BELOW])
+                               warn_below=self.settings[cs.WARN_BELOW], unused=unused)
 
     def coupon_warnings(self, now: dt.datetime, campaigns: list[Campaign]) -> list[str]:
-        """A line for each pool that `campaigns` use and that runs low or dry."""
-        return [status.warning for status in self.coupon_pools(now, campaigns) if status.warning]
+        """A line for each pool that `campaigns` use and that runs low or dry; reads nothing when none uses one."""
+        return [status.warning for status in self.coupon_pools(now, campaigns, unused=False) if status.warning]
 
     def import_coupons(self, pool: str, path: Path, now: dt.datetime) -> PoolImport:
         """Add a file's codes to a pool (all or nothing; what is there already is ignored)."""

@@ -184,7 +184,7 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
                 send.variant = campaign.variant_to_send(send.variant, send.customer_id)
                 ready.append(send)
         pool_codes: dict[str, str] = {}
-        if campaign.coupon is not None and campaign.coupon.pool is not None:
+        if ready and campaign.coupon is not None and campaign.coupon.pool is not None:
             ready, pool_codes = _with_pool_codes(session, campaign, campaign.coupon.pool, ready, now, policy, counts)
         contexts = build_contexts(session, campaign, ready, shop, now, pool_codes)
         # Skips are final and codes handed out are the sends' for good before anything is rendered; no

@@ -37,6 +37,7 @@ def status(env: Env, at: str | None, as_json: bool) -> None:
     warning for each pool in use that runs low."""
     now = parse_instant(at)
     app = env.app
+    app.store.check()
     pools = app.coupon_pools(now, app.campaigns(now))
     if as_json:
         click.echo(json.dumps([{"pool": p.pool, "codes": p.codes, "left": p.left, "recent": p.recent,

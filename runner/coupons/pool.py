@@ -180,9 +180,12 @@ class PoolStatus:
 
 
 def pool_status(session: Session, now: dt.datetime, used_by: Mapping[str, Sequence[str]], *, warn_days: int,
-                warn_below: int) -> list[PoolStatus]:
-    """Every pool the store holds or a campaign uses (`used_by`: pool to campaign ids), by name."""
-    counts = pool_counts(session, [], now - dt.timedelta(days=warn_days))
+                warn_below: int, unused: bool = True) -> list[PoolStatus]:
+    """Every pool a campaign uses (`used_by`: pool to campaign ids) and, with `unused`, every other pool the
+    store holds, by name. Without `unused` and with no pool in use, nothing is read."""
+    if not used_by and not unused:
+        return []
+    counts = pool_counts(session, [] if unused else list(used_by), now - dt.timedelta(days=warn_days))
     return [PoolStatus(pool, *counts.get(pool, (0, 0, 0)), campaigns=tuple(used_by.get(pool, ())),
                        warn_days=warn_days, warn_below=warn_below)
             for pool in sorted(set(counts) | set(used_by))]
