@@ -26,7 +26,7 @@ from .context import Shop, build_contexts, sample_context
 from .coupons import export as coupon_export
 from .coupons import settings as cs
 from .coupons.generated import missing_secret
-from .coupons.pool import PoolImport, PoolStatus, import_codes, pool_status
+from .coupons.pool import PoolImport, PoolStatus, import_codes, pool_status, pool_warnings, pools_in_use
 from .coupons.preview import PoolPreview
 from .dispatch import DeliveryPolicy, dispatch, message_headers
 from .engine import Occurrence, find_occurrences, plan, store_time_zones, window_for
@@ -307,20 +307,17 @@ class App:
 
     # ------------------------------------------------------------ coupons
 
-    def coupon_pools(self, now: dt.datetime, campaigns: list[Campaign], *, unused: bool = True) -> list[PoolStatus]:
-        """Every coupon pool one of `campaigns` uses and (with `unused`) every other pool the store holds,
-        with how full it is."""
-        used_by: dict[str, list[str]] = {}
-        for campaign in campaigns:
-            if campaign.coupon is not None and campaign.coupon.pool is not None:
-                used_by.setdefault(campaign.coupon.pool, []).append(campaign.id)
+    def coupon_pools(self, now: dt.datetime, campaigns: list[Campaign]) -> list[PoolStatus]:
+        """Every coupon pool the store holds or one of `campaigns` uses, with how full it is."""
         with self.store.reading() as session:
-            return pool_status(session, utc_naive(now), used_by, warn_days=self.settings[cs.WARN_DAYS],
-                               warn_below=self.settings[cs.WARN_BELOW], unused=unused)
+            return pool_status(session, utc_naive(now), pools_in_use(campaigns), warn_days=self.settings[cs.WARN_DAYS],
+                               warn_below=self.settings[cs.WARN_BELOW])
 
     def coupon_warnings(self, now: dt.datetime, campaigns: list[Campaign]) -> list[str]:
         """A line for each pool that `campaigns` use and that runs low or dry; reads nothing when none uses one."""
-        return [status.warning for status in self.coupon_pools(now, campaigns, unused=False) if status.warning]
+        with self.store.reading() as session:
+            return pool_warnings(session, utc_naive(now), pools_in_use(campaigns),
+                                 warn_days=self.settings[cs.WARN_DAYS], warn_below=self.settings[cs.WARN_BELOW])
 
     def import_coupons(self, pool: str, path: Path, now: dt.datetime) -> PoolImport:
         """Add a file's codes to a pool (all or nothing; what is there already is ignored)."""

@@ -8,10 +8,11 @@ it got, and a send skipped before that point (unsubscribed since it was planned)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import case, func, select, update
 from sqlmodel import Session
@@ -20,6 +21,9 @@ from ..errors import DataImportError
 from ..importers.reader import Export, Row, Sheet, open_sheet, shown
 from ..models import CouponCode, Send
 from ..sql import dialect_insert, in_ids
+
+if TYPE_CHECKING:
+    from ..campaigns import Campaign
 
 CHUNK = 1000
 MAX_CODE_LENGTH = 255  # Shopify's limit
@@ -148,6 +152,56 @@ def pool_counts(session: Session, pools: Sequence[str], since: dt.datetime) -> d
     return {pool: (int(total), int(left), int(recent)) for pool, total, left, recent in rows}
 
 
+def pools_in_use(campaigns: Iterable[Campaign]) -> dict[str, list[str]]:
+    """The pools `campaigns` hand out codes from, each with the ids of the campaigns using it."""
+    used_by: dict[str, list[str]] = {}
+    for campaign in campaigns:
+        if campaign.coupon is not None and campaign.coupon.pool is not None:
+            used_by.setdefault(campaign.coupon.pool, []).append(campaign.id)
+    return used_by
+
+
+def pool_warning(pool: str, left: int, recent: int, campaigns: Sequence[str], warn_days: int,
+                 warn_below: int) -> str | None:
+    """Why a pool that `campaigns` use needs codes soon, or None: it is empty, holds fewer codes than it
+    handed out in the last `warn_days` days (`recent`), or fewer than `warn_below`."""
+    if not campaigns:
+        return None
+    who = ", ".join(campaigns)
+    more = f"import more with `lifecycle coupons import {pool} FILE.csv`"
+    if left == 0:
+        return (f"coupon pool {pool} is empty: {who} hold(s) their emails back (deferred:no_coupon) and "
+                f"skip(s) them once they expire (skipped:no_coupon); {more}")
+    if left < recent:
+        return (f"coupon pool {pool} has {left} code(s) left, fewer than the {recent} handed out "
+                f"in the last {warn_days} day(s) ({who}); {more}")
+    if left < warn_below:
+        return (f"coupon pool {pool} has {left} code(s) left, fewer than LIFECYCLE_COUPON_WARN_BELOW="
+                f"{warn_below} ({who}); {more}")
+    return None
+
+
+def pool_warnings(session: Session, now: dt.datetime, used_by: Mapping[str, Sequence[str]], *, warn_days: int,
+                  warn_below: int) -> list[str]:
+    """The warning of each pool in use (`used_by`: pool to campaign ids) that runs low or dry.
+
+    What a tick pays does not grow with the pool: per pool in use, the codes handed out lately are
+    counted on (pool, assigned_at), and the free codes only up to the number that calls for no warning,
+    on the index of free codes."""
+    since = now - dt.timedelta(days=warn_days)
+    warnings = []
+    for pool, campaigns in sorted(used_by.items()):
+        recent = session.execute(select(func.count()).where(CouponCode.pool == pool,
+                                                            CouponCode.assigned_at >= since)).scalar_one()
+        enough = max(recent, warn_below, 1)
+        free = (select(CouponCode.id).where(CouponCode.pool == pool, CouponCode.send_id.is_(None))
+                .limit(enough).subquery())
+        left = session.execute(select(func.count()).select_from(free)).scalar_one()
+        if warning := pool_warning(pool, left, recent, campaigns, warn_days, warn_below):
+            warnings.append(warning)
+    return warnings
+
+
 @dataclass(frozen=True)
 class PoolStatus:
     """How full a pool is, and whether that calls for a warning."""
@@ -162,30 +216,13 @@ class PoolStatus:
 
     @property
     def warning(self) -> str | None:
-        """Why the pool needs codes soon, or None; only for a pool some campaign uses."""
-        if not self.campaigns:
-            return None
-        who = ", ".join(self.campaigns)
-        more = f"import more with `lifecycle coupons import {self.pool} FILE.csv`"
-        if self.left == 0:
-            return (f"coupon pool {self.pool} is empty: {who} hold(s) their emails back (deferred:no_coupon) and "
-                    f"skip(s) them once they expire (skipped:no_coupon); {more}")
-        if self.left < self.recent:
-            return (f"coupon pool {self.pool} has {self.left} code(s) left, fewer than the {self.recent} handed out "
-                    f"in the last {self.warn_days} day(s) ({who}); {more}")
-        if self.left < self.warn_below:
-            return (f"coupon pool {self.pool} has {self.left} code(s) left, fewer than LIFECYCLE_COUPON_WARN_BELOW="
-                    f"{self.warn_below} ({who}); {more}")
-        return None
+        return pool_warning(self.pool, self.left, self.recent, self.campaigns, self.warn_days, self.warn_below)
 
 
 def pool_status(session: Session, now: dt.datetime, used_by: Mapping[str, Sequence[str]], *, warn_days: int,
-                warn_below: int, unused: bool = True) -> list[PoolStatus]:
-    """Every pool a campaign uses (`used_by`: pool to campaign ids) and, with `unused`, every other pool the
-    store holds, by name. Without `unused` and with no pool in use, nothing is read."""
-    if not used_by and not unused:
-        return []
-    counts = pool_counts(session, [] if unused else list(used_by), now - dt.timedelta(days=warn_days))
+                warn_below: int) -> list[PoolStatus]:
+    """Every pool the store holds or a campaign uses (`used_by`: pool to campaign ids), by name, counted in full."""
+    counts = pool_counts(session, [], now - dt.timedelta(days=warn_days))
     return [PoolStatus(pool, *counts.get(pool, (0, 0, 0)), campaigns=tuple(used_by.get(pool, ())),
                        warn_days=warn_days, warn_below=warn_below)
             for pool in sorted(set(counts) | set(used_by))]
