@@ -20,7 +20,7 @@ from runner.app import App
 from runner.coupons.generated import ALPHABET, generated_code
 from runner.coupons.spec import GenerateSpec
 from runner.engine import plan, store_time_zones, window_for
-from runner.errors import CampaignError, DataImportError
+from runner.errors import CampaignError, DataImportError, LifecycleError
 from runner.models import CouponCode, Send
 from runner.providers.base import OutgoingMessage, Provider, SendResult
 
@@ -219,6 +219,11 @@ def test_import_reads_a_code_column_ignores_repeats_and_adds_nothing_the_second_
     assert (again.added, again.already) == (0, 2)
     assert again.summary() == ("Pool WB: 0 code(s) added (1 repeated in the file, 2 already in the pool: ignored); "
                                "2 code(s), 2 not handed out yet")
+
+
+def test_import_refuses_a_pool_name_no_campaign_could_use(app, tmp_path):
+    with pytest.raises(LifecycleError, match="'win back' is not a pool name"):
+        app.import_coupons("win back", codes_file(tmp_path, ["A1"]), NOW)
 
 
 def test_import_without_a_code_header_reads_the_first_column_from_the_first_row(app, tmp_path):

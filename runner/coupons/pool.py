@@ -8,6 +8,7 @@ it got, and a send skipped before that point (unsubscribed since it was planned)
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -17,10 +18,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import case, func, select, update
 from sqlmodel import Session
 
-from ..errors import DataImportError
+from ..errors import DataImportError, LifecycleError
 from ..importers.reader import Export, Row, Sheet, open_sheet, shown
 from ..models import CouponCode, Send
 from ..sql import dialect_insert, in_ids
+from .spec import POOL_NAME
 
 if TYPE_CHECKING:
     from ..campaigns import Campaign
@@ -79,6 +81,10 @@ def _code_problem(code: str) -> str | None:
 def import_codes(session: Session, pool: str, path: Path, now: dt.datetime) -> PoolImport:
     """Add a file's codes to a pool, all or nothing; codes repeated in the file or already in the pool are
     counted and ignored, so importing the same file again adds nothing. A code another pool holds is an error."""
+    if not re.fullmatch(POOL_NAME, pool):
+        raise LifecycleError(f"{pool!r} is not a pool name",
+                             "name it with letters, digits, - and _ (up to 64 of them), as a campaign names it in "
+                             "`coupon: {pool: NAME}`")
     seen: set[str] = set()
     added = repeated = already = 0
     insert = dialect_insert(session.get_bind(), CouponCode)

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-PoolName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", max_length=64)]
+POOL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+PoolName = Annotated[str, Field(pattern=POOL_NAME)]
 #: what a generated code starts with: letters, digits, '-' and '_' (Shopify codes are case-insensitive)
 Prefix = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]*$", max_length=20)]
 
