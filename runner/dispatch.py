@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, true, update
 from sqlmodel import Session
 
 from .campaigns import Campaign
@@ -155,10 +155,25 @@ def _with_pool_codes(session: Session, campaign: Campaign, pool: str, sends: lis
             counts[f"skipped:{SkipReason.NO_COUPON}"] += 1
         else:  # the attempt is given back: no email was tried
             send.status, send.attempts = SendStatus.PLANNED, send.attempts - 1
-            send.next_attempt_at = policy.retry_at(now, 1, None)
+            send.next_attempt_at = now + policy.retry_base
             counts[f"deferred:{SkipReason.NO_COUPON}"] += 1
     return ([s for s in sends if s.id in codes],
             {s.occurrence_key: codes[s.id] for s in sends if s.id in codes})  # type: ignore[index]
+
+
+def _hold_for_codes(session: Session, campaign: Campaign, now: dt.datetime, policy: DeliveryPolicy,
+                    counts: Counter[str]) -> None:
+    """Once the pool ran dry, the campaign's other planned sends due now would find no code either: hold
+    them back (or skip the expired ones) in two statements instead of claiming them batch by batch."""
+    waiting = and_(Send.campaign_id == campaign.id, Send.status == SendStatus.PLANNED, Send.next_attempt_at <= now)
+    expired = Send.due_at <= now - campaign.spec.expire_after
+    for outcome, condition, values in (
+            ("skipped", expired, {"status": SendStatus.SKIPPED, "next_attempt_at": None}),
+            ("deferred", true(), {"next_attempt_at": now + policy.retry_base})):
+        result = session.execute(update(Send).where(waiting, condition)
+                                 .values(skip_reason=SkipReason.NO_COUPON, updated_at=now, **values)
+                                 .execution_options(synchronize_session=False))
+        counts[f"{outcome}:{SkipReason.NO_COUPON}"] += int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provider: Provider, shop: Shop,
@@ -171,7 +186,8 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
     counts: Counter[str] = Counter()
     counts["failed"] += fail_interrupted(session, campaign.id, now, policy)
     policy = replace(policy, batch_size=min(policy.batch_size, provider.max_batch_size))
-    while not should_stop() and (sends := claim(session, campaign.id, now, policy)):
+    pool_dry = False
+    while not pool_dry and not should_stop() and (sends := claim(session, campaign.id, now, policy)):
         blocked = _still_allowed(session, campaign, sends)
         ready: list[Send] = []
         for send in sends:
@@ -185,7 +201,10 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
                 ready.append(send)
         pool_codes: dict[str, str] = {}
         if ready and campaign.coupon is not None and campaign.coupon.pool is not None:
-            ready, pool_codes = _with_pool_codes(session, campaign, campaign.coupon.pool, ready, now, policy, counts)
+            served, pool_codes = _with_pool_codes(session, campaign, campaign.coupon.pool, ready, now, policy, counts)
+            if pool_dry := len(served) < len(ready):
+                _hold_for_codes(session, campaign, now, policy, counts)
+            ready = served
         contexts = build_contexts(session, campaign, ready, shop, now, pool_codes)
         # Skips are final and codes handed out are the sends' for good before anything is rendered; no
         # transaction (on SQLite: no write lock) is held while rendering.

@@ -167,6 +167,26 @@ def test_codes_imported_after_the_pool_ran_dry_go_to_the_sends_held_back(app, sh
     assert sorted(subject_codes(provider.subjects)) == ["FIRST", "SECOND", "THIRD"]
 
 
+def test_a_dry_pool_holds_the_campaigns_other_sends_at_once_instead_of_claiming_them_one_by_one(
+        app, shop, campaigns_dir, tmp_path):
+    from sqlalchemy import event
+
+    pool_campaign(campaigns_dir)
+    customers_with_orders(shop, 10)
+    app.import_coupons("WINBACK15", codes_file(tmp_path, ["ONLY"]), NOW)
+    provider = Capturing()
+    provider.max_batch_size = 1  # one send a claim, as with a provider that takes one message a call
+    claims: list[str] = []
+    event.listen(app.store.engine, "before_cursor_execute",
+                 lambda _conn, _cursor, statement, *_: claims.append(statement)
+                 if "attempts=(send.attempts +" in statement else None)  # the claim's UPDATE
+    report = app.tick(NOW, app.campaigns(NOW), provider).rows()[0]
+    assert (report["sent"], report["deferred"]) == (1, {"no_coupon": 9})
+    assert len(claims) == 2  # the send that took the code, the one that found none; the rest held in bulk
+    assert {(r.status, r.skip_reason, r.attempts) for r in ledger(app) if r.status != "sent"} == {
+        ("planned", "no_coupon", 0)}
+
+
 class Crash(BaseException):
     """Stands for the process dying mid-send."""
 
