@@ -6,12 +6,14 @@ The CLI, the daemon and the tests all go through `App`; each of its methods take
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import islice
+from itertools import chain, islice
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -21,10 +23,15 @@ from .asof import holds_orders_after
 from .campaign_state import campaign_state, finish_evaluation, record_seen, take_evaluation
 from .campaigns import Campaign, load_campaigns
 from .context import Shop, build_contexts, sample_context
+from .coupons import export as coupon_export
+from .coupons import settings as cs
+from .coupons.generated import missing_secret
+from .coupons.pool import PoolImport, PoolStatus, import_codes, pool_status, pool_warnings, pools_in_use
+from .coupons.preview import PoolPreview
 from .dispatch import DeliveryPolicy, dispatch, message_headers
 from .engine import Occurrence, find_occurrences, plan, store_time_zones, window_for
 from .errors import CampaignError, LifecycleError, Problem
-from .models import Customer, Order, OrderLine, SendStatus, normalise_email
+from .models import Customer, Order, OrderLine, SendStatus, SkipReason, normalise_email
 from .policies.evaluation import PolicyEvaluation, by_priority
 from .policies.loader import with_policies
 from .providers import Provider, provider_from_settings
@@ -41,16 +48,20 @@ from .simulation.replay import Shape, SimulatedOccurrence, simulate_campaign
 from .store import Store, utc_naive
 from .telemetry import TICK_DURATION
 
+log = logging.getLogger(__name__)
+
 PREVIEW_BATCH = 500  # occurrences whose contexts are loaded and rendered together
 
 
 @dataclass
 class TickReport:
     """Counts per campaign: due (newly planned), sent, failed, retrying, deferred:<reason>, skipped:<reason>;
-    and the campaigns whose evaluation this tick skipped because another tick was evaluating them, with why."""
+    the campaigns whose evaluation this tick skipped because another tick was evaluating them, with why;
+    and warnings to act on (a coupon pool running low)."""
 
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     not_evaluated: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def rows(self) -> list[dict[str, Any]]:
         out = []
@@ -88,7 +99,7 @@ class App:
                     address=self.settings[s.SHOP_ADDRESS], public_url=self.settings[s.PUBLIC_URL],
                     signing_key=key, default_zone=self.settings[s.DEFAULT_TIMEZONE],
                     currency=self.settings[s.SHOP_CURRENCY], locale=self.settings[s.SHOP_LOCALE],
-                    review_url=self.settings[s.REVIEW_URL])
+                    review_url=self.settings[s.REVIEW_URL], coupon_secret=self.settings[cs.COUPON_SECRET].encode())
 
     @property
     def default_from(self) -> str:
@@ -109,7 +120,12 @@ class App:
                     campaign, sample_context(campaign, shop, now, variant), default_from=self.default_from,
                     variant=variant)))
             problems.extend(found)
+        problems.extend(self._coupon_problems(campaigns))
         return campaigns, problems
+
+    def _coupon_problems(self, campaigns: list[Campaign]) -> list[Problem]:
+        """Campaigns that generate codes while no secret is set to generate them with."""
+        return [] if self.settings[cs.COUPON_SECRET] else missing_secret(coupon_export.generating(campaigns))
 
     def campaigns(self, now: dt.datetime, only: list[str] | None = None, *, enabled: bool = True) -> list[Campaign]:
         """The valid campaign set (refusing an invalid one), filtered to `only` and enabled campaigns."""
@@ -169,6 +185,9 @@ class App:
             spent[campaign.id] += time.perf_counter() - started
         for campaign_id, seconds in spent.items():
             TICK_DURATION.labels(campaign=campaign_id).observe(seconds)
+        report.warnings = self.coupon_warnings(now, campaigns)
+        for warning in report.warnings:
+            log.warning("%s", warning)
         return report
 
     def _evaluate(self, campaign: Campaign, now: dt.datetime, shop: Shop, zones: tuple[str | None, ...],
@@ -258,18 +277,24 @@ class App:
                 window = window_for(campaign, now, campaign_state(session, campaign.id), shop.default_zone, zones,
                                     shop.currency, as_of=as_of)
                 found = find_occurrences(session, campaign, window, customer_id)
+                pool = PoolPreview.of(session, campaign, now + self.policy().retry_base)
                 while chunk := list(islice(found, PREVIEW_BATCH)):
                     chunk = policies.apply(session, campaign, chunk)
-                    to_render = [o for o in chunk if o.status is SendStatus.PLANNED]
+                    if pool is not None:
+                        chunk = pool.share(chunk)
+                    to_render = [o for o in chunk if o.status is SendStatus.PLANNED
+                                 and o.skip_reason is not SkipReason.NO_COUPON]
                     rendered = dict(zip((o.occurrence_key for o in to_render),
-                                        self._render_all(session, campaign, to_render, shop, now), strict=True))
+                                        self._render_all(session, campaign, to_render, shop, now,
+                                                         pool.placeholders if pool else None), strict=True))
                     for occ in chunk:
                         yield rendered.get(occ.occurrence_key) or PreviewItem(occ, None)
 
     def _render_all(self, session: Any, campaign: Campaign, items: list[Occurrence], shop: Shop,
-                    now: dt.datetime) -> list[PreviewItem]:
+                    now: dt.datetime, pool_codes: dict[str, str] | None = None) -> list[PreviewItem]:
         out: list[PreviewItem] = []
-        for occ, context in zip(items, build_contexts(session, campaign, items, shop, now), strict=True):
+        contexts = build_contexts(session, campaign, items, shop, now, pool_codes)
+        for occ, context in zip(items, contexts, strict=True):
             headers = message_headers(campaign.id, None, context["unsubscribe_url"])
             try:
                 email = self.renderer.render(campaign.message_for(occ.variant), context,
@@ -279,6 +304,49 @@ class App:
                 continue
             out.append(PreviewItem(occ, email, None, headers))
         return out
+
+    # ------------------------------------------------------------ coupons
+
+    def coupon_pools(self, now: dt.datetime, campaigns: list[Campaign]) -> list[PoolStatus]:
+        """Every coupon pool the store holds or one of `campaigns` uses, with how full it is."""
+        with self.store.reading() as session:
+            return pool_status(session, utc_naive(now), pools_in_use(campaigns), warn_days=self.settings[cs.WARN_DAYS],
+                               warn_below=self.settings[cs.WARN_BELOW])
+
+    def coupon_warnings(self, now: dt.datetime, campaigns: list[Campaign]) -> list[str]:
+        """A line for each pool that `campaigns` use and that runs low or dry; reads nothing when none uses one."""
+        with self.store.reading() as session:
+            return pool_warnings(session, utc_naive(now), pools_in_use(campaigns),
+                                 warn_days=self.settings[cs.WARN_DAYS], warn_below=self.settings[cs.WARN_BELOW])
+
+    def import_coupons(self, pool: str, path: Path, now: dt.datetime) -> PoolImport:
+        """Add a file's codes to a pool (all or nothing; what is there already is ignored)."""
+        self.store.check()
+        with self.store.session() as session:
+            return import_codes(session, pool, path, utc_naive(now))
+
+    def export_coupons(self, now: dt.datetime, campaigns: list[Campaign], path: Path,
+                       since: dt.datetime | None = None, due_within: dt.timedelta | None = None) -> int:
+        """Write the generated codes of `campaigns`' sends (planned at or after `since`), and with
+        `due_within` those of occurrences a tick would plan by then, as the discount import CSV."""
+        now = utc_naive(now)
+        self.store.check()
+        secret = self.shop().coupon_secret
+        with self.store.reading() as session:
+            zones = store_time_zones(session)
+
+            def rows() -> Iterator[tuple[str, str]]:
+                for campaign in coupon_export.generating(campaigns):
+                    codes = coupon_export.ledger_codes(session, campaign, secret, utc_naive(since) if since else None)
+                    if due_within is not None:
+                        window = window_for(campaign, now + due_within, campaign_state(session, campaign.id),
+                                            self.settings[s.DEFAULT_TIMEZONE], zones, self.settings[s.SHOP_CURRENCY])
+                        codes = chain(codes, coupon_export.due_codes(session, campaign, secret, window))
+                    yield from ((coupon_export.title(campaign), code) for code in codes)
+
+            return coupon_export.write_codes(path, rows())
+
+    # ------------------------------------------------------------ test sends
 
     def send_test(self, now: dt.datetime, campaign: Campaign, to: str, provider: Provider,
                   customer: str | None = None, variant: str | None = None) -> tuple[SendResult, str]:
@@ -339,3 +407,4 @@ class _TestItem:
     order_line_id: int | None = None
     reason: str = "test send"
     variant: str | None = None
+

@@ -20,6 +20,7 @@ from pydantic import (
 )
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from .coupons.spec import CouponSpec
 from .durations import HINT as DURATION_HINT
 from .durations import Duration
 from .errors import Problem
@@ -58,6 +59,8 @@ class MessageSpec(Strict):
     reply_to: str | None = None
     preheader: str = ""
     params: dict[str, Any] = Field(default_factory=dict)
+    coupon: CouponSpec | None = Field(default=None, description=(
+        "a unique code per send, in the template as `coupon.code` (docs/coupons.md)"))
 
 
 #: The message keys a variant replaces; its `params` are merged over the message's instead.
@@ -160,7 +163,7 @@ class Campaign:
     spec: CampaignSpec
     trigger: Trigger
     path: Path
-    #: line of each `message` key in the file (subject, preheader, from, reply_to, template)
+    #: line of each `message` key in the file (subject, preheader, from, reply_to, template, coupon)
     message_lines: Mapping[str, int | None] = field(default_factory=dict)
     #: the sending rules in force: the shop's policy with this campaign's `policy:` over it
     policy: Policy = field(default_factory=Policy)
@@ -174,6 +177,11 @@ class Campaign:
     @property
     def marketing(self) -> bool:
         return self.spec.kind == "marketing"
+
+    @property
+    def coupon(self) -> CouponSpec | None:
+        """The unique code each send carries, if any (variants share the message's)."""
+        return self.spec.message.coupon
 
     @property
     def variant_names(self) -> list[str]:
@@ -314,7 +322,8 @@ def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
     problems = _repeated_variant_names(path, doc, spec)
     if problems:
         return None, problems
-    lines = {key: _line_of(doc, ("message", key)) for key in ("subject", "preheader", "from", "reply_to", "template")}
+    lines = {key: _line_of(doc, ("message", key))
+             for key in ("subject", "preheader", "from", "reply_to", "template", "coupon")}
     variant_lines = tuple({key: _line_of(doc, ("variants", index, key)) for key in REPLACED_BY_VARIANTS
                            if getattr(variant, key) is not None} for index, variant in enumerate(spec.variants))
     return Campaign(spec, trigger, path, lines, variant_lines=variant_lines), []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from .campaigns import Campaign
+from .coupons.generated import generated_code
 from .i18n.locales import DEFAULT_LOCALE, locale_or_default
 from .models import Customer, CustomerTag, Order, OrderLine, Product
 from .money import Money
@@ -51,6 +52,7 @@ class Shop:
     currency: str = "USD"
     locale: str = DEFAULT_LOCALE
     review_url: str = REVIEW_URL.default  # a pattern with {sku} and {product_url}
+    coupon_secret: bytes = b""  # the key of generated coupon codes (runner/coupons/)
 
     def as_context(self) -> dict[str, str]:
         return {"name": self.name, "url": self.url, "address": self.address}
@@ -119,9 +121,21 @@ def customer_spending(session: Session, customer_ids: Collection[int]) -> dict[i
     return {customer_id: (currency, spent) for customer_id, (_, currency, spent) in latest.items()}
 
 
+def coupon_context(campaign: Campaign, shop: Shop, key: str, pool_code: str | None) -> dict[str, Any] | None:
+    """`coupon` in the template: the send's own code, generated or handed out from the pool (`pool_code`;
+    where there is none, for a preview or a test send, a text saying where the code will come from)."""
+    spec = campaign.coupon
+    if spec is None:
+        return None
+    if spec.generate is not None:
+        return {"code": generated_code(shop.coupon_secret, spec.generate, campaign.id, key), "pool": None}
+    return {"code": pool_code or f"(from pool {spec.pool})", "pool": spec.pool}
+
+
 def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], shop: Shop,
-                   now: dt.datetime) -> list[dict[str, Any]]:
-    """One template context per item, in order.
+                   now: dt.datetime, pool_codes: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """One template context per item, in order; `pool_codes`: the code each item (by occurrence key)
+    got from the campaign's coupon pool.
 
     Each customer reads their email in their own locale (else the shop's); order amounts are in the
     order's currency, and the customer's totals and product prices in the currency of the order the
@@ -168,7 +182,8 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
             item.occurrence_key, item.due_at, item.reason,
             unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email), item.variant,
             # ledger rows have an id; previews and test sends have none, and get sample score links
-            nps_context(shop.public_url, shop.signing_key, getattr(item, "id", None))))
+            nps_context(shop.public_url, shop.signing_key, getattr(item, "id", None)),
+            coupon_context(campaign, shop, item.occurrence_key, (pool_codes or {}).get(item.occurrence_key))))
     return contexts
 
 
@@ -192,19 +207,21 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime, variant: st
                   delivered_at=placed + dt.timedelta(days=2), subtotal_cents=4800, total_cents=4800,
                   currency=currency, discount_code="WELCOME10")
     about = campaign.trigger.about
+    key = campaign.trigger.sample_key(0, now, currency)
     order_ctx = order_context(order, line_ctx, zone, locale) if about != "customer" else None
     return _context(
         campaign, shop, now, locale, customer_context(customer, ["vip"], zone, Money(9600, currency, locale)),
         order_ctx, line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
-        [product_context(mug, currency, locale)], campaign.trigger.sample_key(0, now, currency), now, "sample",
+        [product_context(mug, currency, locale)], key, now, "sample",
         f"{shop.public_url.rstrip('/')}/unsubscribe/sample", variant,
-        nps_context(shop.public_url, shop.signing_key, None))
+        nps_context(shop.public_url, shop.signing_key, None), coupon_context(campaign, shop, key, None))
 
 
 def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, customer: dict[str, Any],
              order: dict[str, Any] | None, lines: list[dict[str, Any]], line: dict[str, Any] | None,
              recommendations: list[dict[str, Any] | None], key: str, due_at: dt.datetime, reason: str,
-             unsubscribe: str, variant: str | None, nps: dict[str, Any]) -> dict[str, Any]:
+             unsubscribe: str, variant: str | None, nps: dict[str, Any],
+             coupon: dict[str, Any] | None) -> dict[str, Any]:
     """The one shape of a template context (docs/templates.md)."""
     params = dict(campaign.message_for(variant).params)
     occurrence = {**campaign.trigger.facts(key, customer), "key": key, "due_at": due_at.replace(tzinfo=dt.UTC),
@@ -215,5 +232,5 @@ def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, cust
         "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params, "variant": variant},
         "params": params,
         "occurrence": occurrence, "unsubscribe_url": unsubscribe, "nps": nps, "now": now.replace(tzinfo=dt.UTC),
-        "locale": locale,
+        "locale": locale, "coupon": coupon,
     }

@@ -21,11 +21,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, true, update
 from sqlmodel import Session
 
 from .campaigns import Campaign
 from .context import Shop, build_contexts
+from .coupons.pool import hand_out
 from .errors import LifecycleError, ProviderError
 from .models import Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
 from .privacy.consent import provider_rejection
@@ -137,6 +138,44 @@ def _record(send: Send, result: SendResult, now: dt.datetime, policy: DeliveryPo
     return "failed"
 
 
+def _with_pool_codes(session: Session, campaign: Campaign, pool: str, sends: list[Send], now: dt.datetime,
+                     policy: DeliveryPolicy, counts: Counter[str]) -> tuple[list[Send], dict[str, str]]:
+    """The sends that hold a code of the pool (keeping the one they got on an earlier attempt, else taking
+    the next free one), with their codes by occurrence key. A send the dry pool left without a code is
+    held back (deferred:no_coupon) until codes are imported, and skipped (skipped:no_coupon) once it
+    has expired, like any other send not sent within expire_after."""
+    codes = hand_out(session, pool, [s.id for s in sends], now)  # type: ignore[misc]
+    for send in sends:
+        if send.id in codes:
+            continue
+        send.claim_token = send.lease_until = None
+        send.updated_at, send.skip_reason = now, SkipReason.NO_COUPON
+        if send.due_at <= now - campaign.spec.expire_after:
+            send.status = SendStatus.SKIPPED
+            counts[f"skipped:{SkipReason.NO_COUPON}"] += 1
+        else:  # the attempt is given back: no email was tried
+            send.status, send.attempts = SendStatus.PLANNED, send.attempts - 1
+            send.next_attempt_at = now + policy.retry_base
+            counts[f"deferred:{SkipReason.NO_COUPON}"] += 1
+    return ([s for s in sends if s.id in codes],
+            {s.occurrence_key: codes[s.id] for s in sends if s.id in codes})  # type: ignore[index]
+
+
+def _hold_for_codes(session: Session, campaign: Campaign, now: dt.datetime, policy: DeliveryPolicy,
+                    counts: Counter[str]) -> None:
+    """Once the pool ran dry, the campaign's other planned sends due now would find no code either: hold
+    them back (or skip the expired ones) in two statements instead of claiming them batch by batch."""
+    waiting = and_(Send.campaign_id == campaign.id, Send.status == SendStatus.PLANNED, Send.next_attempt_at <= now)
+    expired = Send.due_at <= now - campaign.spec.expire_after
+    for outcome, condition, values in (
+            ("skipped", expired, {"status": SendStatus.SKIPPED, "next_attempt_at": None}),
+            ("deferred", true(), {"next_attempt_at": now + policy.retry_base})):
+        result = session.execute(update(Send).where(waiting, condition)
+                                 .values(skip_reason=SkipReason.NO_COUPON, updated_at=now, **values)
+                                 .execution_options(synchronize_session=False))
+        counts[f"{outcome}:{SkipReason.NO_COUPON}"] += int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provider: Provider, shop: Shop,
              default_from: str, now: dt.datetime, policy: DeliveryPolicy,
              should_stop: Callable[[], bool] = lambda: False) -> Counter[str]:
@@ -147,7 +186,8 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
     counts: Counter[str] = Counter()
     counts["failed"] += fail_interrupted(session, campaign.id, now, policy)
     policy = replace(policy, batch_size=min(policy.batch_size, provider.max_batch_size))
-    while not should_stop() and (sends := claim(session, campaign.id, now, policy)):
+    pool_dry = False
+    while not pool_dry and not should_stop() and (sends := claim(session, campaign.id, now, policy)):
         blocked = _still_allowed(session, campaign, sends)
         ready: list[Send] = []
         for send in sends:
@@ -159,8 +199,16 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
             else:
                 send.variant = campaign.variant_to_send(send.variant, send.customer_id)
                 ready.append(send)
-        contexts = build_contexts(session, campaign, ready, shop, now)
-        session.commit()  # skips are final, and no transaction (on SQLite: no write lock) is held while rendering
+        pool_codes: dict[str, str] = {}
+        if ready and campaign.coupon is not None and campaign.coupon.pool is not None:
+            served, pool_codes = _with_pool_codes(session, campaign, campaign.coupon.pool, ready, now, policy, counts)
+            if pool_dry := len(served) < len(ready):
+                _hold_for_codes(session, campaign, now, policy, counts)
+            ready = served
+        contexts = build_contexts(session, campaign, ready, shop, now, pool_codes)
+        # Skips are final and codes handed out are the sends' for good before anything is rendered; no
+        # transaction (on SQLite: no write lock) is held while rendering.
+        session.commit()
         messages: list[OutgoingMessage] = []
         to_send: list[Send] = []
         for send, context in zip(ready, contexts, strict=True):

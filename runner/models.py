@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, UniqueConstraint, text
 from sqlalchemy import String as SAString
 from sqlmodel import Field, SQLModel
 
@@ -162,6 +162,7 @@ class SkipReason(StrEnum):
     SMART_SENDING = "smart_sending"  # other marketing mail too close
     PRIORITY = "priority"  # a higher-priority campaign of the same evaluation took the slot
     QUIET_HOURS = "quiet_hours"  # outside the send window on the customer's clock
+    NO_COUPON = "no_coupon"  # the campaign's coupon pool had no code left (runner/coupons/)
 
 
 def blocked_reason(suppressed: bool, accepts_marketing: bool, marketing: bool) -> SkipReason | None:
@@ -206,6 +207,31 @@ class Send(SQLModel, table=True):
     created_at: dt.datetime = Field(sa_type=DateTime)
     updated_at: dt.datetime = Field(sa_type=DateTime)
     sent_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
+
+
+class CouponCode(SQLModel, table=True):
+    """A code of an imported pool (runner/coupons/); `send_id` is the send it was handed out to, once.
+
+    A code is unique in the store, whatever its pool: two pools can never hand out the same code.
+    A send holds at most one code, so a send claimed again after a crash keeps the code it got.
+    """
+
+    __tablename__ = "coupon_code"
+    __table_args__ = (
+        UniqueConstraint("code", name="uq_coupon_code_code"),
+        UniqueConstraint("send_id", name="uq_coupon_code_send"),
+        # the next free codes of a pool, in import order, read from the index alone
+        Index("ix_coupon_code_free", "pool", "id", sqlite_where=text("send_id IS NULL"),
+              postgresql_where=text("send_id IS NULL")),
+        Index("ix_coupon_code_pool_assigned", "pool", "assigned_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    pool: str
+    code: str
+    imported_at: dt.datetime = Field(sa_type=DateTime)
+    send_id: int | None = Field(default=None, foreign_key="send.id")
+    assigned_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
 
 
 class SuppressionReason(StrEnum):

@@ -227,8 +227,9 @@ class Settings:
 
 
 def all_settings() -> list[tuple[str, tuple[Setting, ...]]]:
-    """Every setting by section: the core's, the reports', each installed provider's, then the webhooks'
+    """Every setting by section: the core's, the reports', the coupons', each installed provider's, then the webhooks'
     and each provider webhook's."""
+    from .coupons.settings import COUPON_SETTINGS
     from .plugins import PROVIDERS, WEBHOOKS, available
     from .reports.rules import SEGMENT_SETTINGS
     from .webhooks.base import WEBHOOK_SETTINGS
@@ -244,6 +245,7 @@ def all_settings() -> list[tuple[str, tuple[Setting, ...]]]:
 
     add("core", CORE_SETTINGS)
     add("reports", SEGMENT_SETTINGS)
+    add("coupons", COUPON_SETTINGS)
     for name, entry in sorted(available(PROVIDERS).items()):
         add(f"provider: {name}", getattr(entry.load(), "settings", ()))
     add("webhooks", WEBHOOK_SETTINGS)

@@ -87,6 +87,7 @@ def make_context(*, with_order: bool = True, recommendations: bool = True, param
         "unsubscribe_url": UNSUBSCRIBE,
         "nps": nps_context("https://mail.example.com", b"key", 42),
         "now": NOW,
+        "coupon": None,
     }
 
 
@@ -565,3 +566,11 @@ def test_html_to_text_keeps_links_and_drops_hidden_parts() -> None:
         "Mug 2\nCup 1\n\n"
         "Line\nbreak"
     )
+
+
+@pytest.mark.parametrize("template", ["winback", "birthday", "anniversary", "vip_milestone", "replenishment"])
+def test_shipped_offers_show_the_emails_own_coupon_code_over_the_shared_one(renderer: Renderer, template: str):
+    context = make_context(params=OFFER) | {"coupon": {"code": "WB-7KQ2MZ9XHD", "pool": None}}
+    rendered = render(renderer, template, context)
+    for part in (rendered.html, rendered.text):
+        assert "WB-7KQ2MZ9XHD" in part and OFFER["discount_code"] not in part

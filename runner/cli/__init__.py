@@ -16,6 +16,7 @@ from ..store import describe_database_error
 from . import (  # noqa: F401 - importing registers the commands
     admin,
     campaigns,
+    coupons,
     customers,
     reports,
     simulate,

@@ -43,6 +43,12 @@ def print_report(report: TickReport) -> None:
     for row in report.rows():
         if row["note"]:
             click.echo(f"note: {row['campaign']}: {row['note']}", err=True)
+    print_warnings(report.warnings)
+
+
+def print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command()
@@ -59,6 +65,7 @@ def tick(env: Env, at: str | None, campaign_ids: tuple[str, ...], as_json: bool)
         report = app.tick(now, campaigns, provider)
     if as_json:
         click.echo(json.dumps(report.rows(), indent=2))
+        print_warnings(report.warnings)
     else:
         print_report(report)
 
@@ -78,9 +85,11 @@ def preview(env: Env, at: str | None, campaign_ids: tuple[str, ...], customer: s
 
     now = parse_instant(at)
     app = env.app
-    items = app.preview(now, app.campaigns(now, list(campaign_ids) or None), customer)
+    campaigns = app.campaigns(now, list(campaign_ids) or None)
+    items = app.preview(now, campaigns, customer)
     with progress_counter("Rendering the preview") as progress:
         entries = write_gallery(items, out, now, progress=progress)
+    print_warnings(app.coupon_warnings(now, campaigns))
     if as_json:
         click.echo(json.dumps(entries, indent=2, default=str))
         return
