@@ -11,7 +11,8 @@ from shopkit import ROOT, ShopBuilder, utc, write_campaign
 from sqlalchemy import select
 
 from runner.app import App
-from runner.models import Send
+from runner.engine import Occurrence, record
+from runner.models import Send, SkipReason
 from runner.providers.file import FileProvider
 
 
@@ -312,3 +313,23 @@ def test_audience_amounts_use_the_shop_currency_and_empty_values_count_as_the_sh
         shop.order(customer, utc(2026, 11, 20, 9, 0))
     tick(app, utc(2026, 11, 20, 10, 0))
     assert sorted(s.customer_id for s in ledger(app, "sent")) == [berlin_by_default, new_york]
+
+
+def test_recording_the_same_occurrences_twice_keeps_one_ledger_row_each(app: App, shop: ShopBuilder):
+    """Another tick or worker planned them already: the second insert is ignored, not an error."""
+    at = dt.datetime(2026, 3, 2, 10)
+    customer = shop.customer("ada@example.com")
+    found = [Occurrence(campaign_id="thank-you", occurrence_key=f"order:{n}", customer_id=customer,
+                        email="ada@example.com", order_id=None, order_line_id=None, due_at=at - dt.timedelta(hours=n),
+                        reason="bench", skip_reason=SkipReason.NO_CONSENT if n == 2 else None) for n in (1, 2, 3)]
+    for _ in range(2):
+        with app.store.session() as session:
+            record(session.connection(), found, at)
+            session.commit()
+    rows = ledger(app)
+    assert [(s.occurrence_key, s.status, s.skip_reason, s.next_attempt_at) for s in rows] == [
+        ("order:1", "planned", None, at - dt.timedelta(hours=1)),
+        ("order:2", "skipped", "no_consent", None),
+        ("order:3", "planned", None, at - dt.timedelta(hours=3)),
+    ]
+    assert all(s.created_at == s.updated_at == at for s in rows)
