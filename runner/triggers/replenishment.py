@@ -41,7 +41,8 @@ class ReplenishmentTrigger(Trigger):
     """One occurrence per matching order line, due at placed_at + cycle x quantity - lead.
 
     The first pattern that matches a SKU gives its cycle; quantity scaling stops at
-    `max_quantity`, which also bounds how far back the index range scan reaches. A later
+    `max_quantity`. The evaluation searches only the slices of placed_at that can fall due in
+    the window (`placed_slices`), one query per slice. A later
     order of the same SKU by the same customer (not cancelled, placed by `now`) cancels it.
     """
 
@@ -52,18 +53,20 @@ class ReplenishmentTrigger(Trigger):
 
     def occurrences(self, window: Window) -> list[Select[Any]]:
         reordered = _reordered(OrderLine.customer_id, OrderLine.sku, OrderLine.placed_at, window.now)
-        return [self._select(window).where(Order.cancelled_at.is_(None), ~reordered)]
+        return [select_.where(Order.cancelled_at.is_(None), ~reordered) for select_ in self._selects(window)]
 
     def candidates(self, window: Window) -> list[Select[Any]]:
-        return [self._select(window).add_columns(Order.cancelled_at, OrderLine.sku,
-                                                  OrderLine.placed_at.label("line_placed_at"))]
+        return [select_.add_columns(Order.cancelled_at, OrderLine.sku, OrderLine.placed_at.label("line_placed_at"))
+                for select_ in self._selects(window)]
 
     def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
         reordered = _reordered(occ.customer_id, occ.sku, occ.line_placed_at, at, as_of=True)
         # a lead longer than the cycle makes the line due before it was bought
         return and_(occ.line_placed_at <= at, not_cancelled_by(occ.cancelled_at, at), ~reordered)
 
-    def _select(self, window: Window) -> Select[Any]:
+    def _selects(self, window: Window) -> list[Select[Any]]:
+        """One select per slice of placed_at that can fall due in the window: each a range search of
+        the placed_at index (in one query with the slices OR-ed, SQLite scans the table instead)."""
         p = self.params
         matches = [(OrderLine.sku.like(like_pattern(glob), escape="\\"), int(cycle.total_seconds()))
                    for glob, cycle in p.cycles.items()]
@@ -72,20 +75,38 @@ class ReplenishmentTrigger(Trigger):
                         (OrderLine.quantity < 1, 1), else_=OrderLine.quantity)
         lead = int(p.lead.total_seconds())
         due_at = plus_seconds(OrderLine.placed_at, cycle * quantity - lead)
-        shortest = min(p.cycles.values())
-        longest = max(p.cycles.values()) * p.max_quantity
-        return (
+        return [
             occurrence_select(customer_id=OrderLine.customer_id,
                               occurrence_key=literal("line:") + as_text(OrderLine.id), due_at=due_at,
                               order_id=OrderLine.order_id, order_line_id=OrderLine.id, detail=OrderLine.sku)
             .join(Order, Order.id == OrderLine.order_id)
             .where(
-                OrderLine.placed_at > window.start - longest + p.lead,
-                OrderLine.placed_at <= window.now - shortest + p.lead,
+                OrderLine.placed_at > low,
+                OrderLine.placed_at <= high,
                 or_(*[cond for cond, _ in matches]),
                 and_(due_at > window.start, due_at <= window.now),
             )
-        )
+            for low, high in self.placed_slices(window)
+        ]
+
+    def placed_slices(self, window: Window) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The ranges (low, high] of placed_at whose lines can fall due in the window: one per cycle and
+        quantity, as wide as the window, overlapping ones merged. The evaluation reads the lines that
+        can be due, not the whole span of the longest cycle: a window of an hour reads an hour of
+        lines per slice, and an empty window (nothing new since the last tick) reads nothing."""
+        p = self.params
+        spans = sorted({cycle * quantity - p.lead for cycle in p.cycles.values()
+                        for quantity in range(1, p.max_quantity + 1)}, reverse=True)
+        slices: list[tuple[dt.datetime, dt.datetime]] = []
+        for span in spans:  # from the oldest slice to the newest
+            low, high = window.start - span, window.now - span
+            if low >= high:
+                continue
+            if slices and low <= slices[-1][1]:
+                slices[-1] = (slices[-1][0], max(high, slices[-1][1]))
+            else:
+                slices.append((low, high))
+        return slices
 
     def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
         when = relative(row["due_at"] + self.params.lead, now)
