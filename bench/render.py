@@ -52,7 +52,7 @@ from runner.i18n.filters import FILTERS  # noqa: E402
 from runner.models import SendStatus  # noqa: E402
 from runner.providers.base import OutgoingMessage  # noqa: E402
 from runner.recommend import refresh_affinity  # noqa: E402
-from runner.render import RenderedEmail, Renderer  # noqa: E402
+from runner.render import RenderedEmail, Renderer, tidy_text  # noqa: E402
 from runner.settings import Settings  # noqa: E402
 
 PARSER = BytesParser(policy=email.policy.default)
@@ -85,15 +85,6 @@ def jobs(db: Path, now: dt.datetime, per_campaign: int) -> tuple[App, list[Job],
 
 # ---------------------------------------------------------------- the floor
 
-def tidy(text: str) -> str:
-    lines = [line.rstrip() for line in text.strip().splitlines()]
-    kept: list[str] = []
-    for line in lines:
-        if line or (kept and kept[-1]):
-            kept.append(line)
-    return "\n".join(kept) + "\n"
-
-
 class PlainRenderer:
     """Plain jinja2: the same templates, options, filters and globals, without the sandbox."""
 
@@ -117,7 +108,7 @@ class PlainRenderer:
         reply_to = self.string(message.reply_to, context) if message.reply_to else None
         page = {**context, "subject": subject, "preheader": preheader}
         html = self.files.get_template(f"{message.template}.html").render(page)
-        text = tidy(self.files.get_template(f"{message.template}.txt").render(page))
+        text = tidy_text(self.files.get_template(f"{message.template}.txt").render(page))
         return RenderedEmail(subject=subject, preheader=preheader, html=html, text=text, from_=from_,
                              reply_to=reply_to or None)
 

@@ -285,7 +285,7 @@ class Renderer:
         html = self._render_file(f"{name}.html", page) or ""
         text = self._render_file(f"{name}.txt", page, optional=True)
         return RenderedEmail(subject=subject, preheader=preheader, html=html,
-                             text=_tidy_text(text) if text is not None else html_to_text(html),
+                             text=tidy_text(text) if text is not None else html_to_text(html),
                              from_=from_, reply_to=reply_to or None)
 
     # -- validation
@@ -357,7 +357,7 @@ class Renderer:
         return []
 
 
-def _tidy_text(text: str) -> str:
+def tidy_text(text: str) -> str:
     """A rendered .txt template without trailing spaces or runs of more than one blank line."""
     lines = [line.rstrip() for line in text.strip().splitlines()]
     kept: list[str] = []
