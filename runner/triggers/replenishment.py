@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, case, exists, literal, or_, select
+from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, exists, literal, select, true, union_all
 from sqlalchemy.orm import aliased
 
 from ..asof import Instant, not_cancelled_by
@@ -42,7 +43,7 @@ class ReplenishmentTrigger(Trigger):
 
     The first pattern that matches a SKU gives its cycle; quantity scaling stops at
     `max_quantity`. The evaluation searches only the slices of placed_at that can fall due in
-    the window (`placed_slices`), one query per slice. A later
+    the window (`_select`). A later
     order of the same SKU by the same customer (not cancelled, placed by `now`) cancels it.
     """
 
@@ -53,60 +54,54 @@ class ReplenishmentTrigger(Trigger):
 
     def occurrences(self, window: Window) -> list[Select[Any]]:
         reordered = _reordered(OrderLine.customer_id, OrderLine.sku, OrderLine.placed_at, window.now)
-        return [select_.where(Order.cancelled_at.is_(None), ~reordered) for select_ in self._selects(window)]
+        return self._select(window, where=(Order.cancelled_at.is_(None), ~reordered))
 
     def candidates(self, window: Window) -> list[Select[Any]]:
-        return [select_.add_columns(Order.cancelled_at, OrderLine.sku, OrderLine.placed_at.label("line_placed_at"))
-                for select_ in self._selects(window)]
+        return self._select(window, columns=(Order.cancelled_at, OrderLine.sku,
+                                             OrderLine.placed_at.label("line_placed_at")))
 
     def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
         reordered = _reordered(occ.customer_id, occ.sku, occ.line_placed_at, at, as_of=True)
         # a lead longer than the cycle makes the line due before it was bought
         return and_(occ.line_placed_at <= at, not_cancelled_by(occ.cancelled_at, at), ~reordered)
 
-    def _selects(self, window: Window) -> list[Select[Any]]:
-        """One select per slice of placed_at that can fall due in the window: each a range search of
-        the placed_at index (in one query with the slices OR-ed, SQLite scans the table instead)."""
+    def slices(self) -> Iterator[tuple[ColumnElement[bool], dt.timedelta]]:
+        """Each (pattern, quantity) slice of the order lines: its condition (the SKU matches this pattern
+        and no earlier one; the quantity, as capped by max_quantity) and the time from placed_at to due."""
         p = self.params
-        matches = [(OrderLine.sku.like(like_pattern(glob), escape="\\"), int(cycle.total_seconds()))
-                   for glob, cycle in p.cycles.items()]
-        cycle = case(*[(cond, literal(seconds)) for cond, seconds in matches])
-        quantity = case((OrderLine.quantity > p.max_quantity, p.max_quantity),
-                        (OrderLine.quantity < 1, 1), else_=OrderLine.quantity)
-        lead = int(p.lead.total_seconds())
-        due_at = plus_seconds(OrderLine.placed_at, cycle * quantity - lead)
-        return [
-            occurrence_select(customer_id=OrderLine.customer_id,
-                              occurrence_key=literal("line:") + as_text(OrderLine.id), due_at=due_at,
-                              order_id=OrderLine.order_id, order_line_id=OrderLine.id, detail=OrderLine.sku)
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(
-                OrderLine.placed_at > low,
-                OrderLine.placed_at <= high,
-                or_(*[cond for cond, _ in matches]),
-                and_(due_at > window.start, due_at <= window.now),
-            )
-            for low, high in self.placed_slices(window)
-        ]
+        earlier: list[ColumnElement[bool]] = []
+        for glob, cycle in p.cycles.items():
+            matches = OrderLine.sku.like(like_pattern(glob), escape="\\")
+            for quantity in range(1, p.max_quantity + 1):
+                if quantity == p.max_quantity:  # quantities from max_quantity up count as max_quantity
+                    held = OrderLine.quantity >= quantity if quantity > 1 else true()
+                else:
+                    held = OrderLine.quantity <= 1 if quantity == 1 else OrderLine.quantity == quantity
+                yield and_(matches, *[~e for e in earlier], held), cycle * quantity - p.lead
+            earlier.append(matches)
 
-    def placed_slices(self, window: Window) -> list[tuple[dt.datetime, dt.datetime]]:
-        """The ranges (low, high] of placed_at whose lines can fall due in the window: one per cycle and
-        quantity, as wide as the window, overlapping ones merged. The evaluation reads the lines that
-        can be due, not the whole span of the longest cycle: a window of an hour reads an hour of
-        lines per slice, and an empty window (nothing new since the last tick) reads nothing."""
-        p = self.params
-        spans = sorted({cycle * quantity - p.lead for cycle in p.cycles.values()
-                        for quantity in range(1, p.max_quantity + 1)}, reverse=True)
-        slices: list[tuple[dt.datetime, dt.datetime]] = []
-        for span in spans:  # from the oldest slice to the newest
-            low, high = window.start - span, window.now - span
-            if low >= high:
-                continue
-            if slices and low <= slices[-1][1]:
-                slices[-1] = (slices[-1][0], max(high, slices[-1][1]))
-            else:
-                slices.append((low, high))
-        return slices
+    def _select(self, window: Window, *, columns: tuple[Any, ...] = (),
+                where: tuple[ColumnElement[bool], ...] = ()) -> list[Select[Any]]:
+        """One UNION ALL arm per slice that can fall due in the window, each a range search of the
+        placed_at index as wide as the window, due at placed_at plus the slice's constant: the query
+        reads the lines that can be due, not every line of the longest cycle's span, and an empty
+        window (nothing new since the last evaluation) reads nothing. The slices are disjoint, so no
+        line is found twice."""
+        if window.start >= window.now:
+            return []
+        arms = []
+        for condition, span in self.slices():
+            due_at = plus_seconds(OrderLine.placed_at, literal(int(span.total_seconds())))
+            arms.append(
+                occurrence_select(customer_id=OrderLine.customer_id,
+                                  occurrence_key=literal("line:") + as_text(OrderLine.id), due_at=due_at,
+                                  order_id=OrderLine.order_id, order_line_id=OrderLine.id, detail=OrderLine.sku)
+                .add_columns(*columns)
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(OrderLine.placed_at > window.start - span, OrderLine.placed_at <= window.now - span,
+                       condition, due_at > window.start, due_at <= window.now, *where)
+            )
+        return [union_all(*arms)] if arms else []  # type: ignore[list-item]  # a compound select, used as one
 
     def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
         when = relative(row["due_at"] + self.params.lead, now)
