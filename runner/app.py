@@ -36,7 +36,7 @@ from .policies.evaluation import PolicyEvaluation, by_priority
 from .policies.loader import with_policies
 from .providers import Provider, provider_from_settings
 from .providers.base import OutgoingMessage, SendResult
-from .recommend import refresh_if_stale
+from .recommend import refresh_affinity, refresh_if_stale
 from .render import RenderedEmail, Renderer
 from .reports.campaigns import CampaignResult, campaign_results
 from .reports.customers import CustomerFigures, customer_figures
@@ -160,7 +160,6 @@ class App:
         report = TickReport()
         shop = self.shop()
         with self.store.session() as session:
-            refresh_if_stale(session, now)
             record_seen(session, [c.id for c in campaigns], now)
             session.commit()
         with self.store.reading() as session:
@@ -212,6 +211,19 @@ class App:
 
     def provider(self) -> Provider:
         return provider_from_settings(self.settings)
+
+    def refresh_affinity(self, now: dt.datetime, *, only_if_stale: bool = False) -> bool:
+        """Rebuild the product-affinity table ("often bought with") from the last year's orders, or only
+        when it is a day old or was never built; returns whether it did. Not part of a tick: the daemon
+        runs it on LIFECYCLE_AFFINITY_SCHEDULE, an orders import after writing, cron users with
+        `lifecycle refresh-affinity`."""
+        now = utc_naive(now)
+        self.store.check()
+        with self.store.session() as session:
+            if only_if_stale:
+                return refresh_if_stale(session, now)
+            refresh_affinity(session, now)
+            return True
 
     # ------------------------------------------------------------ reports
 

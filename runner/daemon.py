@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import signal
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -66,6 +67,13 @@ class Daemon:
             # First run right away: whatever fell due while the daemon was down goes out now.
             self.scheduler.add_job(self.run_campaigns, trigger, args=[ids], id=schedule, name=", ".join(ids),
                                    next_run_time=now)
+        # On the same single worker as the ticks (one writer on SQLite), but never inside one; at start
+        # only when the table is a day old or was never built.
+        self.scheduler.add_job(self.refresh_affinity, CronTrigger.from_crontab(
+            self.app.settings[s.AFFINITY_SCHEDULE], timezone=self.app.settings[s.DEFAULT_TIMEZONE]),
+            id="refresh-affinity", name="product affinity", kwargs={"only_if_stale": False})
+        self.scheduler.add_job(self.refresh_affinity, id="refresh-affinity-if-stale", name="product affinity",
+                               kwargs={"only_if_stale": True}, next_run_time=now)
         log.info("scheduled %d campaign(s): %s", len(campaigns), ", ".join(sorted(campaigns)) or "none")
 
     def reload(self) -> None:
@@ -99,6 +107,19 @@ class Daemon:
                      "yes" if row["evaluated"] else "no")
             if row["note"]:
                 log.info("campaign %s: %s", row["campaign"], row["note"])
+
+    def refresh_affinity(self, only_if_stale: bool) -> None:
+        """The product-affinity rebuild as a job of its own, timed and logged; a failure is logged and the
+        previous table stays."""
+        started = time.perf_counter()
+        try:
+            rebuilt = self.app.refresh_affinity(self.clock(), only_if_stale=only_if_stale)
+        except (LifecycleError, SQLAlchemyError) as exc:
+            detail = exc if isinstance(exc, LifecycleError) else describe_database_error(exc).with_hint()
+            log.error("product affinity: %s", detail)
+            return
+        if rebuilt:
+            log.info("product affinity rebuilt in %.1f s", time.perf_counter() - started)
 
     def stop(self, *_: object) -> None:
         log.info("stopping after the batch in flight")

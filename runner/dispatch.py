@@ -211,19 +211,21 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
         session.commit()
         messages: list[OutgoingMessage] = []
         to_send: list[Send] = []
-        for send, context in zip(ready, contexts, strict=True):
-            try:
-                rendered = renderer.render(campaign.message_for(send.variant), context, default_from=default_from)
-            except LifecycleError as exc:
-                failure = SendResult.permanent(f"render failed: {exc.with_hint()}")
-                counts[_record(send, failure, now, policy, provider.name)] += 1
-                continue
-            headers = message_headers(campaign.id, send.id, context["unsubscribe_url"])
-            to = context["customer"]["email"]
-            messages.append(OutgoingMessage.from_rendered(
-                rendered, idempotency_key=idempotency_key(send), campaign_id=campaign.id, send_id=send.id, to=to,
-                headers=headers, date=now.replace(tzinfo=dt.UTC)))
-            to_send.append(send)
+        with renderer.pinned():  # the batch's templates are checked for edits once, not for every email
+            for send, context in zip(ready, contexts, strict=True):
+                try:
+                    rendered = renderer.render(campaign.message_for(send.variant), context,
+                                               default_from=default_from)
+                except LifecycleError as exc:
+                    failure = SendResult.permanent(f"render failed: {exc.with_hint()}")
+                    counts[_record(send, failure, now, policy, provider.name)] += 1
+                    continue
+                headers = message_headers(campaign.id, send.id, context["unsubscribe_url"])
+                to = context["customer"]["email"]
+                messages.append(OutgoingMessage.from_rendered(
+                    rendered, idempotency_key=idempotency_key(send), campaign_id=campaign.id, send_id=send.id,
+                    to=to, headers=headers, date=now.replace(tzinfo=dt.UTC)))
+                to_send.append(send)
         session.commit()  # render failures are final before the provider is called
         if messages:
             try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import islice
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Subquery, and_, select, true
+from sqlalchemy import ColumnElement, Connection, Insert, Subquery, and_, select, true
 from sqlmodel import Session
 
 from .audience import audience_sql
@@ -146,24 +146,34 @@ def plan(store: Store, campaign: Campaign, window: Window, policies: Policies | 
     rest. The mark itself is moved by the caller once plan returns (campaign_state).
     """
     counts: Counter[str] = Counter()
-    stamp = window.now
     with store.reading() as reading, store.session() as writing:
-        insert = dialect_insert(writing.get_bind(), Send)
         occurrences = find_occurrences(reading, campaign, window)
         while chunk := list(islice(occurrences, CHUNK)):
             if policies:
                 chunk = policies(reading, campaign, chunk)
-            rows = [{
-                "campaign_id": o.campaign_id, "occurrence_key": o.occurrence_key, "customer_id": o.customer_id,
-                "order_id": o.order_id, "order_line_id": o.order_line_id, "due_at": o.due_at, "reason": o.reason,
-                "variant": o.variant,
-                "status": o.status.value, "skip_reason": o.skip_reason.value if o.skip_reason else None,
-                "attempts": 0,
-                "next_attempt_at": (o.deferred_until or o.due_at) if o.status is SendStatus.PLANNED else None,
-                "created_at": stamp, "updated_at": stamp,
-            } for o in chunk]
-            writing.execute(insert.values(rows).on_conflict_do_nothing(index_elements=["campaign_id",
-                                                                                       "occurrence_key"]))
+            record(writing.connection(), chunk, window.now)
             writing.commit()
             counts.update(o.outcome for o in chunk)
     return counts
+
+
+def ledger_insert(bind: Connection) -> Insert:
+    """The ledger's INSERT that does nothing for an occurrence the ledger holds already (another tick or
+    worker planned it), on the table itself: executed with a list of rows it is one executemany, without
+    the ORM's per-row bookkeeping."""
+    return dialect_insert(bind, Send.__table__).on_conflict_do_nothing(index_elements=["campaign_id",
+                                                                                         "occurrence_key"])
+
+
+def record(connection: Connection, occurrences: list[Occurrence], stamp: dt.datetime) -> None:
+    """Insert the occurrences as ledger rows (planned, deferred or skipped), in the caller's transaction."""
+    if not occurrences:
+        return
+    planned = SendStatus.PLANNED
+    connection.execute(ledger_insert(connection), [{
+        "campaign_id": o.campaign_id, "occurrence_key": o.occurrence_key, "customer_id": o.customer_id,
+        "order_id": o.order_id, "order_line_id": o.order_line_id, "due_at": o.due_at, "reason": o.reason,
+        "variant": o.variant, "status": o.status.value, "skip_reason": o.skip_reason.value if o.skip_reason else None,
+        "attempts": 0, "next_attempt_at": (o.deferred_until or o.due_at) if o.status is planned else None,
+        "created_at": stamp, "updated_at": stamp,
+    } for o in occurrences])

@@ -15,15 +15,17 @@ import datetime as dt
 import difflib
 import email.policy
 import re
+import secrets
 import traceback
+from binascii import b2a_qp
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from email.charset import QP, Charset
+from email import message_from_bytes
 from email.header import Header
 from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,7 +48,7 @@ from .i18n.locales import DEFAULT_LOCALE, parse_locale
 from .i18n.templates import language_variants, split_language, variant_for
 from .text import html_to_text
 
-__all__ = ["RenderError", "RenderedEmail", "Renderer", "build_mime", "html_to_text"]
+__all__ = ["RenderError", "RenderedEmail", "Renderer", "build_mime", "html_to_text", "mime_bytes"]
 
 CONTEXT_HINT = "see docs/templates.md for every variable a template can use"
 # The campaign-file keys of the message's Jinja strings, in the order they are checked.
@@ -161,6 +163,36 @@ class Renderer:
             # without context formats its dates in it.
             env.globals["locale"] = locale
         self._strings: dict[str, Template] = {}  # Jinja does not cache from_string()
+        self._variants: dict[tuple[str, str], str] | None = None  # language variants found while pinned
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Render a batch against the templates as they are when it starts.
+
+        Outside it, every render checks each template file it uses (the template, its layout, its
+        macros, its language variants) for edits; inside it, that happens once, on entry, so a batch
+        of emails does not stat the same files for every email. A template edited meanwhile is used
+        from the next batch on.
+        """
+        if self._variants is not None:
+            yield
+            return
+        if any(not template.is_up_to_date for template in list(self.files.cache.values())):
+            self.files.cache.clear()
+        self._variants, self.files.auto_reload = {}, False
+        try:
+            yield
+        finally:
+            self._variants, self.files.auto_reload = None, True
+
+    def _variant(self, template: str, locale: str) -> str:
+        if self._variants is None:
+            return variant_for(self.templates_dir, template, locale)
+        key = (template, locale)
+        found = self._variants.get(key)
+        if found is None:
+            found = self._variants[key] = variant_for(self.templates_dir, template, locale)
+        return found
 
     # -- lookup
 
@@ -228,18 +260,18 @@ class Renderer:
             raise RenderError(f"message {what} {source!r}: {_describe(exc)}", _hint_for(exc, context)) from exc
 
     def _render_file(self, name: str, context: Mapping[str, Any], *, optional: bool = False) -> str | None:
-        fallback = str(self.template_path(name))
         try:
             template = self._template(name, optional=optional)
             return None if template is None else template.render(context)
         except TemplateNotFound as exc:
+            fallback = str(self.template_path(name))
             path, line = self._where(exc, fallback)
             if exc.name == name:
                 path, line = fallback, None
             raise RenderError(_describe(exc), self._missing_hint(exc.name or name), path=path,
                               line=line) from exc
         except Exception as exc:  # any failure inside a template is the template's
-            path, line = self._where(exc, fallback)
+            path, line = self._where(exc, str(self.template_path(name)))
             raise RenderError(_describe(exc), _hint_for(exc, context), path=path, line=line) from exc
 
     def render(self, message: MessageSpec, context: Mapping[str, Any], *, default_from: str) -> RenderedEmail:
@@ -249,11 +281,11 @@ class Renderer:
         from_ = self.render_string(message.from_ or default_from, context, what="from")
         reply_to = self.render_string(message.reply_to, context, what="reply_to") if message.reply_to else ""
         page = {**context, "subject": subject, "preheader": preheader}
-        name = variant_for(self.templates_dir, message.template, context.get("locale") or self.locale)
+        name = self._variant(message.template, context.get("locale") or self.locale)
         html = self._render_file(f"{name}.html", page) or ""
         text = self._render_file(f"{name}.txt", page, optional=True)
         return RenderedEmail(subject=subject, preheader=preheader, html=html,
-                             text=_tidy_text(text) if text is not None else html_to_text(html),
+                             text=tidy_text(text) if text is not None else html_to_text(html),
                              from_=from_, reply_to=reply_to or None)
 
     # -- validation
@@ -325,7 +357,7 @@ class Renderer:
         return []
 
 
-def _tidy_text(text: str) -> str:
+def tidy_text(text: str) -> str:
     """A rendered .txt template without trailing spaces or runs of more than one blank line."""
     lines = [line.rstrip() for line in text.strip().splitlines()]
     kept: list[str] = []
@@ -337,6 +369,7 @@ def _tidy_text(text: str) -> str:
 
 # ---------------------------------------------------------------- MIME
 
+@lru_cache(maxsize=1024)
 def _domain(address: str) -> str | None:
     _, addr = parseaddr(address)
     domain = addr.rpartition("@")[2] if "@" in addr else ""
@@ -353,13 +386,12 @@ class MessageParts(Protocol):
     html: str
 
 
-# The classic (compat32) MIME classes: the modern EmailMessage parses every header it is given,
-# which made it the largest cost of a tick by far. Values are encoded here instead: RFC 2047
-# encoded-words (folded at 76) for non-ASCII, ASCII as it is up to the 998-character line limit,
-# quoted-printable bodies, CRLF line endings.
-_SMTP_COMPAT32 = email.policy.compat32.clone(linesep="\r\n", max_line_length=998)
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP
+# Messages are written out directly rather than through email.mime and the generator, which took
+# most of a tick's time (header objects, folding, a regex compiled for every boundary): RFC 2047
+# encoded-words (folded at 76) for non-ASCII header values, ASCII ones as they are up to the
+# 998-character line limit, quoted-printable bodies (binascii's encoder), CRLF line endings. The
+# boundary starts with "=_", which quoted-printable never leaves in a body, so it needs no search.
+SMTP_COMPAT32 = email.policy.compat32.clone(linesep="\r\n", max_line_length=998)
 
 
 def _header(value: str) -> str:
@@ -368,34 +400,63 @@ def _header(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8").encode(linesep="\r\n")
 
 
+# A bare address, which parseaddr and formataddr would give back unchanged.
+_BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
+@lru_cache(maxsize=1024)  # a campaign's From and Reply-To are the same for most of its emails
 def _address(value: str) -> str:
+    if _BARE_ADDRESS.fullmatch(value):
+        return value
     name, addr = parseaddr(value)
     if not addr or not addr.isascii():
         return _header(value)
     return _header(formataddr((name, addr), charset="utf-8"))
 
 
+def _quoted_printable(body: str) -> bytes:
+    """The body as quoted-printable UTF-8 with CRLF line endings (hard and soft)."""
+    if "\r" in body:
+        body = body.replace("\r\n", "\n").replace("\r", "\n")
+    crlf = body.replace("\n", "\r\n")
+    # binascii takes its soft line break from the first line ending it meets: make sure there is one
+    return b2a_qp((crlf + "\r\n").encode("utf-8"), istext=True)[:-2]
+
+
+def mime_bytes(rendered: MessageParts, *, to: str, headers: Mapping[str, str], date: dt.datetime,
+               message_id_domain: str | None = None) -> bytes:
+    """A multipart/alternative message (text/plain, then text/html) with every header set, as sent:
+    7-bit, CRLF.
+
+    `date` becomes the Date header (naive values are taken as UTC); the Message-ID is new, at
+    `message_id_domain`, else the From address's domain. `headers` are added last and replace any
+    header of the same name.
+    """
+    moment = date if date.tzinfo is not None else date.replace(tzinfo=dt.UTC)
+    fields = {"subject": ("Subject", _header(rendered.subject)), "from": ("From", _address(rendered.from_)),
+              "to": ("To", _address(to))}
+    if rendered.reply_to:
+        fields["reply-to"] = ("Reply-To", _address(rendered.reply_to))
+    fields["date"] = ("Date", format_datetime(moment))
+    fields["message-id"] = ("Message-ID", make_msgid(domain=message_id_domain or _domain(rendered.from_)
+                                                     or "localhost"))
+    for name, value in headers.items():
+        fields.pop(name.lower(), None)  # replaced, and moved last as the classic API did
+        fields[name.lower()] = (name, _header(value))
+    boundary = f"=_{secrets.token_hex(16)}"
+    head = "".join(f"{name}: {value}\r\n" for name, value in fields.values())
+    return b"".join((
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\nMIME-Version: 1.0\r\n{head}\r\n'.encode(),
+        *(b"--%s\r\nContent-Type: text/%s; charset=\"utf-8\"\r\nContent-Transfer-Encoding: quoted-printable"
+          b"\r\n\r\n%s\r\n" % (boundary.encode(), subtype, _quoted_printable(body))
+          for body, subtype in ((rendered.text, b"plain"), (rendered.html, b"html"))),
+        b"--%s--\r\n" % boundary.encode(),
+    ))
+
+
 def build_mime(rendered: MessageParts, *, to: str, headers: Mapping[str, str], date: dt.datetime,
                message_id_domain: str | None = None) -> Message:
-    """A multipart/alternative message (text/plain, then text/html) with every header set.
-
-    `date` becomes the Date header (naive values are taken as UTC); `headers` are added last and
-    replace any header of the same name. `as_bytes()` gives the message as sent: 7-bit, CRLF.
-    """
-    message = MIMEMultipart("alternative", policy=_SMTP_COMPAT32)
-    message["Subject"] = _header(rendered.subject)
-    message["From"] = _address(rendered.from_)
-    message["To"] = _address(to)
-    if rendered.reply_to:
-        message["Reply-To"] = _address(rendered.reply_to)
-    moment = date if date.tzinfo is not None else date.replace(tzinfo=dt.UTC)
-    message["Date"] = format_datetime(moment)
-    message["Message-ID"] = make_msgid(domain=message_id_domain or _domain(rendered.from_) or "localhost")
-    for name, value in headers.items():
-        del message[name]
-        message[name] = _header(value)
-    for body, subtype in ((rendered.text, "plain"), (rendered.html, "html")):
-        part = MIMEText(body, subtype, _UTF8_QP, policy=_SMTP_COMPAT32)
-        del part["MIME-Version"]  # once, on the message itself
-        message.attach(part)
-    return message
+    """`mime_bytes` as a Message object, for what needs one (smtplib's send_message); `as_bytes()`
+    gives the same bytes back."""
+    return message_from_bytes(mime_bytes(rendered, to=to, headers=headers, date=date,
+                                         message_id_domain=message_id_domain), policy=SMTP_COMPAT32)

@@ -39,6 +39,17 @@ def parse_zone(raw: str) -> ZoneInfo:
         raise ValueError("expected an IANA time zone such as Europe/Berlin") from None
 
 
+def parse_crontab(raw: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(raw.strip())
+    except ValueError:
+        raise ValueError("expected a crontab line: minute hour day-of-month month day-of-week, e.g. 30 3 * * *") \
+            from None
+    return raw.strip()
+
+
 def parse_currency(raw: str) -> str:
     value = raw.strip().upper()
     if len(value) != 3 or not value.isalpha():
@@ -172,12 +183,16 @@ HTTP_TRUSTED_PROXIES = Setting("LIFECYCLE_HTTP_TRUSTED_PROXIES", "127.0.0.1",
                                "comma-separated addresses of reverse proxies whose X-Forwarded-For and "
                                "X-Forwarded-Proto headers are believed (for the client address in the access "
                                "log); * trusts any")
+AFFINITY_SCHEDULE = Setting("LIFECYCLE_AFFINITY_SCHEDULE", "30 3 * * *",
+                            "when `lifecycle run` rebuilds the product-affinity table (\"often bought with\"), "
+                            "a crontab line in LIFECYCLE_DEFAULT_TIMEZONE; without the daemon, run "
+                            "`lifecycle refresh-affinity` from cron", parse_crontab)
 
 CORE_SETTINGS: tuple[Setting, ...] = (
     DATABASE_URL, CAMPAIGNS_DIR, TEMPLATES_DIR, PROVIDER, OUTBOX_DIR, SHOP_NAME, SHOP_URL,
     SHOP_ADDRESS, SHOP_CURRENCY, SHOP_LOCALE, FROM_ADDRESS, REVIEW_URL, DEFAULT_TIMEZONE, PUBLIC_URL, SECRET_KEY,
     BATCH_SIZE, MAX_ATTEMPTS, RETRY_BASE_SECONDS, HTTP_HOST, HTTP_PORT, SERVE_WITH_DAEMON, HTTP_MAX_BODY_BYTES,
-    HTTP_TRUSTED_PROXIES,
+    HTTP_TRUSTED_PROXIES, AFFINITY_SCHEDULE,
 )
 
 

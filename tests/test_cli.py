@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -304,3 +305,12 @@ def test_a_single_campaign_problem_is_one_error_line_and_its_own_hint(tmp_path: 
     assert code != 0
     assert err.splitlines() == ["Error: campaigns: campaigns folder not found",
                                 "Hint: set LIFECYCLE_CAMPAIGNS_DIR or run from the folder that holds campaigns/"]
+
+
+def test_refresh_affinity_rebuilds_the_often_bought_with_table(workdir: Path, capsys):
+    assert run(capsys, "init")[0] == 0
+    code, out, _ = run(capsys, "refresh-affinity", "--at", AT)
+    assert code == 0 and out.startswith("Product affinity rebuilt from the orders of the last year in ")
+    with sqlite3.connect(workdir / "lifecycle.db") as conn:
+        stamp = conn.execute("SELECT value FROM meta WHERE key = 'affinity_refreshed_at'").fetchone()
+    assert stamp is not None and stamp[0].startswith(AT[:10])

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from shopkit import ROOT, ShopBuilder, utc, write_campaign
 from sqlalchemy import event
+from sqlmodel import select
 
 from runner.app import App, PreviewItem
 from runner.context import build_contexts
@@ -210,3 +211,29 @@ def test_contexts_cost_the_same_queries_for_one_customer_or_many(app: App, shop:
         statements.clear()
         build_contexts(session, campaign, items, shop_, now)
         assert len(statements) == one
+
+
+def test_a_tick_leaves_the_affinity_table_to_its_own_job(app: App, shop: ShopBuilder, campaigns_dir: Path):
+    """The rebuild reads a year of order lines: the daemon runs it on its own schedule (or cron runs
+    `lifecycle refresh-affinity`), never inside a tick."""
+    from runner.daemon import Daemon
+    from runner.models import ProductAffinity
+    from runner.providers.file import FileProvider
+
+    install(campaigns_dir, "thank-you")
+    buyers(shop)
+    at = utc(2026, 1, 5, 12, 0)
+    app.tick(at, app.campaigns(at), FileProvider(Path(app.settings.environ["LIFECYCLE_OUTBOX_DIR"])))
+    with app.store.session() as session:
+        assert session.exec(select(ProductAffinity)).all() == []
+    assert app.refresh_affinity(at, only_if_stale=True) is True
+    assert app.refresh_affinity(at + dt.timedelta(hours=23), only_if_stale=True) is False  # built today
+    with app.store.session() as session:
+        pair = session.get(ProductAffinity, ("COFFEE", "FILTER"))
+        assert pair is not None and pair.orders == 2
+
+    daemon = Daemon(app, clock=lambda: at)
+    daemon.load()
+    jobs = {job.id: job for job in daemon.scheduler.get_jobs()}
+    assert str(jobs["refresh-affinity"].trigger) == "cron[month='*', day='*', day_of_week='*', hour='3', minute='30']"
+    assert jobs["refresh-affinity-if-stale"].kwargs == {"only_if_stale": True}

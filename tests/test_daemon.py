@@ -154,4 +154,5 @@ def test_campaigns_sharing_a_schedule_are_one_job_so_priority_applies_between_th
         """)
     daemon = Daemon(app, clock=lambda: utc(2026, 11, 2, 10, 0))
     daemon.load()
-    assert sorted(job.args[0] for job in daemon.scheduler.get_jobs()) == [["cross-sell", "thanks"], ["winback"]]
+    campaign_jobs = [job for job in daemon.scheduler.get_jobs() if job.func == daemon.run_campaigns]
+    assert sorted(job.args[0] for job in campaign_jobs) == [["cross-sell", "thanks"], ["winback"]]

@@ -5,14 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from shopkit import ROOT, ShopBuilder, utc, write_campaign
 from sqlalchemy import select
 
 from runner.app import App
-from runner.models import Send
+from runner.engine import Occurrence, record
+from runner.models import Send, SkipReason
 from runner.providers.file import FileProvider
+from runner.triggers.base import Window
 
 
 def install(campaigns_dir: Path, *ids: str) -> None:
@@ -89,6 +92,35 @@ def test_specific_cycle_pattern_wins_over_general_one(app: App, shop: ShopBuilde
     # COFFEE-*-1KG: 60d - 3d = 57 days -> 2026-10-28 10:00, not the 21-day COFFEE-* cycle
     assert tick(app, utc(2026, 9, 20, 10, 0))["replenishment"]["due"] == 0
     assert tick(app, utc(2026, 10, 28, 10, 0))["replenishment"]["sent"] == 1
+
+
+def test_replenishment_quantities_are_capped_and_each_line_found_once_over_a_long_window(
+        app: App, shop: ShopBuilder, campaigns_dir):
+    """Quantities above max_quantity count as max_quantity, below 1 as 1; a window long enough for the
+    slices of several cycles and quantities to overlap still finds each line once, when it is due."""
+    install(campaigns_dir, "replenishment")
+    ada, bob = shop.customer("ada@example.com"), shop.customer("bob@example.com")
+    shop.order(ada, utc(2025, 12, 1, 10, 0), [("COFFEE-HOUSE-1KG", 9)])  # 60d x 6 - 3d = 357 days: 2026-11-23
+    shop.order(bob, utc(2026, 9, 1, 10, 0), [("TEA-SENCHA", 0), ("FILTER-PAPER", 2)])  # 27 days, 97 days
+    assert tick(app, utc(2026, 9, 28, 9, 59))["replenishment"]["due"] == 0
+    assert tick(app, utc(2026, 9, 28, 10, 0))["replenishment"]["sent"] == 1  # the tea
+    # A daemon down for 56 days: the window reaches back to the last evaluation.
+    assert tick(app, utc(2026, 11, 23, 10, 0))["replenishment"]["sent"] == 1  # the coffee, capped at 6
+    assert tick(app, utc(2026, 12, 7, 9, 59))["replenishment"]["due"] == 0
+    assert tick(app, utc(2026, 12, 7, 10, 0))["replenishment"]["sent"] == 1  # the filters
+    assert tick(app, utc(2027, 12, 7, 10, 0))["replenishment"]["due"] == 0  # a year's window: nothing twice
+    assert [s.reason.split()[0] for s in ledger(app, "sent")] == ["TEA-SENCHA", "COFFEE-HOUSE-1KG", "FILTER-PAPER"]
+
+
+def test_replenishment_with_nothing_new_since_the_last_evaluation_runs_no_query(app: App, campaigns_dir):
+    install(campaigns_dir, "replenishment")
+    at = dt.datetime(2026, 11, 23, 10)
+    (campaign,) = app.campaigns(at)
+    nothing_new = Window(start=at, now=at, default_zone=ZoneInfo("UTC"))
+    assert campaign.trigger.occurrences(nothing_new) == []
+    assert campaign.trigger.candidates(nothing_new) == []
+    assert len(campaign.trigger.occurrences(Window(start=at - dt.timedelta(hours=1), now=at,
+                                                   default_zone=ZoneInfo("UTC")))) == 1
 
 
 def test_replenishment_suppressed_by_a_reorder_of_the_same_sku(app: App, shop: ShopBuilder, campaigns_dir):
@@ -312,3 +344,23 @@ def test_audience_amounts_use_the_shop_currency_and_empty_values_count_as_the_sh
         shop.order(customer, utc(2026, 11, 20, 9, 0))
     tick(app, utc(2026, 11, 20, 10, 0))
     assert sorted(s.customer_id for s in ledger(app, "sent")) == [berlin_by_default, new_york]
+
+
+def test_recording_the_same_occurrences_twice_keeps_one_ledger_row_each(app: App, shop: ShopBuilder):
+    """Another tick or worker planned them already: the second insert is ignored, not an error."""
+    at = dt.datetime(2026, 3, 2, 10)
+    customer = shop.customer("ada@example.com")
+    found = [Occurrence(campaign_id="thank-you", occurrence_key=f"order:{n}", customer_id=customer,
+                        email="ada@example.com", order_id=None, order_line_id=None, due_at=at - dt.timedelta(hours=n),
+                        reason="bench", skip_reason=SkipReason.NO_CONSENT if n == 2 else None) for n in (1, 2, 3)]
+    for _ in range(2):
+        with app.store.session() as session:
+            record(session.connection(), found, at)
+            session.commit()
+    rows = ledger(app)
+    assert [(s.occurrence_key, s.status, s.skip_reason, s.next_attempt_at) for s in rows] == [
+        ("order:1", "planned", None, at - dt.timedelta(hours=1)),
+        ("order:2", "skipped", "no_consent", None),
+        ("order:3", "planned", None, at - dt.timedelta(hours=3)),
+    ]
+    assert all(s.created_at == s.updated_at == at for s in rows)

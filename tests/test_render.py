@@ -7,6 +7,7 @@ import email
 import email.policy
 import os
 import textwrap
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from runner.render import (
     RenderError,
     build_mime,
     html_to_text,
+    mime_bytes,
 )
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -574,3 +576,45 @@ def test_shipped_offers_show_the_emails_own_coupon_code_over_the_shared_one(rend
     rendered = render(renderer, template, context)
     for part in (rendered.html, rendered.text):
         assert "WB-7KQ2MZ9XHD" in part and OFFER["discount_code"] not in part
+
+
+def test_mime_bytes_parse_back_as_the_same_email(renderer: Renderer) -> None:
+    """What the file provider writes and SMTP sends: every line ending, long line, trailing space,
+    `=` and non-ASCII character of the bodies comes back as it was rendered."""
+    text = ("Hi Zoë,\n\nA line that is long enough to need a soft break " + "= x " * 30 + "\nTrailing spaces   \n"
+            ".\nFrom the shop\rwith a lone carriage return\n")
+    html = "<p>" + "é" * 100 + "</p>"  # no line ending at all
+    rendered = RenderedEmail(subject="Grüße, Zoë", preheader="", html=html, text=text,
+                             from_="Café <a@shop.example.com>")
+    raw = mime_bytes(rendered, to="ada@example.com", headers=HEADERS, date=NOW)
+    raw.decode("ascii")
+    assert all(line.endswith(b"\r") for line in raw.split(b"\n")[:-1])
+    body = raw.partition(b"\r\n\r\n")[2]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
+    parsed = BytesParser(policy=email.policy.default).parsebytes(raw)
+    assert parsed.defects == []
+    plain, rich = parsed.iter_parts()
+    assert plain.get_content().replace("\r\n", "\n") == text.replace("\r", "\n")
+    assert rich.get_content() == html
+    assert (parsed["Subject"], parsed["From"].addresses[0].display_name) == ("Grüße, Zoë", "Café")
+    assert [parsed[name] for name in HEADERS] == list(HEADERS.values())
+    assert build_mime(rendered, to="ada@example.com", headers={}, date=NOW).get_payload(0).get_content_charset() \
+        == "utf-8"
+
+
+def test_a_pinned_batch_renders_the_templates_as_they_were_when_it_started(tmp_path: Path) -> None:
+    path = write(tmp_path, "pinned.html", "<p>{{ customer.first_name }}</p>\n")
+    renderer = Renderer(tmp_path)
+
+    def edit(text: str) -> None:
+        path.write_text(text, encoding="utf-8")
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+
+    with renderer.pinned():
+        first = renderer.render(message("pinned"), make_context(), default_from=FROM).html
+        edit("<p>Changed {{ customer.first_name }}</p>\n")
+        second = renderer.render(message("pinned"), make_context(), default_from=FROM).html
+    with renderer.pinned():
+        third = renderer.render(message("pinned"), make_context(), default_from=FROM).html
+    assert (first, second, third) == ("<p>Ada</p>", "<p>Ada</p>", "<p>Changed Ada</p>")

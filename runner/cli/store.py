@@ -1,8 +1,10 @@
-"""`init` and `import`: creating the store and filling it from Shopify's exports."""
+"""`init`, `import` and `refresh-affinity`: creating the store, filling it from Shopify's exports, and
+rebuilding what is derived from the orders."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import click
 
 from .. import settings as s
 from ..errors import DataImportError
-from .base import Env, cli, pass_env, utcnow
+from .base import AT, Env, cli, parse_instant, pass_env, utcnow
 
 
 @cli.command()
@@ -18,6 +20,17 @@ from .base import Env, cli, pass_env, utcnow
 def init(env: Env) -> None:
     """Create the store, or upgrade an existing one in place to this version's schema (safe to run again)."""
     click.echo(env.app.store.init())
+
+
+@cli.command("refresh-affinity")
+@AT
+@pass_env
+def refresh_affinity(env: Env, at: str | None) -> None:
+    """Rebuild the "often bought with" table from the last year's orders (daily from cron when you run
+    `lifecycle tick` rather than the daemon)."""
+    started = time.perf_counter()
+    env.app.refresh_affinity(parse_instant(at))
+    click.echo(f"Product affinity rebuilt from the orders of the last year in {time.perf_counter() - started:.1f} s")
 
 
 # ---------------------------------------------------------------- import

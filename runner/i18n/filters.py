@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
-from babel.dates import format_date as babel_date
+from babel import Locale
+from babel.dates import (
+    DateTimePattern,
+    format_time,
+    format_timedelta,
+    get_date_format,
+    get_datetime_format,
+    parse_pattern,
+)
 from babel.dates import format_datetime as babel_datetime
-from babel.dates import format_time, format_timedelta, get_datetime_format
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
@@ -29,6 +37,14 @@ def _locale(context: Context) -> str:
     return str(context.get("locale") or DEFAULT_LOCALE)
 
 
+@lru_cache(maxsize=256)
+def _date_pattern(fmt: str, locale: str) -> tuple[DateTimePattern, Locale]:
+    """Babel's parsed pattern for a date format in a locale: what format_date works out on every call."""
+    parsed = Locale.parse(locale)
+    pattern = get_date_format(fmt, locale=parsed) if fmt in ("full", "long", "medium", "short") else fmt
+    return parse_pattern(pattern), parsed
+
+
 def date_text(value: dt.date | dt.datetime | None, locale: str, fmt: str | None = None) -> str:
     """A date in `locale`: CLDR's long form by default; `fmt` is short/medium/long/full, a CLDR pattern
     such as "d MMM y", or a strftime format (any "%": not translated)."""
@@ -36,7 +52,8 @@ def date_text(value: dt.date | dt.datetime | None, locale: str, fmt: str | None 
         return ""
     if fmt and "%" in fmt:
         return value.strftime(fmt)
-    return babel_date(value, fmt or "long", locale=locale)
+    pattern, parsed = _date_pattern(fmt or "long", locale)
+    return pattern.apply(value.date() if isinstance(value, dt.datetime) else value, parsed)
 
 
 def datetime_text(value: dt.datetime | None, locale: str, fmt: str | None = None) -> str:

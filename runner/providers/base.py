@@ -6,13 +6,14 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from email import message_from_bytes
 from email.message import Message
 from enum import StrEnum
 from functools import cached_property
 from typing import ClassVar, Self
 
 from ..models import SuppressionReason
-from ..render import RenderedEmail, build_mime
+from ..render import SMTP_COMPAT32, RenderedEmail, mime_bytes
 from ..settings import Setting, Settings
 
 
@@ -20,10 +21,11 @@ from ..settings import Setting, Settings
 class OutgoingMessage:
     """A rendered email ready for a provider.
 
-    `mime` is the complete standards-compliant message, built on first use (providers that post
-    JSON never need it); the other fields are its parts for APIs that take JSON. `date` is the
-    instant the message is stamped with. `idempotency_key` is stable across retries of the same
-    ledger row, so a provider that supports idempotency never delivers a retried message twice.
+    `mime_bytes` is the complete standards-compliant message, built on first use (providers that post
+    JSON never need it), and `mime` the same as a Message object; the other fields are its parts for
+    APIs that take JSON. `date` is the instant the message is stamped with. `idempotency_key` is
+    stable across retries of the same ledger row, so a provider that supports idempotency never
+    delivers a retried message twice.
     `headers` holds the extra headers every provider must pass on (List-Unsubscribe,
     X-Campaign-ID, X-Send-ID).
     """
@@ -50,8 +52,14 @@ class OutgoingMessage:
                    date=date, reply_to=rendered.reply_to, headers=dict(headers), is_test=is_test)
 
     @cached_property
+    def mime_bytes(self) -> bytes:
+        """The message as sent: what the file provider writes and an SMTP server receives."""
+        return mime_bytes(self, to=self.to, headers=self.headers, date=self.date)
+
+    @cached_property
     def mime(self) -> Message:
-        return build_mime(self, to=self.to, headers=self.headers, date=self.date)
+        """`mime_bytes` as a Message object (the same bytes, the same Message-ID)."""
+        return message_from_bytes(self.mime_bytes, policy=SMTP_COMPAT32)
 
     @property
     def metadata(self) -> dict[str, str]:

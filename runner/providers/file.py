@@ -33,7 +33,7 @@ class FileProvider(Provider):
                 if not path.exists():
                     folder.mkdir(parents=True, exist_ok=True)
                     partial = path.with_suffix(".eml.part")
-                    partial.write_bytes(message.mime.as_bytes())
+                    partial.write_bytes(message.mime_bytes)
                     os.replace(partial, path)  # a crash never leaves a half-written .eml
             except OSError as exc:
                 results.append(SendResult.retryable(f"cannot write {path}: {exc.strerror}"))

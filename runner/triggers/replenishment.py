@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, case, exists, literal, or_, select
+from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, exists, literal, select, true, union_all
 from sqlalchemy.orm import aliased
 
 from ..asof import Instant, not_cancelled_by
@@ -41,7 +42,8 @@ class ReplenishmentTrigger(Trigger):
     """One occurrence per matching order line, due at placed_at + cycle x quantity - lead.
 
     The first pattern that matches a SKU gives its cycle; quantity scaling stops at
-    `max_quantity`, which also bounds how far back the index range scan reaches. A later
+    `max_quantity`. The evaluation searches only the slices of placed_at that can fall due in
+    the window (`_select`). A later
     order of the same SKU by the same customer (not cancelled, placed by `now`) cancels it.
     """
 
@@ -52,40 +54,54 @@ class ReplenishmentTrigger(Trigger):
 
     def occurrences(self, window: Window) -> list[Select[Any]]:
         reordered = _reordered(OrderLine.customer_id, OrderLine.sku, OrderLine.placed_at, window.now)
-        return [self._select(window).where(Order.cancelled_at.is_(None), ~reordered)]
+        return self._select(window, where=(Order.cancelled_at.is_(None), ~reordered))
 
     def candidates(self, window: Window) -> list[Select[Any]]:
-        return [self._select(window).add_columns(Order.cancelled_at, OrderLine.sku,
-                                                  OrderLine.placed_at.label("line_placed_at"))]
+        return self._select(window, columns=(Order.cancelled_at, OrderLine.sku,
+                                             OrderLine.placed_at.label("line_placed_at")))
 
     def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
         reordered = _reordered(occ.customer_id, occ.sku, occ.line_placed_at, at, as_of=True)
         # a lead longer than the cycle makes the line due before it was bought
         return and_(occ.line_placed_at <= at, not_cancelled_by(occ.cancelled_at, at), ~reordered)
 
-    def _select(self, window: Window) -> Select[Any]:
+    def slices(self) -> Iterator[tuple[ColumnElement[bool], dt.timedelta]]:
+        """Each (pattern, quantity) slice of the order lines: its condition (the SKU matches this pattern
+        and no earlier one; the quantity, as capped by max_quantity) and the time from placed_at to due."""
         p = self.params
-        matches = [(OrderLine.sku.like(like_pattern(glob), escape="\\"), int(cycle.total_seconds()))
-                   for glob, cycle in p.cycles.items()]
-        cycle = case(*[(cond, literal(seconds)) for cond, seconds in matches])
-        quantity = case((OrderLine.quantity > p.max_quantity, p.max_quantity),
-                        (OrderLine.quantity < 1, 1), else_=OrderLine.quantity)
-        lead = int(p.lead.total_seconds())
-        due_at = plus_seconds(OrderLine.placed_at, cycle * quantity - lead)
-        shortest = min(p.cycles.values())
-        longest = max(p.cycles.values()) * p.max_quantity
-        return (
-            occurrence_select(customer_id=OrderLine.customer_id,
-                              occurrence_key=literal("line:") + as_text(OrderLine.id), due_at=due_at,
-                              order_id=OrderLine.order_id, order_line_id=OrderLine.id, detail=OrderLine.sku)
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(
-                OrderLine.placed_at > window.start - longest + p.lead,
-                OrderLine.placed_at <= window.now - shortest + p.lead,
-                or_(*[cond for cond, _ in matches]),
-                and_(due_at > window.start, due_at <= window.now),
+        earlier: list[ColumnElement[bool]] = []
+        for glob, cycle in p.cycles.items():
+            matches = OrderLine.sku.like(like_pattern(glob), escape="\\")
+            for quantity in range(1, p.max_quantity + 1):
+                if quantity == p.max_quantity:  # quantities from max_quantity up count as max_quantity
+                    held = OrderLine.quantity >= quantity if quantity > 1 else true()
+                else:
+                    held = OrderLine.quantity <= 1 if quantity == 1 else OrderLine.quantity == quantity
+                yield and_(matches, *[~e for e in earlier], held), cycle * quantity - p.lead
+            earlier.append(matches)
+
+    def _select(self, window: Window, *, columns: tuple[Any, ...] = (),
+                where: tuple[ColumnElement[bool], ...] = ()) -> list[Select[Any]]:
+        """One UNION ALL arm per slice that can fall due in the window, each a range search of the
+        placed_at index as wide as the window, due at placed_at plus the slice's constant: the query
+        reads the lines that can be due, not every line of the longest cycle's span, and an empty
+        window (nothing new since the last evaluation) reads nothing. The slices are disjoint, so no
+        line is found twice."""
+        if window.start >= window.now:
+            return []
+        arms = []
+        for condition, span in self.slices():
+            due_at = plus_seconds(OrderLine.placed_at, literal(int(span.total_seconds())))
+            arms.append(
+                occurrence_select(customer_id=OrderLine.customer_id,
+                                  occurrence_key=literal("line:") + as_text(OrderLine.id), due_at=due_at,
+                                  order_id=OrderLine.order_id, order_line_id=OrderLine.id, detail=OrderLine.sku)
+                .add_columns(*columns)
+                .join(Order, Order.id == OrderLine.order_id)
+                .where(OrderLine.placed_at > window.start - span, OrderLine.placed_at <= window.now - span,
+                       condition, due_at > window.start, due_at <= window.now, *where)
             )
-        )
+        return [union_all(*arms)] if arms else []  # type: ignore[list-item]  # a compound select, used as one
 
     def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
         when = relative(row["due_at"] + self.params.lead, now)
