@@ -15,15 +15,14 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
-from ..privacy import forgotten_among, record_consent_changes
 from ..privacy.consent import imported_from
 from ..recommend import rebuild_affinity
-from ..suppressions import suppress_forgotten
 from .aggregates import refresh_customer_aggregates
 from .cells import KEEP, Keep
+from .people import customer_ids
 from .reader import Sheet
 from .report import ImportReport
-from .writing import CUSTOMER, ORDER_LINE, ORDERS, PRODUCT, by_id_update, in_chunks, upsert
+from .writing import ORDER_LINE, ORDERS, PRODUCT, by_id_update, in_chunks, upsert
 
 
 @dataclass(slots=True)
@@ -79,33 +78,7 @@ class OrderWriter:
                 self.report.orders_skipped += 1
                 self.report.warn(f"row {order.row}: order {order.name} has no email address; skipped")
         if live:
-            self._write_orders(live, self._customer_ids(live))
-
-    def _customer_ids(self, orders: list[OrderIn]) -> dict[str, int]:
-        """Customer id per email, creating the customers the store does not have yet."""
-        def by_email(keys: list[str]) -> Any:
-            return select(CUSTOMER.c.email, CUSTOMER.c.id).where(CUSTOMER.c.email.in_(keys))
-
-        ids = {row.email: row.id for row in in_chunks(self.conn, by_email, [o.email for o in orders])}
-        new: dict[str, dict[str, Any]] = {}
-        for order in orders:
-            if order.email not in ids and order.email not in new:
-                new[order.email] = {
-                    "email": order.email, "accepts_marketing": order.accepts_marketing,
-                    "consent_at": self.now if order.accepts_marketing else None,
-                    "time_zone": order.time_zone, "created_at": self.now,
-                }
-        if new:
-            forgotten = forgotten_among(self.conn, list(new))
-            for email in forgotten:  # erased on request before: an order never gives consent again
-                new[email].update(accepts_marketing=False, consent_at=None)
-            self.conn.execute(insert(CUSTOMER), list(new.values()))
-            ids.update((row.email, row.id) for row in in_chunks(self.conn, by_email, list(new)))
-            record_consent_changes(self.conn, ((ids[email], False, row["accepts_marketing"])
-                                               for email, row in new.items()), self.now, self.source)
-            suppress_forgotten(self.conn, forgotten, self.now)
-            self.report.customers_created += len(new)
-        return ids
+            self._write_orders(live, customer_ids(self.conn, live, self.now, self.source, self.report))
 
     def _write_orders(self, orders: list[OrderIn], customer_ids: dict[str, int]) -> None:
         conn = self.conn

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, update
 
-from ..models import Customer, CustomerTag, Order, OrderLine, Product
+from ..models import Checkout, CheckoutLine, Customer, CustomerTag, Order, OrderLine, Product
 from ..sql import dialect_insert
 
 CHUNK_ROWS = 1000
@@ -17,6 +17,8 @@ CUSTOMER_TAG = cast(Table, CustomerTag.__table__)
 PRODUCT = cast(Table, Product.__table__)
 ORDERS = cast(Table, Order.__table__)
 ORDER_LINE = cast(Table, OrderLine.__table__)
+CHECKOUT = cast(Table, Checkout.__table__)
+CHECKOUT_LINE = cast(Table, CheckoutLine.__table__)
 
 
 def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], key: str,
