@@ -9,7 +9,7 @@ and at the end refreshes what the store derives from orders.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,7 +22,7 @@ from .cells import KEEP, Keep
 from .people import customer_ids
 from .reader import Sheet
 from .report import ImportReport
-from .writing import ORDER_LINE, ORDERS, PRODUCT, by_id_update, in_chunks, upsert
+from .writing import ORDER_LINE, ORDERS, PRODUCT, by_id_update, children_of, ids_by_key, in_chunks, rows_by_key, upsert
 
 
 @dataclass(slots=True)
@@ -82,13 +82,8 @@ class OrderWriter:
 
     def _write_orders(self, orders: list[OrderIn], customer_ids: dict[str, int]) -> None:
         conn = self.conn
-        existing = {row.external_id: row for row in in_chunks(
-            conn, lambda keys: select(ORDERS.c.id, *(ORDERS.c[name] for name in ORDER_FIELDS)).where(
-                ORDERS.c.external_id.in_(keys)), [o.external_id for o in orders])}
-        old_lines: dict[int, list[Any]] = defaultdict(list)
-        for line in in_chunks(conn, lambda keys: select(ORDER_LINE).where(ORDER_LINE.c.order_id.in_(keys))
-                               .order_by(ORDER_LINE.c.order_id, ORDER_LINE.c.id), [r.id for r in existing.values()]):
-            old_lines[line.order_id].append(line)
+        existing = rows_by_key(conn, ORDERS, "external_id", ORDER_FIELDS, [o.external_id for o in orders])
+        old_lines = children_of(conn, ORDER_LINE, "order_id", [r.id for r in existing.values()])
 
         new_orders: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         order_updates: list[dict[str, Any]] = []
@@ -138,9 +133,7 @@ class OrderWriter:
             conn.execute(by_id_update(ORDERS), order_updates)
         if new_orders:
             conn.execute(insert(ORDERS), [values for values, _ in new_orders])
-            order_ids = {row.external_id: row.id for row in in_chunks(
-                conn, lambda keys: select(ORDERS.c.external_id, ORDERS.c.id).where(ORDERS.c.external_id.in_(keys)),
-                [values["external_id"] for values, _ in new_orders])}
+            order_ids = ids_by_key(conn, ORDERS, "external_id", [values["external_id"] for values, _ in new_orders])
             for values, lines in new_orders:
                 line_inserts.extend(line | {"order_id": order_ids[values["external_id"]]} for line in lines)
             self.report.orders_created += len(new_orders)

@@ -9,13 +9,12 @@ and writes nothing for a checkout that did not change.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert
 
 from ...privacy.consent import imported_from
 from ...store import Store, utc_naive
@@ -35,7 +34,7 @@ from ..orders import LineIn
 from ..people import customer_ids
 from ..reader import Export, Row, Sheet, open_sheet
 from ..report import ImportReport, Progress, report_progress
-from ..writing import CHECKOUT, CHECKOUT_LINE, CHUNK_ROWS, by_id_update, in_chunks
+from ..writing import CHECKOUT, CHECKOUT_LINE, CHUNK_ROWS, by_id_update, children_of, ids_by_key, rows_by_key
 
 EXPORT = Export("Shopify abandoned checkouts export",
                 "in the Shopify admin use Orders > Abandoned checkouts > Export and import that file unchanged")
@@ -134,14 +133,8 @@ class _CheckoutImport:
 
     def _write(self, checkouts: list[CheckoutIn], customers: dict[str, int]) -> None:
         conn = self.conn
-        existing = {row.external_id: row for row in in_chunks(
-            conn, lambda keys: select(CHECKOUT.c.id, *(CHECKOUT.c[name] for name in CHECKOUT_FIELDS)).where(
-                CHECKOUT.c.external_id.in_(keys)), [c.external_id for c in checkouts])}
-        old_lines: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-        for line in in_chunks(conn, lambda keys: select(CHECKOUT_LINE).where(CHECKOUT_LINE.c.checkout_id.in_(keys))
-                              .order_by(CHECKOUT_LINE.c.checkout_id, CHECKOUT_LINE.c.id),
-                              [row.id for row in existing.values()]):
-            old_lines[line.checkout_id].append(tuple(getattr(line, name) for name in LINE_FIELDS))
+        existing = rows_by_key(conn, CHECKOUT, "external_id", CHECKOUT_FIELDS, [c.external_id for c in checkouts])
+        old_lines = children_of(conn, CHECKOUT_LINE, "checkout_id", [row.id for row in existing.values()])
         new: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         updates: list[dict[str, Any]] = []
         rewritten: list[tuple[int, list[dict[str, Any]]]] = []
@@ -154,7 +147,8 @@ class _CheckoutImport:
                 new.append((values, lines))
                 continue
             changed = any(getattr(before, name) != value for name, value in values.items())
-            lines_changed = old_lines[before.id] != [tuple(line[name] for name in LINE_FIELDS) for line in lines]
+            lines_changed = [tuple(getattr(old, name) for name in LINE_FIELDS) for old in old_lines[before.id]] != [
+                tuple(line[name] for name in LINE_FIELDS) for line in lines]
             if changed:
                 updates.append(values | {"_id": before.id})
             if lines_changed:
@@ -169,9 +163,7 @@ class _CheckoutImport:
                          [{"_id": checkout_id} for checkout_id, _ in rewritten])
         if new:
             conn.execute(insert(CHECKOUT), [values for values, _ in new])
-            ids = {row.external_id: row.id for row in in_chunks(
-                conn, lambda keys: select(CHECKOUT.c.external_id, CHECKOUT.c.id).where(
-                    CHECKOUT.c.external_id.in_(keys)), [values["external_id"] for values, _ in new])}
+            ids = ids_by_key(conn, CHECKOUT, "external_id", [values["external_id"] for values, _ in new])
             line_inserts.extend(line | {"checkout_id": ids[values["external_id"]]} for values, lines in new
                                 for line in lines)
             self.report.checkouts_created += len(new)
