@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from importkit import BERLIN, FIXTURES, LATER, NOW, db_bytes, dump, one, orders, query, rewrite
 from sqlmodel import select
+from test_cli import run, workdir  # noqa: F401 - workdir is a fixture used here
 
 from runner.errors import DataImportError
 from runner.importers import ImportReport, import_checkouts, import_deliveries
@@ -166,3 +167,24 @@ def test_bad_delivery_rows_are_listed_and_nothing_is_written(store: Store, db_pa
         (4, "Order", "the order is empty"),
         (5, "Order", "order #1001 is already on row 2")]
     assert dump(store) == before
+
+
+# ---------------------------------------------------------------- the commands
+
+def test_the_import_commands_read_checkouts_and_delivery_times(workdir: Path, capsys):  # noqa: F811
+    assert run(capsys, "init")[0] == 0
+    assert run(capsys, "import", "orders", str(FIXTURES / "shopify_orders.csv"))[0] == 0
+
+    code, out, err = run(capsys, "import", "checkouts", str(CHECKOUTS))
+    assert code == 0, err
+    assert out == (f"{CHECKOUTS}: 5 rows read; customers: 2 created, 0 updated; checkouts: 3 created, 0 updated; "
+                   "1 checkouts without email skipped; 1 warning(s)\n")
+    assert "warning: row 5: checkout #31000000003 has no email address; skipped" in err
+
+    deliveries = workdir / "deliveries.csv"
+    deliveries.write_text("Order,Delivered at\n#1001,2025-03-04 15:30:00 +0100\n#1002,when it came\n", encoding="utf-8")
+    code, out, err = run(capsys, "import", "deliveries", str(deliveries))
+    assert (code, out) == (1, "")
+    assert err.splitlines()[-2:] == [
+        f"Error: {deliveries}: row 3, column 'Delivered at': 'when it came' is not a date and time like "
+        "2025-03-01 14:05:00 +0100; nothing was imported", "Hint: correct that cell in the file and import it again"]

@@ -27,6 +27,7 @@ EXPORT = Export("delivery times file", "give it a header row with Order and Deli
                                        "docs/importing.md#delivery-times)")
 ORDER_COLUMNS = ("Order", "Order Id", "Order Name", "Id", "Name")
 DELIVERED_COLUMNS = ("Delivered at", "Delivered", "Delivery date")
+FIX_HINT = "correct that cell in the file and import it again"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,10 @@ class _DeliveryImport:
             raise row.error(self.order, f"order {order} is already on row {self.rows_seen[order]}",
                             "keep one row per order, with its latest delivery")
         self.rows_seen[order] = row.number
-        delivered = row.parse(self.delivered, lambda raw: parse_optional_timestamp(raw, self.zone))
+        try:
+            delivered = parse_optional_timestamp(row.get(self.delivered), self.zone)
+        except ValueError as exc:
+            raise row.error(self.delivered, str(exc), FIX_HINT) from None
         return _Delivery(row.number, order, delivered) if delivered is not None else None
 
     def flush(self, deliveries: list[_Delivery]) -> None:
