@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from shopkit import ShopBuilder, utc
+from sqlmodel import select
 from test_engine import install, ledger, tick
 
 from runner.app import App
 from runner.models import Checkout, CheckoutLine, Product
+from runner.privacy import export_customer, forget_customer
 from runner.providers.file import FileProvider
 from runner.simulation.grid import TickGrid
 
@@ -163,3 +165,19 @@ def test_simulating_a_period_sends_what_real_ticks_over_it_send(reminder: App, s
     assert simulated == {(send.occurrence_key, send.sent_at) for send in ledger(reminder, "sent")}
     # sent: the untouched one, and those bought 300 minutes or a day later (after the first tick past due)
     assert {key for key, _ in simulated} == {"checkout:1", "checkout:4", "checkout:7"}
+
+
+def test_export_holds_the_customers_checkouts_and_forget_erases_them(app: App, shop: ShopBuilder):
+    ada, grace = shop.customer("ada@example.com"), shop.customer("grace@example.com")
+    checkout(shop, ada, lines=[("SOAP-LAV", 2, 1250), ("CANDLE", 1, 2000)])
+    kept = checkout(shop, grace, name="#C2")
+    with app.store.session() as session:
+        (exported,) = export_customer(session, "ada@example.com", LEFT)["checkouts"]
+    assert exported["recovery_url"] == "https://shop.example.com/checkouts/C1/recover?key=k"
+    assert [(line["sku"], line["quantity"]) for line in exported["lines"]] == [("SOAP-LAV", 2), ("CANDLE", 1)]
+    with app.store.session() as session:
+        forget_customer(session, "ada@example.com", LEFT)
+        session.commit()
+    with app.store.session() as session:
+        assert [c.id for c in session.exec(select(Checkout)).all()] == [kept]
+        assert {line.checkout_id for line in session.exec(select(CheckoutLine)).all()} == {kept}
