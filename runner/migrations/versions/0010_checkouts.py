@@ -1,7 +1,7 @@
 """Abandoned checkouts and their carts (tables checkout, checkout_line), and orders found by name.
 
 Revision ID: 0010
-Revises: 0013
+Revises: 0011
 Create Date: 2026-12-02
 
 Forward-only, like every revision: a store is restored from its backup, never downgraded.
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0013"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
