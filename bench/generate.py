@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
 from runner.demo import generate_shop
+from runner.demo_checkouts import plant_checkouts
 from runner.errors import LifecycleError
 from runner.store import Store
 
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {done:>10,} customers  {elapsed:7.1f} s", flush=True)
 
         summary = generate_shop(store, customers=args.customers, now=now, seed=args.seed, progress=progress)
+        plant_checkouts(store, now=now, customers=args.customers)  # counted with the other tables below
         generated = time.perf_counter() - started
         with store.engine.connect() as conn:
             counts = {name: conn.execute(select(func.count()).select_from(table)).scalar_one()

@@ -1,4 +1,4 @@
-"""The template context: customer, order, lines, products and recommendations, loaded per batch.
+"""The template context: customer, order or checkout, lines, products and recommendations, loaded per batch.
 
 A batch of N emails costs a fixed handful of IN-queries, never a query per email.
 docs/templates.md documents every field.
@@ -20,12 +20,13 @@ from sqlmodel import Session
 from .campaigns import Campaign
 from .coupons.generated import generated_code
 from .i18n.locales import DEFAULT_LOCALE, locale_or_default
-from .models import Customer, CustomerTag, Order, OrderLine, Product
+from .models import Checkout, CheckoutLine, Customer, CustomerTag, Order, OrderLine, Product
 from .money import Money
 from .nps import nps_context
 from .recommend import bought_recently, related_skus
 from .settings import REVIEW_URL
 from .timezones import zone_or_default
+from .triggers.abandoned_checkout import checkout_id
 from .unsubscribe import unsubscribe_url
 
 
@@ -88,7 +89,8 @@ def customer_context(customer: Customer, tags: list[str], zone: ZoneInfo, spent:
     }
 
 
-def line_context(line: OrderLine, product: Product | None, currency: str, locale: str, shop: Shop) -> dict[str, Any]:
+def line_context(line: OrderLine | CheckoutLine, product: Product | None, currency: str, locale: str,
+                 shop: Shop) -> dict[str, Any]:
     return {"sku": line.sku, "name": line.name or (product.name if product else line.sku),
             "quantity": line.quantity, "unit_price": Money(line.unit_price_cents, currency, locale),
             "total": Money(line.unit_price_cents * line.quantity, currency, locale),
@@ -102,6 +104,15 @@ def order_context(order: Order, lines: list[dict[str, Any]], zone: ZoneInfo, loc
             "subtotal": Money(order.subtotal_cents, order.currency, locale),
             "total": Money(order.total_cents, order.currency, locale), "currency": order.currency,
             "discount_code": order.discount_code, "lines": lines}
+
+
+def checkout_context(checkout: Checkout, lines: list[dict[str, Any]], zone: ZoneInfo, locale: str,
+                     shop: Shop) -> dict[str, Any]:
+    return {"id": checkout.id, "number": checkout.name or checkout.external_id,
+            "created_at": _local(checkout.created_at, zone), "abandoned_at": _local(checkout.abandoned_at, zone),
+            "recovery_url": checkout.recovery_url or shop.url,
+            "total": Money(checkout.total_cents, checkout.currency, locale), "currency": checkout.currency,
+            "lines": lines}
 
 
 def customer_spending(session: Session, customer_ids: Collection[int]) -> dict[int, tuple[str, int]]:
@@ -155,11 +166,22 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
     query = select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.id)
     for line in session.exec(query).scalars():
         lines[line.order_id].append(line)
+    checkout_of = ({i.occurrence_key: checkout_id(i.occurrence_key) for i in items}
+                   if campaign.trigger.about == "checkout" else {})
+    checkouts = {c.id: c for c in session.exec(select(Checkout).where(
+        Checkout.id.in_(set(checkout_of.values())))).scalars()} if checkout_of else {}
+    cart: dict[int, list[CheckoutLine]] = defaultdict(list)
+    if checkouts:
+        query = select(CheckoutLine).where(CheckoutLine.checkout_id.in_(checkouts)).order_by(CheckoutLine.id)
+        for cart_line in session.exec(query).scalars():
+            cart[cart_line.checkout_id].append(cart_line)
+    bought_lines = {i.occurrence_key: lines.get(i.order_id or -1) or cart.get(checkout_of.get(i.occurrence_key, -1))
+                    or [] for i in items}
     bought = {} if campaign.trigger.params.recommend_bought else bought_recently(session, customer_ids, now)
-    related = related_skus(session, {i.occurrence_key: [ln.sku for ln in lines.get(i.order_id or -1, [])]
-                                     for i in items},
+    related = related_skus(session, {key: [ln.sku for ln in group] for key, group in bought_lines.items()},
                            excluded={i.occurrence_key: bought.get(i.customer_id, set()) for i in items})
-    wanted = {ln.sku for group in lines.values() for ln in group} | {s for skus in related.values() for s in skus}
+    wanted = ({ln.sku for group in [*lines.values(), *cart.values()] for ln in group}
+              | {s for skus in related.values() for s in skus})
     products = {p.sku: p for p in session.exec(select(Product).where(Product.sku.in_(wanted))).scalars()}
 
     contexts = []
@@ -174,10 +196,14 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
                     for ln in lines.get(item.order_id or -1, [])]
         this_line = next((ctx for ln, ctx in zip(lines.get(item.order_id or -1, []), line_ctx, strict=True)
                           if ln.id == item.order_line_id), None)
+        checkout = checkouts.get(checkout_of.get(item.occurrence_key, -1))
+        checkout_ctx = checkout_context(
+            checkout, [line_context(ln, products.get(ln.sku), checkout.currency, locale, shop)
+                       for ln in cart.get(checkout.id or -1, [])], zone, locale, shop) if checkout else None
         contexts.append(_context(
             campaign, shop, now, locale,
             customer_context(customer, tags.get(customer.id, []), zone, Money(spent, currency, locale)),
-            order_context(order, line_ctx, zone, locale) if order else None, line_ctx, this_line,
+            order_context(order, line_ctx, zone, locale) if order else None, checkout_ctx, line_ctx, this_line,
             [product_context(products[s], money_in, locale) for s in related[item.occurrence_key] if s in products],
             item.occurrence_key, item.due_at, item.reason,
             unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email), item.variant,
@@ -208,17 +234,22 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime, variant: st
                   currency=currency, discount_code="WELCOME10")
     about = campaign.trigger.about
     key = campaign.trigger.sample_key(0, now, currency)
-    order_ctx = order_context(order, line_ctx, zone, locale) if about != "customer" else None
+    order_ctx = order_context(order, line_ctx, zone, locale) if about in ("order", "order_line") else None
+    checkout = Checkout(id=0, external_id="sample", name="#C1001", customer_id=0,
+                        created_at=now - dt.timedelta(hours=5), abandoned_at=now - dt.timedelta(hours=4),
+                        recovery_url=f"{shop.url.rstrip('/')}/checkouts/sample", total_cents=4800, currency=currency)
+    checkout_ctx = checkout_context(checkout, line_ctx, zone, locale, shop) if about == "checkout" else None
     return _context(
         campaign, shop, now, locale, customer_context(customer, ["vip"], zone, Money(9600, currency, locale)),
-        order_ctx, line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
+        order_ctx, checkout_ctx, line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
         [product_context(mug, currency, locale)], key, now, "sample",
         f"{shop.public_url.rstrip('/')}/unsubscribe/sample", variant,
         nps_context(shop.public_url, shop.signing_key, None), coupon_context(campaign, shop, key, None))
 
 
 def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, customer: dict[str, Any],
-             order: dict[str, Any] | None, lines: list[dict[str, Any]], line: dict[str, Any] | None,
+             order: dict[str, Any] | None, checkout: dict[str, Any] | None, lines: list[dict[str, Any]],
+             line: dict[str, Any] | None,
              recommendations: list[dict[str, Any] | None], key: str, due_at: dt.datetime, reason: str,
              unsubscribe: str, variant: str | None, nps: dict[str, Any],
              coupon: dict[str, Any] | None) -> dict[str, Any]:
@@ -227,7 +258,7 @@ def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, cust
     occurrence = {**campaign.trigger.facts(key, customer), "key": key, "due_at": due_at.replace(tzinfo=dt.UTC),
                   "reason": reason}
     return {
-        "customer": customer, "order": order, "lines": lines, "line": line,
+        "customer": customer, "order": order, "checkout": checkout, "lines": lines, "line": line,
         "recommendations": recommendations, "shop": shop.as_context(),
         "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params, "variant": variant},
         "params": params,

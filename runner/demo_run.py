@@ -9,6 +9,7 @@ from typing import Any
 from . import settings as s
 from .app import App, TickReport
 from .demo import generate_shop, holds_shop_data
+from .demo_checkouts import plant_checkouts
 from .errors import StoreError
 from .models import Meta
 from .recommend import refresh_affinity
@@ -44,10 +45,12 @@ def run_demo(app: App, *, now: dt.datetime, customers: int, seed: int, echo: Cal
     campaigns = app.campaigns(now)  # refuse an invalid campaign set before touching the store
     prepare_demo_store(app, seed)
     summary = generate_shop(app.store, customers=customers, now=now, seed=seed)
+    checkouts = plant_checkouts(app.store, now=now, customers=customers)
     with app.store.session() as session:
         refresh_affinity(session, utc_naive(now))
     echo(f"Demo shop in {app.store.display_url}: {summary.customers:,} customers, {summary.orders:,} orders, "
-         f"{summary.lines:,} order lines, {summary.products} products, {summary.suppressed} suppressed addresses")
+         f"{summary.lines:,} order lines, {summary.products} products, {summary.suppressed} suppressed addresses, "
+         f"{checkouts:,} abandoned checkouts")
     with app.provider() as provider:
         report = app.tick(now, campaigns, provider)
     echo(f"\nOne tick at {now:%Y-%m-%d %H:%M} UTC with the {provider.name} provider:\n")

@@ -85,6 +85,7 @@ class Order(SQLModel, table=True):
         Index("ix_orders_customer_placed", "customer_id", "placed_at"),
         Index("ix_orders_placed", "placed_at"),
         Index("ix_orders_delivered", "delivered_at"),
+        Index("ix_orders_name", "name"),  # delivery times name orders as the shop knows them
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -140,6 +141,40 @@ class ReorderForecast(SQLModel, table=True):
     orders: int
     interval_seconds: int
     expected_at: dt.datetime = Field(sa_type=DateTime)
+
+
+class Checkout(SQLModel, table=True):
+    """A checkout the customer left unfinished (Shopify's abandoned checkouts export), with its cart.
+
+    `abandoned_at` is when it was last touched (its update time, else its creation): the
+    abandoned-checkout trigger counts its delay from there, through the index on it.
+    """
+
+    __table_args__ = (Index("ix_checkout_abandoned", "abandoned_at"),
+                      Index("ix_checkout_customer", "customer_id", "created_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(unique=True)
+    name: str = ""
+    customer_id: int = Field(foreign_key="customer.id")
+    created_at: dt.datetime = Field(sa_type=DateTime)
+    abandoned_at: dt.datetime = Field(sa_type=DateTime)
+    completed_at: dt.datetime | None = Field(default=None, sa_type=DateTime)
+    recovery_url: str | None = None
+    total_cents: int = 0
+    currency: str = "USD"
+
+
+class CheckoutLine(SQLModel, table=True):
+    __tablename__ = "checkout_line"
+    __table_args__ = (Index("ix_checkout_line_checkout", "checkout_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    checkout_id: int = Field(foreign_key="checkout.id")
+    sku: str
+    name: str = ""
+    quantity: int = 1
+    unit_price_cents: int = 0
 
 
 class SendStatus(StrEnum):

@@ -40,7 +40,7 @@ def test_export_prints_json_or_writes_a_file(store: Store, tmp_path: Path, capsy
     assert code == 0, err
     document = json.loads(out)
     assert document["customer"]["first_name"] == "Ada" and document["orders"] == []
-    assert err == ("customer 1: tags 0, consent_history 0, orders 0, sends 0, events 0, nps_responses 0, "
+    assert err == ("customer 1: tags 0, consent_history 0, orders 0, checkouts 0, sends 0, events 0, nps_responses 0, "
                    "suppressions 0, suppression_history 0\n")
 
     code, out, err = run(capsys, "customer", "export", "ada@example.com", "--out", "ada.json")

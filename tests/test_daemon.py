@@ -61,7 +61,7 @@ def test_daemon_runs_reloads_and_stops(tmp_path: Path):
     with log.open("w") as out:
         daemon = subprocess.Popen([*LIFECYCLE, "run"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        content = wait_for(log, "scheduled 7 campaign(s)")
+        content = wait_for(log, "scheduled 8 campaign(s)")
         content = wait_for(log, "tick campaign=winback")
         assert "tick campaign=thank-you due=0 sent=0" in content  # the demo's tick already sent it all
 
@@ -82,8 +82,8 @@ def test_daemon_runs_reloads_and_stops(tmp_path: Path):
         bad.write_text(bad.read_text().replace("hour: 25", "hour: 9"))
         (tmp_path / "campaigns" / "winback.yaml").unlink()
         daemon.send_signal(signal.SIGHUP)
-        wait_for(log, "scheduled 6 campaign(s): anniversary, birthday, replenishment, review-request, thank-you, "
-                      "vip-milestone")
+        wait_for(log, "scheduled 7 campaign(s): abandoned-checkout, anniversary, birthday, replenishment, "
+                      "review-request, thank-you, vip-milestone")
 
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0

@@ -451,8 +451,8 @@ def test_check_reports_a_missing_template_with_the_closest_name(tmp_path: Path) 
     assert "thank_yu" in problem.message and "not found" in problem.message
     assert problem.hint is not None
     assert problem.hint.startswith("did you mean 'thank_you'?")
-    assert ("available templates: anniversary, birthday, predicted_reorder, replenishment, review_request, thank_you, "
-            "vip_milestone, winback") in problem.hint
+    assert ("available templates: abandoned_checkout, anniversary, birthday, predicted_reorder, replenishment, "
+            "review_request, thank_you, vip_milestone, winback") in problem.hint
     assert "base" not in problem.hint.split("available templates:")[1]
 
 

@@ -115,7 +115,7 @@ def test_simulate_writes_nothing_to_the_store_and_sends_nothing(demo_shop: Path,
     assert 'src="' not in page and "stylesheet" not in page  # self-contained
     daily = (demo_shop / "sim" / "daily.csv").read_text().splitlines()
     assert daily[0] == "day,campaign,sent,no_consent,suppressed,expired"
-    assert len(daily) == 1 + 92 * 7  # every day of August to October, for each of the seven campaigns
+    assert len(daily) == 1 + 92 * 8  # every day of August to October, for each of the eight campaigns
     assert ElementTree.fromstring((demo_shop / "sim" / "daily.svg").read_text()).tag.endswith("svg")
 
 
@@ -128,7 +128,7 @@ def test_simulate_prints_json_or_the_daily_csv(demo_shop: Path, capsys):
     assert summary["ticks"] == 6 * 48 + 25 and [c["campaign"] for c in summary["campaigns"]] == ["winback"]
     code, out, _ = run(capsys, "simulate", "--from", "2026-10-01", "--to", "2026-10-02", "--format", "csv")
     assert code == 0 and out.splitlines()[0] == "day,campaign,sent,no_consent,suppressed,expired"
-    assert len(out.splitlines()) == 1 + 2 * 7
+    assert len(out.splitlines()) == 1 + 2 * 8
 
 
 def test_assuming_consent_counts_customers_without_it_and_still_skips_suppressed_ones(demo_shop: Path, capsys):

@@ -37,21 +37,24 @@ def refresh_affinity(env: Env, at: str | None) -> None:
 
 @cli.group("import")
 def import_group() -> None:
-    """Import Shopify exports (customers, orders, products) or a plain transaction log. A file with a bad row
-    changes nothing."""
+    """Import Shopify exports (customers, orders, products, abandoned checkouts), delivery times or a plain
+    transaction log. A file with a bad row changes nothing."""
 
 
 def _import(env: Env, kind: str, path: Path) -> None:
     from ..importers import shopify
+    from ..importers.deliveries import import_deliveries
     from ..importers.transactions import import_transactions
 
     app = env.app
     app.store.check()
     importer = {"customers": shopify.import_customers, "orders": shopify.import_orders,
-                "products": shopify.import_products, "transactions": import_transactions}[kind]
-    kwargs: dict[str, Any] = {"now": utcnow().replace(tzinfo=None)}
-    if kind in ("orders", "transactions"):  # its timestamps may lack an offset: they are in the shop's zone
+                "products": shopify.import_products, "transactions": import_transactions,
+                "checkouts": shopify.import_checkouts, "deliveries": import_deliveries}[kind]
+    kwargs: dict[str, Any] = {} if kind == "deliveries" else {"now": utcnow().replace(tzinfo=None)}
+    if kind in ("orders", "transactions", "checkouts", "deliveries"):  # times without offset: the shop's zone
         kwargs["default_zone"] = env.settings[s.DEFAULT_TIMEZONE]
+    if kind in ("orders", "transactions"):
         kwargs["shop_currency"] = env.settings[s.SHOP_CURRENCY]
     try:
         with click.progressbar(length=0, label=f"Importing {path.name}", show_pos=True,
@@ -113,3 +116,19 @@ def import_orders(env: Env, file: Path) -> None:
 def import_products(env: Env, file: Path) -> None:
     """Import Shopify's products export (CSV)."""
     _import(env, "products", file)
+
+
+@import_group.command("checkouts")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_env
+def import_checkouts(env: Env, file: Path) -> None:
+    """Import Shopify's abandoned checkouts export (CSV, one row per line item)."""
+    _import(env, "checkouts", file)
+
+
+@import_group.command("deliveries")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_env
+def import_deliveries(env: Env, file: Path) -> None:
+    """Import delivery times: a CSV of Order (Id or name, such as #1001) and Delivered at."""
+    _import(env, "deliveries", file)

@@ -29,6 +29,7 @@ KEEP = Keep.KEEP
 _MONEY = re.compile(r"^\d+(\.\d+)?$")
 _QUANTITY = re.compile(r"^\d+$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SPACED_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2} [+-]\d{2}:?\d{2}$")
 # The store keeps amounts (in minor units) and quantities in 32-bit integer columns (PostgreSQL's INTEGER).
@@ -49,6 +50,14 @@ def parse_cents(raw: str, currency: str = "USD") -> int:
 def largest_amount(currency: str) -> str:
     """The largest amount the store holds in `currency`, e.g. '21474836.47 EUR'."""
     return f"{Decimal(MAX_STORED).scaleb(-exponent(currency))} {currency}"
+
+
+def parse_currency(raw: str) -> str:
+    """'eur' -> 'EUR': a three-letter ISO 4217 code."""
+    code = raw.upper()
+    if not _CURRENCY.match(code):
+        raise ValueError(f"{code!r} is not a three-letter currency code like EUR")
+    return code
 
 
 def parse_quantity(raw: str) -> int:

@@ -9,21 +9,20 @@ and at the end refreshes what the store derives from orders.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
-from ..privacy import forgotten_among, record_consent_changes
 from ..privacy.consent import imported_from
 from ..recommend import rebuild_affinity
-from ..suppressions import suppress_forgotten
 from .aggregates import refresh_customer_aggregates
 from .cells import KEEP, Keep
+from .people import customer_ids
 from .reader import Sheet
 from .report import ImportReport
-from .writing import CUSTOMER, ORDER_LINE, ORDERS, PRODUCT, by_id_update, in_chunks, upsert
+from .writing import ORDER_LINE, ORDERS, PRODUCT, by_id_update, children_of, ids_by_key, in_chunks, rows_by_key, upsert
 
 
 @dataclass(slots=True)
@@ -79,43 +78,12 @@ class OrderWriter:
                 self.report.orders_skipped += 1
                 self.report.warn(f"row {order.row}: order {order.name} has no email address; skipped")
         if live:
-            self._write_orders(live, self._customer_ids(live))
-
-    def _customer_ids(self, orders: list[OrderIn]) -> dict[str, int]:
-        """Customer id per email, creating the customers the store does not have yet."""
-        def by_email(keys: list[str]) -> Any:
-            return select(CUSTOMER.c.email, CUSTOMER.c.id).where(CUSTOMER.c.email.in_(keys))
-
-        ids = {row.email: row.id for row in in_chunks(self.conn, by_email, [o.email for o in orders])}
-        new: dict[str, dict[str, Any]] = {}
-        for order in orders:
-            if order.email not in ids and order.email not in new:
-                new[order.email] = {
-                    "email": order.email, "accepts_marketing": order.accepts_marketing,
-                    "consent_at": self.now if order.accepts_marketing else None,
-                    "time_zone": order.time_zone, "created_at": self.now,
-                }
-        if new:
-            forgotten = forgotten_among(self.conn, list(new))
-            for email in forgotten:  # erased on request before: an order never gives consent again
-                new[email].update(accepts_marketing=False, consent_at=None)
-            self.conn.execute(insert(CUSTOMER), list(new.values()))
-            ids.update((row.email, row.id) for row in in_chunks(self.conn, by_email, list(new)))
-            record_consent_changes(self.conn, ((ids[email], False, row["accepts_marketing"])
-                                               for email, row in new.items()), self.now, self.source)
-            suppress_forgotten(self.conn, forgotten, self.now)
-            self.report.customers_created += len(new)
-        return ids
+            self._write_orders(live, customer_ids(self.conn, live, self.now, self.source, self.report))
 
     def _write_orders(self, orders: list[OrderIn], customer_ids: dict[str, int]) -> None:
         conn = self.conn
-        existing = {row.external_id: row for row in in_chunks(
-            conn, lambda keys: select(ORDERS.c.id, *(ORDERS.c[name] for name in ORDER_FIELDS)).where(
-                ORDERS.c.external_id.in_(keys)), [o.external_id for o in orders])}
-        old_lines: dict[int, list[Any]] = defaultdict(list)
-        for line in in_chunks(conn, lambda keys: select(ORDER_LINE).where(ORDER_LINE.c.order_id.in_(keys))
-                               .order_by(ORDER_LINE.c.order_id, ORDER_LINE.c.id), [r.id for r in existing.values()]):
-            old_lines[line.order_id].append(line)
+        existing = rows_by_key(conn, ORDERS, "external_id", ORDER_FIELDS, [o.external_id for o in orders])
+        old_lines = children_of(conn, ORDER_LINE, "order_id", [r.id for r in existing.values()])
 
         new_orders: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         order_updates: list[dict[str, Any]] = []
@@ -165,9 +133,7 @@ class OrderWriter:
             conn.execute(by_id_update(ORDERS), order_updates)
         if new_orders:
             conn.execute(insert(ORDERS), [values for values, _ in new_orders])
-            order_ids = {row.external_id: row.id for row in in_chunks(
-                conn, lambda keys: select(ORDERS.c.external_id, ORDERS.c.id).where(ORDERS.c.external_id.in_(keys)),
-                [values["external_id"] for values, _ in new_orders])}
+            order_ids = ids_by_key(conn, ORDERS, "external_id", [values["external_id"] for values, _ in new_orders])
             for values, lines in new_orders:
                 line_inserts.extend(line | {"order_id": order_ids[values["external_id"]]} for line in lines)
             self.report.orders_created += len(new_orders)

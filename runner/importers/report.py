@@ -25,6 +25,10 @@ class ImportReport:
     lines: int = 0  # order lines written (new or rewritten)
     products_created: int = 0
     products_updated: int = 0
+    checkouts_created: int = 0
+    checkouts_updated: int = 0
+    checkouts_skipped: int = 0
+    orders_not_found: int = 0  # delivery times for orders the store does not have
     warnings: list[str] = field(default_factory=list)
     warnings_not_shown: int = 0
 
@@ -45,7 +49,8 @@ class ImportReport:
         parts = [f"{self.rows_read} rows read"]
         for label, created, updated in (("customers", self.customers_created, self.customers_updated),
                                         ("orders", self.orders_created, self.orders_updated),
-                                        ("products", self.products_created, self.products_updated)):
+                                        ("products", self.products_created, self.products_updated),
+                                        ("checkouts", self.checkouts_created, self.checkouts_updated)):
             if created or updated:
                 parts.append(f"{label}: {created} created, {updated} updated")
         if self.lines:
@@ -54,6 +59,10 @@ class ImportReport:
             parts.append(f"{self.customers_skipped} customers without email skipped")
         if self.orders_skipped:
             parts.append(f"{self.orders_skipped} orders without email skipped")
+        if self.checkouts_skipped:
+            parts.append(f"{self.checkouts_skipped} checkouts without email skipped")
+        if self.orders_not_found:
+            parts.append(f"{self.orders_not_found} rows name orders the store does not have")
         if len(parts) == 1:
             parts.append("nothing changed")
         warned = len(self.warnings) + self.warnings_not_shown

@@ -20,6 +20,8 @@ from sqlalchemy import Connection, and_, false, or_, select
 from sqlmodel import Session, SQLModel
 
 from ..models import (
+    Checkout,
+    CheckoutLine,
     ConsentChange,
     Customer,
     CustomerTag,
@@ -90,10 +92,19 @@ def _orders(conn: Connection, subject: Subject) -> list[Any]:
     return [order | {"lines": lines[order["id"]]} for order in orders]
 
 
+def _checkouts(conn: Connection, subject: Subject) -> list[Any]:
+    checkouts = _rows(conn, Checkout, Checkout.customer_id == subject.customer_id, Checkout.created_at)
+    lines: dict[int, list[dict[str, Any]]] = {checkout["id"]: [] for checkout in checkouts}
+    for line in _rows(conn, CheckoutLine, CheckoutLine.checkout_id.in_(list(lines)), CheckoutLine.id):
+        lines[line["checkout_id"]].append(line)
+    return [checkout | {"lines": lines[checkout["id"]]} for checkout in checkouts]
+
+
 SECTIONS: dict[str, Section] = {
     "tags": _tags,
     "consent_history": rows_of(ConsentChange, ConsentChange.at, customer=ConsentChange.customer_id),
     "orders": _orders,
+    "checkouts": _checkouts,
     "sends": rows_of(Send, Send.created_at, customer=Send.customer_id),
     "events": rows_of(Event, Event.occurred_at, customer=Event.customer_id, address=Event.email),
     "nps_responses": rows_of(NpsResponse, NpsResponse.answered_at, customer=NpsResponse.customer_id),

@@ -2,8 +2,8 @@
 
 Erased: name, email (replaced by `forgotten-<id>`, which is not an address), the Shopify customer
 id, birthday, time zone and locale (derived from their address and language), consent date,
-tags, the ledger's reasons and errors (they can name a birthday or quote the address), and the
-address itself wherever the suppression list held it.
+tags, abandoned checkouts with their carts and recovery links, the ledger's reasons and errors (they
+can name a birthday or quote the address), and the address itself wherever the suppression list held it.
 Kept: the customer row's id and order aggregates, orders with their lines (amounts and dates for
 the shop's figures), the ledger's rows with their statuses and times (counts and reports), the
 consent history (the record of consent the law asks for; it holds no personal data).
@@ -25,6 +25,8 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlmodel import Session
 
 from ..models import (
+    Checkout,
+    CheckoutLine,
     Customer,
     CustomerTag,
     Event,
@@ -77,6 +79,13 @@ def _erase_tags(conn: Connection, customer_id: int, now: dt.datetime) -> None:
     conn.execute(delete(CustomerTag).where(CustomerTag.customer_id == customer_id))
 
 
+def _erase_checkouts(conn: Connection, customer_id: int, now: dt.datetime) -> None:
+    """Unfinished checkouts count in no figure; their recovery links open the customer's checkout."""
+    checkouts = select(Checkout.id).where(Checkout.customer_id == customer_id)
+    conn.execute(delete(CheckoutLine).where(CheckoutLine.checkout_id.in_(checkouts)))
+    conn.execute(delete(Checkout).where(Checkout.customer_id == customer_id))
+
+
 def _erase_ledger_text(conn: Connection, customer_id: int, now: dt.datetime) -> None:
     conn.execute(update(Send).where(Send.customer_id == customer_id).values(reason="", last_error=None))
 
@@ -104,7 +113,7 @@ def _suppress_placeholder(conn: Connection, customer_id: int, now: dt.datetime) 
 # Each step erases one kind of data held on the customer row's id; a table that comes to hold
 # personal data about a customer adds its step here.
 CUSTOMER_ERASURES: tuple[Callable[[Connection, int, dt.datetime], None], ...] = (
-    _erase_profile, _erase_tags, _erase_ledger_text, _erase_events, _suppress_placeholder)
+    _erase_profile, _erase_tags, _erase_checkouts, _erase_ledger_text, _erase_events, _suppress_placeholder)
 
 
 def _keep_only_the_hash(conn: Connection, address: str, hashed: str, already_forgotten: bool,

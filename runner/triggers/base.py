@@ -86,8 +86,9 @@ class Trigger(ABC):
     type_name: ClassVar[str]
     Params: ClassVar[type[TriggerParams]] = TriggerParams
     #: what an occurrence is about, so templates are validated against the context a send has:
-    #: "customer" (no order), "order" (`order` and `lines`) or "order_line" (also `line`)
-    about: ClassVar[Literal["customer", "order", "order_line"]] = "customer"
+    #: "customer" (no order), "order" (`order` and `lines`), "order_line" (also `line`) or "checkout"
+    #: (`checkout`, the occurrence key naming it as `checkout:<id>`)
+    about: ClassVar[Literal["customer", "order", "order_line", "checkout"]] = "customer"
 
     def __init__(self, params: TriggerParams) -> None:
         self.params = params

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +16,7 @@ from ..cells import (
     largest_amount,
     parse_bool,
     parse_cents,
+    parse_currency,
     parse_optional_timestamp,
     parse_quantity,
     parse_timestamp,
@@ -34,7 +34,6 @@ EXPORT = Export("Shopify orders export",
 ORDER_GROUP_HINT = ("Shopify writes the order columns (Email, Created at, Total, ...) only on the first row of "
                     "each order and repeats just Name and the Lineitem columns below it; import the export "
                     "unchanged, with each order's rows together")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 NO_CURRENCY = "XXX"  # ISO 4217's code for "no currency": checks the lines of an order whose own row is bad
 
 
@@ -75,9 +74,7 @@ class _OrderImport(OrderWriter):
                             f"order {external_id} is already on row {self.ids_seen[external_id]}",
                             ORDER_GROUP_HINT)
         self.ids_seen[external_id] = row.number
-        currency = row.get(self.currency).upper()
-        if not _CURRENCY.match(currency):
-            raise row.error(self.currency, f"{currency!r} is not a three-letter currency code like EUR")
+        currency = row.parse(self.currency, parse_currency)
         self.currencies[currency] += 1
         time_zone = None
         for country, province in self.addresses:
