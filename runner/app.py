@@ -104,10 +104,12 @@ class App:
             # With variants, every send renders one of them, never the bare message: check each.
             # A problem in a key the variants share is found once per variant and reported once.
             found: dict[Problem, None] = {}
+            # So does a journey: each step renders its own message.
             for variant in campaign.variant_names or [None]:
-                found.update(dict.fromkeys(self.renderer.check(
-                    campaign, sample_context(campaign, shop, now, variant), default_from=self.default_from,
-                    variant=variant)))
+                for step in campaign.step_numbers or [None]:
+                    found.update(dict.fromkeys(self.renderer.check(
+                        campaign, sample_context(campaign, shop, now, variant, step), default_from=self.default_from,
+                        variant=variant, step=step)))
             problems.extend(found)
         return campaigns, problems
 
@@ -272,7 +274,7 @@ class App:
         for occ, context in zip(items, build_contexts(session, campaign, items, shop, now), strict=True):
             headers = message_headers(campaign.id, None, context["unsubscribe_url"])
             try:
-                email = self.renderer.render(campaign.message_for(occ.variant), context,
+                email = self.renderer.render(campaign.message_for(occ.variant, occ.step), context,
                                              default_from=self.default_from)
             except LifecycleError as exc:
                 out.append(PreviewItem(occ, None, exc.with_hint(), headers))
@@ -339,3 +341,4 @@ class _TestItem:
     order_line_id: int | None = None
     reason: str = "test send"
     variant: str | None = None
+    step: int | None = None

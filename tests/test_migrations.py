@@ -116,6 +116,8 @@ def test_a_store_of_release_0_1_is_upgraded_in_place_with_every_row_intact(datab
         assert rows_now(store.engine, "customer", ["locale"]) == [{"locale": None}, {"locale": None}]
         # 0007: sends planned before variants existed belong to no variant
         assert rows_now(store.engine, "send", ["variant"]) == [{"variant": None}, {"variant": None}]
+        # 0009: sends planned before journeys existed are no journey's step
+        assert rows_now(store.engine, "send", ["step"]) == [{"step": None}, {"step": None}]
         assert model_differences(store.engine) == []
         assert store.init() == f"Already up to date: {store.display_url} (schema revision {migrations.head()})"
     finally:
