@@ -111,6 +111,8 @@ def test_an_order_between_steps_stops_the_rest_and_records_why(
     tick(app, day(120))
     assert steps(app) == [(1, "sent", None), (2, "skipped", "exit_ordered")]
     assert ledger(app)[1].reason == "journey ended before step 2 of 3: the customer ordered since the journey began"
+    (result,) = app.campaign_results(day(0), day(130), dt.timedelta(days=5))
+    assert [(s.step, s.sent, s.skipped) for s in result.steps] == [(1, 1, 0), (2, 0, 1)]
 
 
 def test_a_cancelled_order_does_not_stop_the_journey(app: App, shop: ShopBuilder, campaigns_dir: Path, lapsed: int):
@@ -197,6 +199,23 @@ def test_preview_shows_the_step_of_each_due_email(app: App, campaigns_dir: Path,
     assert item.email is not None and "15% off" in item.email.subject
     assert item.occurrence.occurrence_key.endswith("#2")
     assert steps(app) == [(1, "sent", None)]  # preview writes nothing
+
+
+
+def test_the_preview_gallery_and_summary_count_each_step(app: App, campaigns_dir: Path, lapsed: int,
+                                                        tmp_path: Path, capsys):
+    from runner.cli.output import print_preview_summary
+    from runner.gallery import write_gallery
+
+    install_journey(campaigns_dir)
+    tick(app, day(60))
+    entries = write_gallery(app.preview(day(90), app.campaigns(day(90), ["winback-journey"])), tmp_path / "pv",
+                            day(90))
+    assert [(e["campaign"], e["step"], e["status"]) for e in entries] == [("winback-journey", 2, "send")]
+    assert "step 2" in (tmp_path / "pv" / "index.html").read_text()
+    print_preview_summary(entries)
+    assert [" ".join(line.split()) for line in capsys.readouterr().out.splitlines() if "step" in line] == [
+        "step 2 1"]
 
 
 def test_a_campaign_without_steps_records_no_step(app: App, campaigns_dir: Path, lapsed: int):
