@@ -283,29 +283,36 @@ class App:
         return out
 
     def send_test(self, now: dt.datetime, campaign: Campaign, to: str, provider: Provider,
-                  customer: str | None = None, variant: str | None = None) -> tuple[SendResult, str]:
+                  customer: str | None = None, variant: str | None = None,
+                  step: int | None = None) -> tuple[SendResult, str]:
         """Render one campaign's email for a customer (or sample data) and send it to `to`; no ledger row.
 
-        A campaign with variants sends `variant`, or else the customer's own (the control's with sample data)."""
+        A campaign with variants sends `variant`, or else the customer's own (the control's with sample data);
+        a journey sends its `step`, or else its first."""
         now = utc_naive(now)
         self.store.check()
         if variant is not None and variant not in campaign.variant_names:
             raise LifecycleError(f"campaign {campaign.id!r} has no variant {variant!r}",
                                  f"its variants: {', '.join(campaign.variant_names) or 'none'}")
+        if step is not None and step not in campaign.step_numbers:
+            raise LifecycleError(f"campaign {campaign.id!r} has no step {step}",
+                                 f"it has {len(campaign.step_numbers)} step(s)" if campaign.step_numbers
+                                 else "only a journey (a campaign with `steps:`) has steps; leave out --step")
         shop = self.shop()
         with self.store.reading() as session:
             if customer:
                 customer_id = self._customer_id(session, customer)
                 # a key of the trigger's own shape, for the facts a template may read from it
                 item = _TestItem(customer_id=customer_id, due_at=now,
-                                 occurrence_key=campaign.trigger.sample_key(customer_id, now, shop.currency))
+                                 occurrence_key=campaign.trigger.sample_key(customer_id, now, shop.currency),
+                                 step=step)
                 item.variant = variant = variant or campaign.variant_for(item.customer_id)
                 item.order_id, item.order_line_id = self._latest_order(session, item.customer_id)
                 context = build_contexts(session, campaign, [item], shop, now)[0]
             else:
                 variant = variant or next(iter(campaign.variant_names), None)
-                context = sample_context(campaign, shop, now, variant)
-        rendered = self.renderer.render(campaign.message_for(variant), context, default_from=self.default_from)
+                context = sample_context(campaign, shop, now, variant, step)
+        rendered = self.renderer.render(campaign.message_for(variant, step), context, default_from=self.default_from)
         rendered = RenderedEmail(subject=f"[TEST] {rendered.subject}", preheader=rendered.preheader,
                                  html=rendered.html, text=rendered.text, from_=rendered.from_,
                                  reply_to=rendered.reply_to)

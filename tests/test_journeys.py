@@ -218,6 +218,21 @@ def test_the_preview_gallery_and_summary_count_each_step(app: App, campaigns_dir
         "step 2 1"]
 
 
+def test_send_test_sends_the_step_asked_for(app: App, campaigns_dir: Path, lapsed: int):
+    from runner.errors import LifecycleError
+
+    install_journey(campaigns_dir)
+    campaign = app.campaigns(day(0), ["winback-journey"])[0]
+    provider = FileProvider(outbox(app))
+    assert "10% off" in app.send_test(day(0), campaign, "me@example.com", provider)[1]  # the first step
+    assert "20% off" in app.send_test(day(0, 1), campaign, "me@example.com", provider, "ada@example.com",
+                                      step=3)[1]
+    assert sum("last reminder from us" in m for m in emails(app)) == 1
+    with pytest.raises(LifecycleError, match="has no step 4") as refused:
+        app.send_test(day(0), campaign, "me@example.com", provider, step=4)
+    assert refused.value.hint == "it has 3 step(s)"
+
+
 def test_a_campaign_without_steps_records_no_step(app: App, campaigns_dir: Path, lapsed: int):
     shutil.copy(ROOT / "campaigns" / "winback.yaml", campaigns_dir)
     tick(app, day(90))
@@ -291,3 +306,33 @@ def test_the_demo_shop_runs_the_journey_when_it_replaces_the_single_winback(work
         store.close()
     assert {step for step, count in sent if count} == {1, 2, 3}
     assert not list((workdir / "outbox").glob("winback/*.eml"))
+
+
+# ---------------------------------------------------------------- simulate
+
+def test_simulate_replays_a_journeys_first_step_as_ticks_record_it(app: App, shop: ShopBuilder, campaigns_dir: Path):
+    from runner.simulation.grid import TickGrid
+
+    first_step = "  - {}                       # day 60: the message as above\n"
+    assert first_step in SHIPPED
+    (campaigns_dir / "winback-journey.yaml").write_text(  # the first step's own audience leaves Bob out
+        SHIPPED.replace(first_step, "  - audience: [{field: first_name, ne: Bob}]\n"), encoding="utf-8")
+    for n, first_name in enumerate(["Ada", "Bob", "Cy"]):
+        customer = shop.customer(f"{first_name.lower()}@example.com", first_name=first_name, consent=n != 2)
+        shop.order(customer, LAST_ORDER + n * 7 * DAY)
+    grid = TickGrid(day(55).replace(tzinfo=None), day(110).replace(tzinfo=None), DAY)
+    campaigns = app.campaigns(grid.start, ["winback-journey"])
+    simulated = {(o.occurrence_key, o.outcome, o.tick_at) for o in app.simulate(grid, campaigns)}
+    for at in grid.ticks():
+        app.tick(at, campaigns, FileProvider(outbox(app)))
+    first_steps = {(s.occurrence_key, s.skip_reason or "sent", s.created_at) for s in ledger(app) if s.step == 1}
+    assert simulated == first_steps and len(simulated) == 2
+    assert {s.step for s in ledger(app)} == {1, 2}  # the ticks went on to step 2, which simulate leaves out
+
+
+def test_simulate_says_it_replays_only_a_journeys_first_step(workdir: Path, capsys):  # noqa: F811
+    assert run(capsys, "init")[0] == 0
+    code, _, err = run(capsys, "simulate", "--from", "2026-03-01", "--to", "2026-03-02", "--campaign",
+                       "winback-journey", "--format", "json")
+    assert code == 0
+    assert "note: winback-journey is a journey: only its first step is simulated" in err
