@@ -235,12 +235,16 @@ class Campaign:
             messages[key] = base.model_copy(update={**changes, "params": {**base.params, **change.params}})
         return messages
 
+    def step_to_send(self, recorded: int | None) -> int | None:
+        """The journey step a send renders: the one recorded (the first when None), or the last when the
+        journey has fewer steps now; None for a campaign of one email."""
+        count = len(self.spec.steps)
+        return min(recorded or 1, count) if count else None
+
     def message_for(self, variant: str | None, step: int | None = None) -> MessageSpec:
-        """The message a send of `variant` (or of a journey's `step`; the first when None) renders: the
+        """The message a send of `variant` or of a journey's `step` renders (`step_to_send`): the
         campaign's message with that variant's or step's changes."""
-        if step is None and self.spec.steps:
-            step = 1
-        return self._messages[variant, step]
+        return self._messages[variant, self.step_to_send(step)]
 
     def message_keys(self, variant: str | None, step: int | None = None) -> dict[str, tuple[str, int | None]]:
         """Where each of the message's keys comes from for `variant` or `step`: its name in problems and its line."""

@@ -219,6 +219,6 @@ def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, cust
         "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params, "variant": variant},
         "params": params,
         "occurrence": occurrence, "unsubscribe_url": unsubscribe, "nps": nps, "now": now.replace(tzinfo=dt.UTC),
-        "step": {"number": step or 1, "count": steps} if steps else None,
+        "step": {"number": campaign.step_to_send(step), "count": steps} if steps else None,
         "locale": locale,
     }

@@ -233,6 +233,19 @@ def test_send_test_sends_the_step_asked_for(app: App, campaigns_dir: Path, lapse
     assert refused.value.hint == "it has 3 step(s)"
 
 
+def test_a_step_planned_before_the_journey_lost_it_is_sent_with_the_last_steps_message(
+        app: App, campaigns_dir: Path, lapsed: int):
+    install_journey(campaigns_dir)
+    tick(app, day(60))
+    tick(app, day(90))
+    tick(app, day(120), FailingProvider(outbox(app)))  # step 3 planned, waiting for a retry
+    path = campaigns_dir / "winback-journey.yaml"
+    path.write_text(SHIPPED[:SHIPPED.index("  - after: 60d")] + SHIPPED[SHIPPED.index("# Any order"):])
+    assert tick(app, day(121))["winback-journey"]["sent"] == 1
+    assert steps(app)[2] == (3, "sent", None)
+    assert sum("COMEBACK15" in m for m in emails(app)) == 2
+
+
 def test_a_campaign_without_steps_records_no_step(app: App, campaigns_dir: Path, lapsed: int):
     shutil.copy(ROOT / "campaigns" / "winback.yaml", campaigns_dir)
     tick(app, day(90))
