@@ -87,6 +87,7 @@ def make_context(*, with_order: bool = True, recommendations: bool = True, param
         "unsubscribe_url": UNSUBSCRIBE,
         "nps": nps_context("https://mail.example.com", b"key", 42),
         "now": NOW,
+        "step": None,  # a campaign of one email, not a journey's step
     }
 
 
