@@ -1,7 +1,7 @@
 """send.step: the journey step each send is (campaigns with `steps:`), and the index its next step is found by.
 
 Revision ID: 0009
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02
 
 Forward-only, like every revision: a store is restored from its backup, never downgraded.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
