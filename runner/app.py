@@ -115,10 +115,12 @@ class App:
             # With variants, every send renders one of them, never the bare message: check each.
             # A problem in a key the variants share is found once per variant and reported once.
             found: dict[Problem, None] = {}
+            # So does a journey: each step renders its own message.
             for variant in campaign.variant_names or [None]:
-                found.update(dict.fromkeys(self.renderer.check(
-                    campaign, sample_context(campaign, shop, now, variant), default_from=self.default_from,
-                    variant=variant)))
+                for step in campaign.step_numbers or [None]:
+                    found.update(dict.fromkeys(self.renderer.check(
+                        campaign, sample_context(campaign, shop, now, variant, step), default_from=self.default_from,
+                        variant=variant, step=step)))
             problems.extend(found)
         problems.extend(self._coupon_problems(campaigns))
         return campaigns, problems
@@ -309,7 +311,7 @@ class App:
         for occ, context in zip(items, contexts, strict=True):
             headers = message_headers(campaign.id, None, context["unsubscribe_url"])
             try:
-                email = self.renderer.render(campaign.message_for(occ.variant), context,
+                email = self.renderer.render(campaign.message_for(occ.variant, occ.step), context,
                                              default_from=self.default_from)
             except LifecycleError as exc:
                 out.append(PreviewItem(occ, None, exc.with_hint(), headers))
@@ -361,29 +363,36 @@ class App:
     # ------------------------------------------------------------ test sends
 
     def send_test(self, now: dt.datetime, campaign: Campaign, to: str, provider: Provider,
-                  customer: str | None = None, variant: str | None = None) -> tuple[SendResult, str]:
+                  customer: str | None = None, variant: str | None = None,
+                  step: int | None = None) -> tuple[SendResult, str]:
         """Render one campaign's email for a customer (or sample data) and send it to `to`; no ledger row.
 
-        A campaign with variants sends `variant`, or else the customer's own (the control's with sample data)."""
+        A campaign with variants sends `variant`, or else the customer's own (the control's with sample data);
+        a journey sends its `step`, or else its first."""
         now = utc_naive(now)
         self.store.check()
         if variant is not None and variant not in campaign.variant_names:
             raise LifecycleError(f"campaign {campaign.id!r} has no variant {variant!r}",
                                  f"its variants: {', '.join(campaign.variant_names) or 'none'}")
+        if step is not None and step not in campaign.step_numbers:
+            raise LifecycleError(f"campaign {campaign.id!r} has no step {step}",
+                                 f"it has {len(campaign.step_numbers)} step(s)" if campaign.step_numbers
+                                 else "only a journey (a campaign with `steps:`) has steps; leave out --step")
         shop = self.shop()
         with self.store.reading() as session:
             if customer:
                 customer_id = self._customer_id(session, customer)
                 # a key of the trigger's own shape, for the facts a template may read from it
                 item = _TestItem(customer_id=customer_id, due_at=now,
-                                 occurrence_key=campaign.trigger.sample_key(customer_id, now, shop.currency))
+                                 occurrence_key=campaign.trigger.sample_key(customer_id, now, shop.currency),
+                                 step=step)
                 item.variant = variant = variant or campaign.variant_for(item.customer_id)
                 item.order_id, item.order_line_id = self._latest_order(session, item.customer_id)
                 context = build_contexts(session, campaign, [item], shop, now)[0]
             else:
                 variant = variant or next(iter(campaign.variant_names), None)
-                context = sample_context(campaign, shop, now, variant)
-        rendered = self.renderer.render(campaign.message_for(variant), context, default_from=self.default_from)
+                context = sample_context(campaign, shop, now, variant, step)
+        rendered = self.renderer.render(campaign.message_for(variant, step), context, default_from=self.default_from)
         rendered = RenderedEmail(subject=f"[TEST] {rendered.subject}", preheader=rendered.preheader,
                                  html=rendered.html, text=rendered.text, from_=rendered.from_,
                                  reply_to=rendered.reply_to)
@@ -419,4 +428,4 @@ class _TestItem:
     order_line_id: int | None = None
     reason: str = "test send"
     variant: str | None = None
-
+    step: int | None = None

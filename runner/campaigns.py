@@ -24,6 +24,7 @@ from .coupons.spec import CouponSpec
 from .durations import HINT as DURATION_HINT
 from .durations import Duration
 from .errors import Problem
+from .journeys.rules import journey_problems
 from .plugins import TRIGGERS, available
 from .policies.spec import Policy, PolicySpec
 from .triggers.base import Trigger
@@ -134,6 +135,24 @@ class Condition(Strict):
         return self
 
 
+class StepSpec(Strict):
+    """One email of a journey: when it falls due, what it changes in the message, whom it reaches."""
+
+    after: Duration = Field(default="0s", validate_default=True,  # type: ignore[assignment]
+                            description="how long after `from` this step falls due; 0s for the first step")
+    from_: Literal["previous", "trigger"] = Field(default="previous", alias="from", description=(
+        "previous: the previous step's email was sent (or skipped); trigger: the journey began"))
+    subject: str | None = Field(default=None, min_length=1)
+    preheader: str | None = None
+    template: TemplateName | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="merged over message.params")
+    audience: list[Condition] = Field(default_factory=list, description="added to the campaign's audience")
+
+
+#: why a journey stops: an order placed since it began, or a click on the previous step's email
+ExitCondition = Literal["ordered", "clicked"]
+
+
 class TriggerSpec(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -150,6 +169,9 @@ class CampaignSpec(Strict):
     message: MessageSpec
     variants: list[VariantSpec] = Field(default_factory=list, description=(
         "A/B test: each customer gets one variant of the message, chosen by weight, the same one every time"))
+    steps: list[StepSpec] = Field(default_factory=list, description=(
+        "a journey: emails in order, each its own occurrence, the first when the trigger fires"))
+    exit: list[ExitCondition] = Field(default_factory=list, description="what stops a journey's later steps")
     expire_after: Duration = Field(default="1d", validate_default=True)  # type: ignore[assignment]
     schedule: Cron = "*/15 * * * *"
     description: str = ""
@@ -169,6 +191,8 @@ class Campaign:
     policy: Policy = field(default_factory=Policy)
     #: per variant, in the file's order: the line of each key it sets (subject, preheader, template)
     variant_lines: tuple[Mapping[str, int | None], ...] = ()
+    #: per journey step, in order: the line of each key it sets (subject, preheader, template)
+    step_lines: tuple[Mapping[str, int | None], ...] = ()
 
     @property
     def id(self) -> str:
@@ -182,6 +206,11 @@ class Campaign:
     def coupon(self) -> CouponSpec | None:
         """The unique code each send carries, if any (variants share the message's)."""
         return self.spec.message.coupon
+
+    @property
+    def step_numbers(self) -> list[int]:
+        """A journey's steps, numbered from 1; empty for a campaign of one email."""
+        return list(range(1, len(self.spec.steps) + 1))
 
     @property
     def variant_names(self) -> list[str]:
@@ -204,25 +233,37 @@ class Campaign:
         return [(variant.name, variant.weight) for variant in self.spec.variants]
 
     @cached_property
-    def _messages(self) -> dict[str | None, MessageSpec]:
+    def _messages(self) -> dict[tuple[str | None, int | None], MessageSpec]:
         base = self.spec.message
-        messages = {None: base}
-        for variant in self.spec.variants:
-            changes = {key: value for key in REPLACED_BY_VARIANTS if (value := getattr(variant, key)) is not None}
-            messages[variant.name] = base.model_copy(update={**changes, "params": {**base.params, **variant.params}})
+        messages = {(None, None): base}
+        changed = [((v.name, None), v) for v in self.spec.variants]
+        changed += [((None, number), step) for number, step in zip(self.step_numbers, self.spec.steps, strict=True)]
+        for key, change in changed:
+            changes = {name: value for name in REPLACED_BY_VARIANTS if (value := getattr(change, name)) is not None}
+            messages[key] = base.model_copy(update={**changes, "params": {**base.params, **change.params}})
         return messages
 
-    def message_for(self, variant: str | None) -> MessageSpec:
-        """The message a send of `variant` renders: the campaign's message with that variant's changes."""
-        return self._messages[variant]
+    def step_to_send(self, recorded: int | None) -> int | None:
+        """The journey step a send renders: the one recorded (the first when None), or the last when the
+        journey has fewer steps now; None for a campaign of one email."""
+        count = len(self.spec.steps)
+        return min(recorded or 1, count) if count else None
 
-    def message_keys(self, variant: str | None) -> dict[str, tuple[str, int | None]]:
-        """Where each of the message's keys comes from for `variant`: its name in problems and its line."""
+    def message_for(self, variant: str | None, step: int | None = None) -> MessageSpec:
+        """The message a send of `variant` or of a journey's `step` renders (`step_to_send`): the
+        campaign's message with that variant's or step's changes."""
+        return self._messages[variant, self.step_to_send(step)]
+
+    def message_keys(self, variant: str | None, step: int | None = None) -> dict[str, tuple[str, int | None]]:
+        """Where each of the message's keys comes from for `variant` or `step`: its name in problems and its line."""
         keys = {key: (f"message.{key}", line) for key, line in self.message_lines.items()}
         if variant is not None:
             index = self.variant_names.index(variant)
             for key, line in self.variant_lines[index].items():
                 keys[key] = (f"variants.{index}.{key}", line)
+        if step is not None:
+            for key, line in self.step_lines[step - 1].items():
+                keys[key] = (f"steps.{step - 1}.{key}", line)
         return keys
 
 
@@ -319,14 +360,16 @@ def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
     problems.extend(trigger_problems)
     if spec is None or trigger is None or problems:
         return None, sorted(problems, key=lambda p: p.line or 0)
-    problems = _repeated_variant_names(path, doc, spec)
+    problems = _repeated_variant_names(path, doc, spec) + [
+        Problem(str(path), _line_of(doc, where), message, hint) for where, message, hint in journey_problems(spec)]
     if problems:
         return None, problems
     lines = {key: _line_of(doc, ("message", key))
              for key in ("subject", "preheader", "from", "reply_to", "template", "coupon")}
-    variant_lines = tuple({key: _line_of(doc, ("variants", index, key)) for key in REPLACED_BY_VARIANTS
-                           if getattr(variant, key) is not None} for index, variant in enumerate(spec.variants))
-    return Campaign(spec, trigger, path, lines, variant_lines=variant_lines), []
+    variant_lines, step_lines = (tuple(
+        {key: _line_of(doc, (part, index, key)) for key in REPLACED_BY_VARIANTS if getattr(item, key) is not None}
+        for index, item in enumerate(getattr(spec, part))) for part in ("variants", "steps"))
+    return Campaign(spec, trigger, path, lines, variant_lines=variant_lines, step_lines=step_lines), []
 
 
 def _repeated_variant_names(path: Path, doc: CommentedMap, spec: CampaignSpec) -> list[Problem]:

@@ -40,6 +40,7 @@ class Item(Protocol):
     due_at: dt.datetime
     reason: str
     variant: str | None
+    step: int | None
 
 
 @dataclass(frozen=True)
@@ -207,14 +208,16 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
             [product_context(products[s], money_in, locale) for s in related[item.occurrence_key] if s in products],
             item.occurrence_key, item.due_at, item.reason,
             unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email), item.variant,
+            item.step,
             # ledger rows have an id; previews and test sends have none, and get sample score links
             nps_context(shop.public_url, shop.signing_key, getattr(item, "id", None)),
             coupon_context(campaign, shop, item.occurrence_key, (pool_codes or {}).get(item.occurrence_key))))
     return contexts
 
 
-def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime, variant: str | None = None) -> dict[str, Any]:
-    """A context shaped like a real send of this campaign (of `variant`, when it has variants), for
+def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime, variant: str | None = None,
+                   step: int | None = None) -> dict[str, Any]:
+    """A context shaped like a real send of this campaign (of `variant` or journey `step`), for
     `lifecycle validate` to render each template against: `order` and `lines` only when the trigger
     is about an order, `line` only when it is about an order line, so a template that needs more
     than a send has is refused."""
@@ -243,7 +246,7 @@ def sample_context(campaign: Campaign, shop: Shop, now: dt.datetime, variant: st
         campaign, shop, now, locale, customer_context(customer, ["vip"], zone, Money(9600, currency, locale)),
         order_ctx, checkout_ctx, line_ctx if order_ctx else [], line_ctx[0] if about == "order_line" else None,
         [product_context(mug, currency, locale)], key, now, "sample",
-        f"{shop.public_url.rstrip('/')}/unsubscribe/sample", variant,
+        f"{shop.public_url.rstrip('/')}/unsubscribe/sample", variant, step,
         nps_context(shop.public_url, shop.signing_key, None), coupon_context(campaign, shop, key, None))
 
 
@@ -251,10 +254,11 @@ def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, cust
              order: dict[str, Any] | None, checkout: dict[str, Any] | None, lines: list[dict[str, Any]],
              line: dict[str, Any] | None,
              recommendations: list[dict[str, Any] | None], key: str, due_at: dt.datetime, reason: str,
-             unsubscribe: str, variant: str | None, nps: dict[str, Any],
+             unsubscribe: str, variant: str | None, step: int | None, nps: dict[str, Any],
              coupon: dict[str, Any] | None) -> dict[str, Any]:
     """The one shape of a template context (docs/templates.md)."""
-    params = dict(campaign.message_for(variant).params)
+    params = dict(campaign.message_for(variant, step).params)
+    steps = len(campaign.spec.steps)
     occurrence = {**campaign.trigger.facts(key, customer), "key": key, "due_at": due_at.replace(tzinfo=dt.UTC),
                   "reason": reason}
     return {
@@ -263,5 +267,6 @@ def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, cust
         "campaign": {"id": campaign.id, "name": campaign.spec.name, "params": params, "variant": variant},
         "params": params,
         "occurrence": occurrence, "unsubscribe_url": unsubscribe, "nps": nps, "now": now.replace(tzinfo=dt.UTC),
+        "step": {"number": campaign.step_to_send(step), "count": steps} if steps else None,
         "locale": locale, "coupon": coupon,
     }

@@ -214,8 +214,8 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
         with renderer.pinned():  # the batch's templates are checked for edits once, not for every email
             for send, context in zip(ready, contexts, strict=True):
                 try:
-                    rendered = renderer.render(campaign.message_for(send.variant), context,
-                                               default_from=default_from)
+                    message = campaign.message_for(send.variant, send.step)
+                    rendered = renderer.render(message, context, default_from=default_from)
                 except LifecycleError as exc:
                     failure = SendResult.permanent(f"render failed: {exc.with_hint()}")
                     counts[_record(send, failure, now, policy, provider.name)] += 1

@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from .audience import audience_sql
 from .campaigns import Campaign
+from .journeys.steps import audience, describe, later_steps
 from .models import CampaignState, Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
 from .sql import dialect_insert
 from .store import Store
@@ -43,6 +44,7 @@ class Occurrence:
     skip_reason: SkipReason | None  # None: to be sent when due
     deferred_until: dt.datetime | None = None  # held back for skip_reason until then, not skipped
     variant: str | None = None  # the message variant (campaigns with variants), recorded when planned
+    step: int | None = None  # a journey's step (runner/journeys/), recorded when planned
 
     @property
     def status(self) -> SendStatus:
@@ -114,14 +116,17 @@ def due_selects(campaign: Campaign, window: Window) -> Iterator[tuple[Subquery, 
 def find_occurrences(session: Session, campaign: Campaign, window: Window,
                      customer_id: int | None = None) -> Iterator[Occurrence]:
     """Occurrences due in the window that the ledger does not hold yet, for customers in the audience
-    (or only for `customer_id`)."""
+    (or only for `customer_id`); for a journey, the trigger's occurrences are its first step, and each
+    later step is found from the ledger rows of the step before (runner/journeys/steps.py)."""
+    first_step = 1 if campaign.spec.steps else None
+    step_of = f"step 1 of {len(campaign.spec.steps)}: " if first_step else ""
     for occ, due in due_selects(campaign, window):
         full = (
             select(occ, Customer.email, Customer.accepts_marketing, Suppression.reason.label("suppressed"))
             .join(Customer, Customer.id == occ.c.customer_id)
             .outerjoin(Suppression, Suppression.email == Customer.email)
             .outerjoin(Send, and_(Send.campaign_id == campaign.id, Send.occurrence_key == occ.c.occurrence_key))
-            .where(Send.id.is_(None), due, audience_sql(list(campaign.spec.audience), window))
+            .where(Send.id.is_(None), due, audience_sql(audience(campaign, first_step), window))
             .where(true() if customer_id is None else occ.c.customer_id == customer_id)
             .order_by(occ.c.due_at, occ.c.occurrence_key)
         )
@@ -131,8 +136,18 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
             yield Occurrence(
                 campaign_id=campaign.id, occurrence_key=row["occurrence_key"], customer_id=row["customer_id"],
                 email=row["email"], order_id=row["order_id"], order_line_id=row["order_line_id"],
-                due_at=row["due_at"], reason=campaign.trigger.describe(row, window.now), skip_reason=skip,
-                variant=campaign.variant_for(row["customer_id"]),
+                due_at=row["due_at"], reason=step_of + campaign.trigger.describe(row, window.now), skip_reason=skip,
+                variant=campaign.variant_for(row["customer_id"]), step=first_step,
+            )
+    for step, query in later_steps(campaign, window, customer_id):
+        for row in session.execute(query.execution_options(yield_per=CHUNK)).mappings():
+            exit_reason = row["exit_reason"]
+            yield Occurrence(
+                campaign_id=campaign.id, occurrence_key=row["occurrence_key"], customer_id=row["customer_id"],
+                email=row["email"], order_id=row["order_id"], order_line_id=row["order_line_id"],
+                due_at=row["due_at"], reason=describe(campaign, step, row, window.now), step=step,
+                skip_reason=SkipReason(exit_reason) if exit_reason else skip_reason(
+                    campaign, row["suppressed"] is not None, row["accepts_marketing"], row["due_at"], window.now),
             )
 
 
@@ -173,7 +188,8 @@ def record(connection: Connection, occurrences: list[Occurrence], stamp: dt.date
     connection.execute(ledger_insert(connection), [{
         "campaign_id": o.campaign_id, "occurrence_key": o.occurrence_key, "customer_id": o.customer_id,
         "order_id": o.order_id, "order_line_id": o.order_line_id, "due_at": o.due_at, "reason": o.reason,
-        "variant": o.variant, "status": o.status.value, "skip_reason": o.skip_reason.value if o.skip_reason else None,
+        "variant": o.variant, "step": o.step,
+        "status": o.status.value, "skip_reason": o.skip_reason.value if o.skip_reason else None,
         "attempts": 0, "next_attempt_at": (o.deferred_until or o.due_at) if o.status is planned else None,
         "created_at": stamp, "updated_at": stamp,
     } for o in occurrences])

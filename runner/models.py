@@ -198,6 +198,13 @@ class SkipReason(StrEnum):
     PRIORITY = "priority"  # a higher-priority campaign of the same evaluation took the slot
     QUIET_HOURS = "quiet_hours"  # outside the send window on the customer's clock
     NO_COUPON = "no_coupon"  # the campaign's coupon pool had no code left (runner/coupons/)
+    # journeys (runner/journeys/): the exit that stopped this step and every later one
+    EXIT_ORDERED = "exit_ordered"  # the customer ordered since the journey began
+    EXIT_CLICKED = "exit_clicked"  # the customer clicked the previous step's email
+
+
+#: the skip reasons that end a journey: no later step follows a step skipped for one of them
+JOURNEY_EXITS = (SkipReason.EXIT_ORDERED, SkipReason.EXIT_CLICKED)
 
 
 def blocked_reason(suppressed: bool, accepts_marketing: bool, marketing: bool) -> SkipReason | None:
@@ -219,6 +226,8 @@ class Send(SQLModel, table=True):
         Index("ix_send_provider_message", "provider_message_id"),  # webhook events without our ids
         # policies: a customer's recent mail, read from the index alone
         Index("ix_send_customer_mail", "customer_id", "status", "sent_at", "campaign_id"),
+        # journeys: a step's rows settled since an instant, from which the next step is found
+        Index("ix_send_journey_step", "campaign_id", "step", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -230,6 +239,7 @@ class Send(SQLModel, table=True):
     due_at: dt.datetime = Field(sa_type=DateTime)
     reason: str = ""
     variant: str | None = None  # the campaign's message variant this send renders (A/B tests)
+    step: int | None = None  # a journey's step (1, 2, ...); None for a campaign of one email
     status: str = SendStatus.PLANNED
     skip_reason: str | None = None
     attempts: int = 0

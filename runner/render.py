@@ -298,11 +298,11 @@ class Renderer:
         return (f"did you mean {close[0]!r}? " if close else "") + f"available templates: {listed}"
 
     def check(self, campaign: Campaign, context: Mapping[str, Any], *, default_from: str,
-              variant: str | None = None) -> list[Problem]:
-        """Every problem with a campaign's message (as `variant` changes it): missing or broken templates,
-        undefined variables."""
-        message = campaign.message_for(variant)
-        keys = campaign.message_keys(variant)
+              variant: str | None = None, step: int | None = None) -> list[Problem]:
+        """Every problem with a campaign's message (as `variant` or journey `step` changes it): missing or
+        broken templates, undefined variables."""
+        message = campaign.message_for(variant, step)
+        keys = campaign.message_keys(variant, step)
         problems: list[Problem] = []
         rendered: dict[str, str] = {}
         for key, attribute in _STRING_KEYS:

@@ -90,6 +90,7 @@ def make_context(*, with_order: bool = True, recommendations: bool = True, param
         "nps": nps_context("https://mail.example.com", b"key", 42),
         "now": NOW,
         "coupon": None,
+        "step": None,  # a campaign of one email, not a journey's step
     }
 
 

@@ -81,7 +81,7 @@ def test_the_report_command(app, shop, settings, monkeypatch, capsys):
         "winback", 1, 1, 4000, None)
     main(["report", "--since", "2026-05-01", "--until", "2026-06-01", "--format", "csv"])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].startswith("winback,,1,0,0,,,,,,,1,1,40.0,1.0,")
+    assert lines[1].startswith("winback,,,1,0,0,,,,,,,1,1,40.0,1.0,")
     main(["report", "--since", "2026-05-01", "--until", "2026-06-01"])
     table = capsys.readouterr().out
     assert "winback" in table and "$40.00" in table and "100.0%" in table
@@ -200,11 +200,11 @@ def test_the_report_command_per_variant(app, ab_results, settings, monkeypatch, 
 
     main([*period, "--format", "csv"])
     rows = capsys.readouterr().out.splitlines()
-    assert rows[0].startswith("campaign,variant,sent,")
+    assert rows[0].startswith("campaign,variant,step,sent,")
     assert rows[0].endswith(",difference_vs_control,p_value,significant")
-    assert [row.split(",")[:3] for row in rows[1:]] == [
-        ["birthday", "", "400"], ["birthday", "a", "200"], ["birthday", "b", "200"],
-        ["winback", "", "805"], ["winback", "plain", "400"], ["winback", "emoji", "400"]]
+    assert [row.split(",")[:4] for row in rows[1:]] == [
+        ["birthday", "", "", "400"], ["birthday", "a", "", "200"], ["birthday", "b", "", "200"],
+        ["winback", "", "", "805"], ["winback", "plain", "", "400"], ["winback", "emoji", "", "400"]]
     assert rows[-1].endswith(",True") and rows[3].endswith(",False") and rows[-2].endswith(",,,")
 
     main(period)

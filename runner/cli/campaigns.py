@@ -120,14 +120,16 @@ def run(env: Env) -> None:
 @click.option("--customer", metavar="EMAIL", help="Render for this customer (default: sample data).")
 @click.option("--variant", metavar="NAME", help="This variant of the message (default: the customer's own; "
               "with sample data, the first).")
+@click.option("--step", type=click.IntRange(min=1), metavar="N", help="This step of a journey (default: the first).")
 @pass_env
-def send_test(env: Env, to: str, campaign_id: str, customer: str | None, variant: str | None) -> None:
+def send_test(env: Env, to: str, campaign_id: str, customer: str | None, variant: str | None,
+              step: int | None) -> None:
     """Send one campaign's email to ADDRESS through the configured provider; not recorded in the ledger."""
     now = utcnow()
     app = env.app
     campaign = app.campaigns(now, [campaign_id])[0]
     with app.provider() as provider:
-        result, subject = app.send_test(now, campaign, to, provider, customer, variant)
+        result, subject = app.send_test(now, campaign, to, provider, customer, variant, step)
     if result.outcome is not Outcome.ACCEPTED:
         raise LifecycleError(f"the provider did not accept the test email: {result.error}",
                              "check the provider settings in .env")

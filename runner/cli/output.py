@@ -43,21 +43,22 @@ def progress_counter(label: str) -> Iterator[Callable[[int], None]]:
 
 
 def print_preview_summary(entries: list[dict[str, Any]]) -> None:
-    """Per campaign, and per variant of a campaign with variants: how many occurrences would be sent,
-    skipped (by reason) or fail to render."""
+    """Per campaign, and per variant of a campaign with variants or step of a journey: how many occurrences
+    would be sent, skipped (by reason) or fail to render."""
     if not entries:
         return
     by_campaign: dict[str, Counter[str]] = {}
-    by_variant: dict[tuple[str, str], Counter[str]] = {}
+    by_part: dict[tuple[str, str, Any], Counter[str]] = {}
     for entry in entries:
         by_campaign.setdefault(entry["campaign"], Counter())[entry["status"]] += 1
-        if entry.get("variant"):
-            by_variant.setdefault((entry["campaign"], entry["variant"]), Counter())[entry["status"]] += 1
+        for part in ("variant", "step"):
+            if entry.get(part):
+                by_part.setdefault((entry["campaign"], part, entry[part]), Counter())[entry["status"]] += 1
     statuses = sorted({s for counts in by_campaign.values() for s in counts}, key=lambda s: (s != "send", s))
     result = table("What a tick would do", ["campaign", *statuses])
     for campaign_id, counts in sorted(by_campaign.items()):
-        rows = [(campaign_id, counts)] + [(f"  variant {variant}", counts) for (owner, variant), counts
-                                          in sorted(by_variant.items()) if owner == campaign_id]
+        rows = [(campaign_id, counts)] + [(f"  {part} {name}", counts) for (owner, part, name), counts
+                                          in sorted(by_part.items()) if owner == campaign_id]
         for label, row in rows:
             result.add_row(label, *(f"{row[s]:,}" if row[s] else "" for s in statuses))
     print_table(result)

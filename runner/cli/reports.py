@@ -123,8 +123,8 @@ def _plain_figures(figures: CustomerFigures) -> list[tuple[str, float | int | No
 @FORMAT
 @pass_env
 def report(env: Env, since: str | None, until: str | None, campaign_ids: tuple[str, ...], fmt: str) -> None:
-    """Per campaign and variant: emails sent, provider events, and orders and revenue attributed to them
-    (last touch); each variant's conversion rate against the control's."""
+    """Per campaign, variant and journey step: emails sent, provider events, and orders and revenue
+    attributed to them (last touch); each variant's conversion rate against the control's."""
     import datetime as dt
 
     from ..reports.rules import ATTRIBUTION_WINDOW
@@ -146,25 +146,29 @@ def report(env: Env, since: str | None, until: str | None, campaign_ids: tuple[s
 
 
 def _rows(results: list[CampaignResult]) -> Iterator[tuple[str, CampaignResult]]:
-    """Each campaign's figures, then its variants' (indented, the control first), with their table labels."""
+    """Each campaign's figures, then its variants' (indented, the control first) and its journey steps',
+    with their table labels."""
     for result in results:
         yield result.campaign_id, result
         for variant in result.variants:
             yield f"  {variant.variant}", variant
+        for step in result.steps:
+            yield f"  step {step.step}", step
 
 
 def _results_csv(results: list[CampaignResult], currency: str) -> None:
-    """A row per campaign and per variant; plain numbers, amounts in major units, empty where unknown."""
+    """A row per campaign, per variant and per journey step; plain numbers, amounts in major units, empty
+    where unknown."""
     scale = 10 ** exponent(currency)
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(["campaign", "variant", "sent", "failed", "skipped", *EVENT_TYPES, "conversions", "converted",
-                     "revenue", "conversion_rate", "conversion_rate_low", "conversion_rate_high",
+    writer.writerow(["campaign", "variant", "step", "sent", "failed", "skipped", *EVENT_TYPES, "conversions",
+                     "converted", "revenue", "conversion_rate", "conversion_rate_low", "conversion_rate_high",
                      "difference_vs_control", "p_value", "significant"])
     for _, r in _rows(results):
         low, high = r.conversion_interval or (None, None)
         test = r.versus_control
         writer.writerow(["" if v is None else v for v in (
-            r.campaign_id, r.variant, r.sent, r.failed, r.skipped, *(r.events[e] for e in EVENT_TYPES),
+            r.campaign_id, r.variant, r.step, r.sent, r.failed, r.skipped, *(r.events[e] for e in EVENT_TYPES),
             r.conversions, r.converted, round(r.revenue_cents / scale, 2), r.conversion_rate, low, high,
             *((test.difference, test.p_value, test.significant) if test else (None, None, None)))])
 

@@ -64,6 +64,11 @@ def simulate(env: Env, start: str, end: str, campaign_ids: tuple[str, ...], step
         summary = SimulationSummary.collect(grid, [c.id for c in campaigns], occurrences, progress=progress,
                                             assumed_consent=assume_consent)
     written = write_report(summary, out)
+    for campaign in campaigns:
+        if campaign.spec.steps:  # on stderr: the JSON or CSV on stdout stays whole
+            click.echo(f"note: {campaign.id} is a journey: only its first step is simulated (each later step "
+                       "follows the ledger's record of the step before it, which a simulation does not write)",
+                       err=True)
     if fmt == "json":
         click.echo(json.dumps(summary.as_dict(), indent=2))
         return

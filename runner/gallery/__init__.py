@@ -48,11 +48,14 @@ class CampaignSummary:
     campaign_id: str
     statuses: Counter[str] = field(default_factory=Counter)
     variants: dict[str, Counter[str]] = field(default_factory=dict)  # the same counts per variant, if any
+    steps: dict[int, Counter[str]] = field(default_factory=dict)  # and per step of a journey
 
-    def count(self, status: str, variant: str | None) -> None:
+    def count(self, status: str, variant: str | None, step: int | None) -> None:
         self.statuses[status] += 1
         if variant is not None:
             self.variants.setdefault(variant, Counter())[status] += 1
+        if step is not None:
+            self.steps.setdefault(step, Counter())[status] += 1
 
     @property
     def total(self) -> int:
@@ -99,9 +102,10 @@ def write_gallery(items: Iterable[PreviewItem], out: Path, now: dt.datetime,
     for item in items:
         occ = item.occurrence
         status = status_of(item)
-        summaries.setdefault(occ.campaign_id, CampaignSummary(occ.campaign_id)).count(status, occ.variant)
+        summaries.setdefault(occ.campaign_id, CampaignSummary(occ.campaign_id)).count(status, occ.variant, occ.step)
         entry: dict[str, Any] = {
-            "campaign": occ.campaign_id, "variant": occ.variant, "email": occ.email, "occurrence": occ.occurrence_key,
+            "campaign": occ.campaign_id, "variant": occ.variant, "step": occ.step, "email": occ.email,
+            "occurrence": occ.occurrence_key,
             "due_at": occ.due_at.isoformat() + "Z", "reason": occ.reason, "status": status,
             "skip_reason": occ.skip_reason.value if occ.skip_reason else None,
             "deferred_until": occ.deferred_until.isoformat() + "Z" if occ.deferred_until else None,

@@ -34,9 +34,11 @@ class CampaignResult:
     revenue_cents: int
     events: dict[str, int | None]  # emails with a delivered, opened, ... event; None: no events recorded
     variant: str | None = None  # set on a variant's figures
+    step: int | None = None  # set on a journey step's figures
     control: str | None = None  # on a variant's figures: the variant it is compared with, None for the control
     versus_control: Comparison | None = None  # its conversion rate against the control's; None if untestable
     variants: tuple[CampaignResult, ...] = ()  # the control first
+    steps: tuple[CampaignResult, ...] = ()  # a journey's steps, in order
 
     @property
     def conversion_rate(self) -> float | None:
@@ -52,8 +54,11 @@ class CampaignResult:
         figures = {"sent": self.sent, "failed": self.failed, "skipped": self.skipped, **self.events,
                    "conversions": self.conversions, "converted": self.converted, "revenue_cents": self.revenue_cents,
                    "conversion_rate": self.conversion_rate, "conversion_rate_95": self.conversion_interval}
+        if self.step is not None:
+            return {"step": self.step, **figures}
         if self.variant is None:
-            return {"campaign": self.campaign_id, **figures, "variants": [v.as_dict() for v in self.variants]}
+            return {"campaign": self.campaign_id, **figures, "variants": [v.as_dict() for v in self.variants],
+                    "steps": [s.as_dict() for s in self.steps]}
         test = self.versus_control
         return {"variant": self.variant, "control": self.control is None, **figures,
                 "difference": test.difference if test else None, "p_value": test.p_value if test else None,
@@ -103,51 +108,53 @@ def campaign_results(conn: Connection, since: dt.datetime, until: dt.datetime, *
     if campaign_ids:
         in_period = and_(in_period, Send.campaign_id.in_(campaign_ids))
     sent_in_period = and_(Send.status == SendStatus.SENT, Send.sent_at >= since, Send.sent_at <= until)
-    counts = {(row.campaign_id, row.variant): row for row in conn.execute(
-        select(Send.campaign_id, Send.variant,
+    # every figure is read per (campaign, variant, journey step), and added up from there
+    parts = (Send.campaign_id, Send.variant, Send.step)
+    counts = {(row.campaign_id, row.variant, row.step): row for row in conn.execute(
+        select(*parts,
                func.count().filter(sent_in_period).label("sent"),
                func.count().filter(Send.status == SendStatus.FAILED).label("failed"),
                func.count().filter(Send.status == SendStatus.SKIPPED).label("skipped"))
-        .where(in_period).group_by(Send.campaign_id, Send.variant))}
-    events: dict[tuple[str, str | None], dict[str, int]] = {}
-    for campaign_id, variant, kind, emails in conn.execute(
-            select(Send.campaign_id, Send.variant, Event.type, func.count(func.distinct(Event.send_id)))
+        .where(in_period).group_by(*parts))}
+    events: dict[tuple[str, str | None, int | None], dict[str, int]] = {}
+    for campaign_id, variant, step, kind, emails in conn.execute(
+            select(*parts, Event.type, func.count(func.distinct(Event.send_id)))
             .join(Send, Send.id == Event.send_id)
             .where(sent_in_period, Event.type.in_(EVENT_TYPES))
-            .group_by(Send.campaign_id, Send.variant, Event.type)):
-        events.setdefault((campaign_id, variant), {})[kind] = emails
+            .group_by(*parts, Event.type)):
+        events.setdefault((campaign_id, variant, step), {})[kind] = emails
     attributed = attributed_orders(since, until, window)
-    conversions = {(row.campaign_id, row.variant): row for row in conn.execute(
-        select(Send.campaign_id, Send.variant, func.count().label("orders"),
+    conversions = {(row.campaign_id, row.variant, row.step): row for row in conn.execute(
+        select(*parts, func.count().label("orders"),
                func.count(attributed.c.send_id.distinct()).label("emails"),
                func.sum(attributed.c.total_cents).label("revenue"))
         .join(Send, Send.id == attributed.c.send_id)
         .where(Send.sent_at >= since)
-        .group_by(Send.campaign_id, Send.variant))}
+        .group_by(*parts))}
 
-    def figures(campaign_id: str, variant: str | None) -> CampaignResult:
-        row, conv = counts[campaign_id, variant], conversions.get((campaign_id, variant))
+    def figures(keys: list[tuple[str, str | None, int | None]], **label: Any) -> CampaignResult:
+        """The figures of the (campaign, variant, step) parts in `keys`, added up."""
+        found: Counter[str] = Counter()
+        for key in keys:
+            found.update(events.get(key, {}))
+        convs = [c for key in keys if (c := conversions.get(key)) is not None]
         return CampaignResult(
-            campaign_id=campaign_id, sent=row.sent, failed=row.failed, skipped=row.skipped,
-            conversions=conv.orders if conv else 0, converted=conv.emails if conv else 0,
-            revenue_cents=int(conv.revenue or 0) if conv else 0,
-            events=_event_counts(events.get((campaign_id, variant))), variant=variant)
+            campaign_id=keys[0][0], sent=sum(counts[k].sent for k in keys),
+            failed=sum(counts[k].failed for k in keys), skipped=sum(counts[k].skipped for k in keys),
+            conversions=sum(c.orders for c in convs), converted=sum(c.emails for c in convs),
+            revenue_cents=sum(int(c.revenue or 0) for c in convs), events=_event_counts(dict(found)), **label)
 
     results = []
-    for campaign_id in sorted({campaign_id for campaign_id, _ in counts}):
-        parts = [figures(campaign_id, variant) for owner, variant in counts if owner == campaign_id]
+    for campaign_id in sorted({campaign_id for campaign_id, _, _ in counts}):
+        keys = [key for key in counts if key[0] == campaign_id]
         order = list((variant_order or {}).get(campaign_id, ()))
-        variants = sorted((p for p in parts if p.variant is not None),
-                          key=lambda p: (order.index(p.variant) if p.variant in order else len(order), p.variant))
-        found: Counter[str] = Counter()
-        for (owner, _), kinds in events.items():
-            if owner == campaign_id:
-                found.update(kinds)
-        results.append(CampaignResult(
-            campaign_id=campaign_id, sent=sum(p.sent for p in parts), failed=sum(p.failed for p in parts),
-            skipped=sum(p.skipped for p in parts), conversions=sum(p.conversions for p in parts),
-            converted=sum(p.converted for p in parts), revenue_cents=sum(p.revenue_cents for p in parts),
-            events=_event_counts(found), variants=_against_control(variants)))
+        variants = sorted({v for _, v, _ in keys if v is not None},
+                          key=lambda v: (order.index(v) if v in order else len(order), v))
+        steps = sorted({n for _, _, n in keys if n is not None})
+        results.append(replace(
+            figures(keys),
+            variants=_against_control([figures([k for k in keys if k[1] == v], variant=v) for v in variants]),
+            steps=tuple(figures([k for k in keys if k[2] == n], step=n) for n in steps)))
     return results
 
 

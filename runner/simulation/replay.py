@@ -32,6 +32,7 @@ from ..asof import shifted
 from ..audience import audience_sql
 from ..campaigns import Campaign, Condition
 from ..engine import CHUNK, skip_reason
+from ..journeys.steps import audience
 from ..models import Customer, NpsResponse, Order, SkipReason, Suppression
 from ..sql import plus_seconds
 from ..triggers.base import Window
@@ -79,14 +80,15 @@ def reach(campaign: Campaign, grid: TickGrid) -> dt.timedelta:
 
 def simulate_campaign(conn: Connection, campaign: Campaign, grid: TickGrid, shape: Shape, *,
                       assume_consent: bool = False) -> Iterator[SimulatedOccurrence]:
-    """Every occurrence that ticks over `grid` would have recorded for `campaign` (in no particular order).
+    """Every occurrence that ticks over `grid` would have recorded for `campaign` (in no particular order);
+    for a journey, of its first step: each later step follows the ledger's record of the one before it.
 
     `assume_consent` counts customers without marketing consent as if they had it: the size of a
     campaign on a store imported without consent (a transaction log). Suppressions still count."""
     window = Window(start=grid.start - campaign.spec.expire_after, now=grid.last, default_zone=shape.default_zone,
                     time_zones=shape.time_zones, currency=shape.currency, as_of=True)
     span = reach(campaign, grid)
-    conditions = list(campaign.spec.audience)
+    conditions = audience(campaign, 1 if campaign.spec.steps else None)  # a journey: its first step only
     queries = campaign.trigger.candidates(window)
     for batch in (queries[n:n + SELECTS_PER_QUERY] for n in range(0, len(queries), SELECTS_PER_QUERY)):
         candidate = (batch[0] if len(batch) == 1 else union_all(*batch)).cte("candidate")

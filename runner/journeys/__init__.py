@@ -1,0 +1,1 @@
+"""Journeys: campaigns of several emails in order, each its own occurrence, with waits and exits."""
