@@ -165,7 +165,7 @@ def test_upgrading_a_store_fills_the_forecasts_from_its_orders(database_url: str
     store = Store(database_url)
     try:
         with store.engine.begin() as connection:
-            before = migrations.scripts().get_revision("0013").down_revision  # the revision before the table
+            before = migrations.scripts().get_revision("0010").down_revision  # the revision before the table
             command.upgrade(migrations.config(connection), before)
             connection.execute(insert(Customer.__table__), [{
                 "id": 1, "email": "ada@example.com", "first_name": "Ada", "last_name": "", "accepts_marketing": True,

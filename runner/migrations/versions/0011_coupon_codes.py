@@ -1,7 +1,7 @@
 """coupon_code: the codes of imported coupon pools, and the send each was handed out to.
 
 Revision ID: 0011
-Revises: 0013
+Revises: 0010
 Create Date: 2026-12-02
 
 Forward-only, like every revision: a store is restored from its backup, never downgraded.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0013"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """Net Promoter Score answers: the `nps_response` table, one row per send answered.
 
-Revision ID: 0012
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02
 
@@ -11,7 +11,7 @@ Forward-only, like every revision.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None

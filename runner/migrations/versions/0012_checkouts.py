@@ -1,6 +1,6 @@
 """Abandoned checkouts and their carts (tables checkout, checkout_line), and orders found by name.
 
-Revision ID: 0010
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-02
 
@@ -16,7 +16,7 @@ the same on SQLite and PostgreSQL and changes no existing row.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """send.step: the journey step each send is (campaigns with `steps:`), and the index its next step is found by.
 
-Revision ID: 0009
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02
 
 Forward-only, like every revision: a store is restored from its backup, never downgraded.
@@ -14,8 +14,8 @@ step N settled recently, never a campaign's whole ledger.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0013"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """The reorder_forecast table: when each customer's next order is expected, per order, for `predicted_reorder`.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-02
 
 Forward-only, like every revision: a store is restored from its backup, never downgraded.
@@ -16,8 +16,8 @@ from alembic import op
 
 from runner.importers.aggregates import refresh_reorder_forecasts
 
-revision = "0013"
-down_revision = "0012"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
