@@ -145,6 +145,7 @@ class App:
 
     def policy(self) -> DeliveryPolicy:
         return DeliveryPolicy(batch_size=self.settings[s.BATCH_SIZE], max_attempts=self.settings[s.MAX_ATTEMPTS],
+                              concurrency=self.settings[s.DISPATCH_CONCURRENCY],
                               retry_base=dt.timedelta(seconds=self.settings[s.RETRY_BASE_SECONDS]))
 
     def tick(self, now: dt.datetime, campaigns: list[Campaign], provider: Provider,
