@@ -94,12 +94,14 @@ def parse_base_url(raw: str) -> str:
 
 RATE_LIMIT = Setting(
     "LIFECYCLE_PROVIDER_RATE_LIMIT", "",
-    "messages per second handed to the mail provider; empty = the provider's default "
-    "(unlimited for all built-ins), 0 = unlimited", parse_optional_rate)
+    "messages per second handed to the mail provider by one worker (several workers: divide the "
+    "provider's limit among them); empty = the provider's default (unlimited for all built-ins), "
+    "0 = unlimited", parse_optional_rate)
 REQUEST_RATE = Setting(
     "LIFECYCLE_PROVIDER_REQUEST_RATE", "",
-    "API requests per second; empty = the provider's default (resend: 2, the documented "
-    "default limit; others unlimited), 0 = unlimited", parse_optional_rate)
+    "API requests per second from one worker (several workers: divide the provider's limit among "
+    "them); empty = the provider's default (resend: 2, the documented default limit; others "
+    "unlimited), 0 = unlimited", parse_optional_rate)
 REQUEST_BATCH_SIZE = Setting(
     "LIFECYCLE_PROVIDER_BATCH_SIZE", "",
     "messages per API request; empty = the provider's documented maximum (postmark 500, "
