@@ -135,6 +135,7 @@ def run_round(store: Store, env: dict[str, str], workers: int, due: int) -> tupl
     """For `workers` ticks at once: seconds from their start until the last exits, seconds from the
     first claim until every send was recorded, and the peak of open connections."""
     reset_ledger(store)
+    store.engine.dispose()  # this script's own pooled connections closed: the peak counts the workers'
     command = [sys.executable, "-m", "runner.cli", "tick", "--at", TICK_AT.isoformat() + "+00:00", "--json"]
     with Watch(store) as watch:
         started = time.perf_counter()

@@ -117,7 +117,7 @@ def test_three_run_workers_on_postgresql_evaluate_each_campaign_one_at_a_time_an
             for worker in workers:
                 worker.send_signal(signal.SIGTERM)
             codes = [worker.wait(timeout=60) for worker in workers]
-        accepted = Counter(next(h["Value"] for h in m["Headers"] if h["Name"] == "X-Send-ID") for m in sink.accepted)
+        accepted = Counter(send_ids(sink))
 
     texts = [log.read_text() for log in logs]
     assert codes == [0] * WORKERS, texts[codes.index(next(c for c in codes if c != 0))][-3000:]
@@ -138,3 +138,49 @@ def test_three_run_workers_on_postgresql_evaluate_each_campaign_one_at_a_time_an
     assert all(sent_by), f"a worker dispatched nothing: {sent_by}"
     skipped = [line for lines in parsed for _, line in lines if "evaluated=no" in line]
     assert all("another tick is evaluating this campaign" in line for line in skipped)
+
+
+def test_a_worker_killed_mid_dispatch_leaves_its_batches_to_the_claim_lease(tmp_path: Path, store: Store) -> None:
+    """Three ticks at one instant; one is killed with SIGKILL while it has batches with the provider.
+    The others finish what they can claim; a tick after the lease sends the killed worker's rows:
+    nothing lost, and a repeat only where the stand-in took a message the killed worker never recorded."""
+    at = dt.datetime(2026, 11, 20, 12, 0)
+    bulk_shop(store, CUSTOMERS)  # placed 2026-11-20 09:00: due at 11:00
+    total = CUSTOMERS * len(CAMPAIGNS)
+    with PostmarkSink(latency=0.05) as sink:
+        env = worker_env(tmp_path, sink)
+
+        def tick(when: dt.datetime) -> subprocess.Popen[bytes]:
+            return subprocess.Popen([sys.executable, "-m", "runner.cli", "tick", "--at", f"{when.isoformat()}+00:00"],
+                                    env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        workers = [tick(at) for _ in range(WORKERS)]
+        wait_for(lambda: sink.accepted_count >= total // 4, timeout=120)
+        # A tick that found both campaigns being evaluated has sent what was planned then and exited;
+        # one still running is sending.
+        killed = next(worker for worker in workers if worker.poll() is None)
+        killed.kill()
+        codes = [worker.wait(timeout=120) for worker in workers]
+        with store.engine.connect() as connection:
+            left = dict(connection.execute(select(Send.id, Send.claim_token).where(
+                Send.status == SendStatus.SENDING)).all())
+        taken_before = Counter(send_ids(sink))
+        assert tick(at + dt.timedelta(minutes=5)).wait(timeout=120) == 0
+        assert Counter(send_ids(sink)) == taken_before, "claimed rows were taken again within their lease"
+        assert tick(at + dt.timedelta(minutes=11)).wait(timeout=120) == 0
+        accepted = Counter(send_ids(sink))
+
+    assert sorted(codes) == [-signal.SIGKILL] + [0] * (WORKERS - 1)
+    # the killed worker's claims: its batches with the provider (concurrency 4) and the one it was rendering
+    assert 0 < len(left) <= (4 + 1) * 50 and len(set(left.values())) <= 4 + 1
+    with store.engine.connect() as connection:
+        ledger = dict(connection.execute(select(Send.id, Send.status)).all())
+    assert len(ledger) == total and set(ledger.values()) == {SendStatus.SENT}  # none lost
+    assert set(accepted) == {str(i) for i in ledger}
+    repeated = {send_id for send_id, n in accepted.items() if n > 1}
+    assert repeated <= {str(i) for i in left} and len(repeated) <= 4 * 50 and set(accepted.values()) <= {1, 2}
+
+
+def send_ids(sink: PostmarkSink) -> list[str]:
+    """The X-Send-ID of every message the stand-in accepted, in arrival order."""
+    return [next(h["Value"] for h in m["Headers"] if h["Name"] == "X-Send-ID") for m in sink.accepted]
