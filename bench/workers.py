@@ -181,7 +181,9 @@ def main() -> None:
                 "LIFECYCLE_POSTMARK_BASE_URL": url, "LIFECYCLE_DISPATCH_CONCURRENCY": str(args.concurrency),
                 "LIFECYCLE_PROVIDER_BATCH_SIZE": str(args.request_size or ""),
             }
-            planned = plan_due(App(Settings(env)))
+            app = App(Settings(env))
+            planned = plan_due(app)
+            app.store.close()  # its pooled connections would count as the workers'
             assert planned == args.due, f"{planned} planned, {args.due} expected"
             print(f"store: {args.customers:,} customers, {args.due:,} emails due; built and planned in "
                   f"{time.perf_counter() - started:.0f} s; stand-in latency {args.latency * 1000:g} ms per request, "
