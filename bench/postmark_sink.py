@@ -8,6 +8,9 @@
         ...
         sink.accepted  # every message answered with ErrorCode 0, in arrival order
 
+    PostmarkSink(latency=0.03)  # every answer 30 ms late, like a mail API across a network;
+                                # `peak_in_flight` tells how many requests it held at once
+
 Answers follow Postmark's documented shapes: 200 with one {To, SubmittedAt, MessageID,
 ErrorCode, Message} per message; 401 for a wrong X-Postmark-Server-Token; 422 with
 {ErrorCode, Message} for a malformed request.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,9 +40,12 @@ class ScriptedFailure:
 
 
 class PostmarkSink:
-    def __init__(self, token: str = "sink-token", *, record: bool = True) -> None:
+    def __init__(self, token: str = "sink-token", *, record: bool = True, latency: float = 0.0) -> None:
         self.token = token
         self.record = record
+        self.latency = latency
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self.inactive: set[str] = set()
         self.throttle_once: set[str] = set()
         self.accepted: list[dict[str, Any]] = []
@@ -83,6 +90,18 @@ class PostmarkSink:
 
     def _answer(self, token: str | None, raw: bytes) -> tuple[int, Any, dict[str, str]]:
         """(status, JSON body, headers) for one request to /email/batch."""
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            return self._process(token, raw)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _process(self, token: str | None, raw: bytes) -> tuple[int, Any, dict[str, str]]:
         with self._lock:
             failure = self._failures.pop(0) if self._failures else None
         if failure is not None:
@@ -155,8 +174,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description="Serve a local Postmark /email/batch stand-in.")
     parser.add_argument("--token", default="sink-token")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every answer waits (default 0)")
     args = parser.parse_args()
-    with PostmarkSink(args.token, record=False) as sink:
+    with PostmarkSink(args.token, record=False, latency=args.latency) as sink:
         print(sink.url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             sys.stdin.read()  # until the parent closes our stdin

@@ -147,6 +147,7 @@ class App:
 
     def policy(self) -> DeliveryPolicy:
         return DeliveryPolicy(batch_size=self.settings[s.BATCH_SIZE], max_attempts=self.settings[s.MAX_ATTEMPTS],
+                              concurrency=self.settings[s.DISPATCH_CONCURRENCY],
                               retry_base=dt.timedelta(seconds=self.settings[s.RETRY_BASE_SECONDS]))
 
     def tick(self, now: dt.datetime, campaigns: list[Campaign], provider: Provider,
@@ -179,10 +180,7 @@ class App:
             if should_stop():
                 break
             started = time.perf_counter()
-            with self.store.session() as session:
-                report.counts[campaign.id].update(dispatch(
-                    session, campaign, renderer=self.renderer, provider=provider, shop=shop,
-                    default_from=self.default_from, now=now, policy=self.policy(), should_stop=should_stop))
+            report.counts[campaign.id].update(self._dispatch(campaign, now, shop, provider, should_stop))
             spent[campaign.id] += time.perf_counter() - started
         for campaign_id, seconds in spent.items():
             TICK_DURATION.labels(campaign=campaign_id).observe(seconds)
@@ -190,6 +188,26 @@ class App:
         for warning in report.warnings:
             log.warning("%s", warning)
         return report
+
+    def dispatch_due(self, now: dt.datetime, campaigns: list[Campaign], provider: Provider,
+                     should_stop: Callable[[], bool] = lambda: False) -> dict[str, Counter[str]]:
+        """Send whatever of `campaigns` is due for an attempt at `now`, without evaluating them: what
+        another worker has planned meanwhile, and retries whose time has come. Counts per campaign."""
+        now = utc_naive(now)
+        self.store.check()
+        shop = self.shop()
+        counts: dict[str, Counter[str]] = {}
+        for campaign in by_priority(campaigns):
+            if should_stop():
+                break
+            counts[campaign.id] = self._dispatch(campaign, now, shop, provider, should_stop)
+        return counts
+
+    def _dispatch(self, campaign: Campaign, now: dt.datetime, shop: Shop, provider: Provider,
+                  should_stop: Callable[[], bool]) -> Counter[str]:
+        with self.store.session() as session:
+            return dispatch(session, campaign, renderer=self.renderer, provider=provider, shop=shop,
+                            default_from=self.default_from, now=now, policy=self.policy(), should_stop=should_stop)
 
     def _evaluate(self, campaign: Campaign, now: dt.datetime, shop: Shop, zones: tuple[str | None, ...],
                   report: TickReport, policies: PolicyEvaluation, as_of: bool) -> Counter[str]:
@@ -200,6 +218,8 @@ class App:
         if not evaluation.held:
             report.not_evaluated[campaign.id] = evaluation.busy_note()
             return Counter()
+        # The two lines bracket the evaluation, so that the logs of several workers show who held it when.
+        log.debug("campaign %s: evaluation lease %s taken", campaign.id, evaluation.token)
         completed = False
         try:
             window = window_for(campaign, now, evaluation.state, shop.default_zone, zones, shop.currency,
@@ -209,6 +229,7 @@ class App:
         finally:
             with self.store.session() as session:
                 finish_evaluation(session, evaluation, now, completed=completed)
+            log.debug("campaign %s: evaluation lease %s given back", campaign.id, evaluation.token)
         return counts
 
     def provider(self) -> Provider:

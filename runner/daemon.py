@@ -9,11 +9,12 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import settings as s
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .web import WebServer
 
 log = logging.getLogger("lifecycle.daemon")
+T = TypeVar("T")
 
 
 class Daemon:
@@ -74,6 +76,12 @@ class Daemon:
             id="refresh-affinity", name="product affinity", kwargs={"only_if_stale": False})
         self.scheduler.add_job(self.refresh_affinity, id="refresh-affinity-if-stale", name="product affinity",
                                kwargs={"only_if_stale": True}, next_run_time=now)
+        interval = self.app.settings[s.DISPATCH_INTERVAL]
+        if interval and campaigns:
+            # Between schedules, and on a worker that found a campaign being evaluated elsewhere: send
+            # what is planned and due, so that every worker shares the sending.
+            self.scheduler.add_job(self.dispatch_due, IntervalTrigger(seconds=interval), id="dispatch",
+                                   name="dispatch due sends")
         log.info("scheduled %d campaign(s): %s", len(campaigns), ", ".join(sorted(campaigns)) or "none")
 
     def reload(self) -> None:
@@ -87,26 +95,43 @@ class Daemon:
         campaigns = [self.campaigns[i] for i in campaign_ids if i in self.campaigns]
         if not campaigns or self.stopping.is_set() or self.provider is None:
             return
-        names = ", ".join(campaign_ids)
-        try:
-            report = self.app.tick(self.clock(), campaigns, self.provider, should_stop=self.stopping.is_set)
-        except LifecycleError as exc:
-            log.error("campaign(s) %s: %s", names, exc)
-            return
-        except SQLAlchemyError as exc:  # one line: SQLAlchemy's own text carries the SQL and its parameters
-            log.error("campaign(s) %s: %s", names, describe_database_error(exc).with_hint())
-            log.debug("campaign(s) %s: the database error in full", names, exc_info=True)
-            return
-        except Exception:  # one failing job must not stop the others
-            log.exception("campaign(s) %s failed", names)
+        provider = self.provider
+        report = self._guarded(", ".join(campaign_ids), lambda: self.app.tick(
+            self.clock(), campaigns, provider, should_stop=self.stopping.is_set))
+        if report is None:
             return
         for row in report.rows():
             deferred, skipped = (" ".join(f"{k}={v}" for k, v in row[kind].items()) for kind in ("deferred", "skipped"))
-            log.info("tick campaign=%s due=%d sent=%d failed=%d retrying=%d deferred=[%s] skipped=[%s] evaluated=%s",
+            # One line per campaign, also when another worker was evaluating it (the note says so).
+            log.info("tick campaign=%s due=%d sent=%d failed=%d retrying=%d deferred=[%s] skipped=[%s] evaluated=%s%s",
                      row["campaign"], row["due"], row["sent"], row["failed"], row["retrying"], deferred, skipped,
-                     "yes" if row["evaluated"] else "no")
-            if row["note"]:
-                log.info("campaign %s: %s", row["campaign"], row["note"])
+                     "yes" if row["evaluated"] else "no", f" ({row['note']})" if row["note"] else "")
+
+    def dispatch_due(self) -> None:
+        """The dispatch job: send what is due of every loaded campaign; one log line per campaign that sent."""
+        campaigns = list(self.campaigns.values())
+        if not campaigns or self.stopping.is_set() or self.provider is None:
+            return
+        provider = self.provider
+        counts = self._guarded("dispatch", lambda: self.app.dispatch_due(
+            self.clock(), campaigns, provider, should_stop=self.stopping.is_set))
+        for campaign_id, c in (counts or {}).items():
+            if c["sent"] or c["failed"] or c["retrying"]:
+                log.info("dispatch campaign=%s sent=%d failed=%d retrying=%d", campaign_id, c["sent"], c["failed"],
+                         c["retrying"])
+
+    def _guarded(self, names: str, job: Callable[[], T]) -> T | None:
+        """Run a job's work; an error is logged in one line and the job's other runs go on."""
+        try:
+            return job()
+        except LifecycleError as exc:
+            log.error("campaign(s) %s: %s", names, exc)
+        except SQLAlchemyError as exc:  # one line: SQLAlchemy's own text carries the SQL and its parameters
+            log.error("campaign(s) %s: %s", names, describe_database_error(exc).with_hint())
+            log.debug("campaign(s) %s: the database error in full", names, exc_info=True)
+        except Exception:  # one failing job must not stop the others
+            log.exception("campaign(s) %s failed", names)
+        return None
 
     def refresh_affinity(self, only_if_stale: bool) -> None:
         """The product-affinity rebuild as a job of its own, timed and logged; a failure is logged and the

@@ -2,11 +2,12 @@
 
 The order of writes is what makes delivery crash-safe (docs/delivery.md):
 1. claim: one UPDATE marks a batch `sending` with a lease and a claim token, then commits;
-2. render and call the provider, with an idempotency key that is the same on every attempt;
+2. render and call the provider, with an idempotency key that is the same on every attempt
+   (an HTTP provider takes a few batches at once, each from its own claim, while the next renders);
 3. record: each row becomes sent, failed, or planned again with a later next_attempt_at, and an
    address the provider rejected for good is suppressed; one commit for all of it.
 A crash after 1 leaves rows `sending`; when their lease runs out they are claimed again and
-re-sent with the same idempotency keys. Nothing is lost; at most the batch in flight repeats,
+re-sent with the same idempotency keys. Nothing is lost; at most the batches in flight repeat,
 and not at all where the provider honours idempotency keys.
 """
 
@@ -17,8 +18,9 @@ import hashlib
 import logging
 import random
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, or_, select, true, update
@@ -44,6 +46,7 @@ class DeliveryPolicy:
     max_attempts: int = 5
     retry_base: dt.timedelta = dt.timedelta(minutes=5)
     lease: dt.timedelta = dt.timedelta(minutes=10)
+    concurrency: int = 1  # batches with the provider at once (for providers that allow it)
     jitter: Callable[[], float] = random.Random().random
 
     def retry_at(self, now: dt.datetime, attempts: int, retry_after: float | None) -> dt.datetime:
@@ -176,88 +179,195 @@ def _hold_for_codes(session: Session, campaign: Campaign, now: dt.datetime, poli
         counts[f"{outcome}:{SkipReason.NO_COUPON}"] += int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+@dataclass
+class _Batch:
+    """One claimed batch on its way through the provider: the sends and their messages, in order."""
+
+    sends: list[Send]
+    messages: list[OutgoingMessage]
+    future: Future[list[SendResult]] | None = None
+
+    @property
+    def customers(self) -> set[int]:
+        return {send.customer_id for send in self.sends}
+
+
+def _send_now(provider: Provider, messages: list[OutgoingMessage]) -> Future[list[SendResult]]:
+    """The provider's answer as an already finished future: one batch at a time, in this thread."""
+    future: Future[list[SendResult]] = Future()
+    try:
+        future.set_result(provider.send_batch(messages))
+    except Exception as exc:  # handed to whoever reads the future, as from a pool thread
+        future.set_exception(exc)
+    return future
+
+
 def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provider: Provider, shop: Shop,
              default_from: str, now: dt.datetime, policy: DeliveryPolicy,
              should_stop: Callable[[], bool] = lambda: False) -> Counter[str]:
     """Send every planned send of a campaign that is due for an attempt; returns counts by outcome.
 
-    `should_stop` is asked between batches: a daemon shutting down finishes the batch in flight.
+    With a provider whose `send_batch` may run concurrently, up to `policy.concurrency` batches
+    are with the provider at once while this thread claims and renders the next; all store work
+    stays in this thread. One customer is never in two requests at once, so an address rejected
+    in one answer is suppressed before any later request could carry it. `should_stop` is asked
+    between batches: a daemon shutting down finishes (and records) the batches in flight.
     """
     counts: Counter[str] = Counter()
     counts["failed"] += fail_interrupted(session, campaign.id, now, policy)
     policy = replace(policy, batch_size=min(policy.batch_size, provider.max_batch_size))
-    pool_dry = False
-    while not pool_dry and not should_stop() and (sends := claim(session, campaign.id, now, policy)):
-        blocked = _still_allowed(session, campaign, sends)
-        ready: list[Send] = []
-        for send in sends:
-            if send.id in blocked:
-                send.status, send.skip_reason = SendStatus.SKIPPED, blocked[send.id]  # type: ignore[index]
-                send.claim_token = send.lease_until = None
-                send.updated_at = now
-                counts[f"skipped:{send.skip_reason}"] += 1
-            else:
-                send.variant = campaign.variant_to_send(send.variant, send.customer_id)
-                ready.append(send)
-        pool_codes: dict[str, str] = {}
-        if ready and campaign.coupon is not None and campaign.coupon.pool is not None:
-            served, pool_codes = _with_pool_codes(session, campaign, campaign.coupon.pool, ready, now, policy, counts)
-            if pool_dry := len(served) < len(ready):
-                _hold_for_codes(session, campaign, now, policy, counts)
-            ready = served
-        contexts = build_contexts(session, campaign, ready, shop, now, pool_codes)
-        # Skips are final and codes handed out are the sends' for good before anything is rendered; no
-        # transaction (on SQLite: no write lock) is held while rendering.
-        session.commit()
-        messages: list[OutgoingMessage] = []
-        to_send: list[Send] = []
-        with renderer.pinned():  # the batch's templates are checked for edits once, not for every email
-            for send, context in zip(ready, contexts, strict=True):
-                try:
-                    message = campaign.message_for(send.variant, send.step)
-                    rendered = renderer.render(message, context, default_from=default_from)
-                except LifecycleError as exc:
-                    failure = SendResult.permanent(f"render failed: {exc.with_hint()}")
-                    counts[_record(send, failure, now, policy, provider.name)] += 1
-                    continue
-                headers = message_headers(campaign.id, send.id, context["unsubscribe_url"])
-                to = context["customer"]["email"]
-                messages.append(OutgoingMessage.from_rendered(
-                    rendered, idempotency_key=idempotency_key(send), campaign_id=campaign.id, send_id=send.id,
-                    to=to, headers=headers, date=now.replace(tzinfo=dt.UTC)))
-                to_send.append(send)
-        session.commit()  # render failures are final before the provider is called
-        if messages:
-            try:
-                results = provider.send_batch(messages)
-            except ProviderError:
-                count_provider_error(provider.name, "unusable")
-                for send in to_send:  # nothing went out: give the attempt back
-                    send.status, send.attempts, send.claim_token, send.lease_until = (
-                        SendStatus.PLANNED, send.attempts - 1, None, None)
+    width = policy.concurrency if provider.concurrent else 1
+    executor = ThreadPoolExecutor(width, thread_name_prefix=f"send-{provider.name}") if width > 1 else None
+    in_flight: deque[_Batch] = deque()
+    errors: list[Exception] = []
+    pool_dry = [False]  # a coupon pool ran out: the campaign's other sends were held back
+
+    def settle_oldest() -> bool:
+        """Record the oldest batch's answer; True when it suppressed an address."""
+        batch = in_flight.popleft()
+        try:
+            return _settle(session, campaign, batch, now, policy, provider, counts)
+        except Exception as exc:  # the batches still in flight are recorded before it is raised
+            errors.append(exc)
+            return False
+
+    try:
+        while (not errors and not pool_dry[0] and not should_stop()
+               and (sends := claim(session, campaign.id, now, policy))):
+            batch = _prepare(session, campaign, sends, renderer=renderer, shop=shop, default_from=default_from,
+                             now=now, policy=policy, provider=provider, counts=counts, pool_dry=pool_dry)
+            suppressed = False
+            while in_flight and (len(in_flight) >= width
+                                 or any(batch.customers & earlier.customers for earlier in in_flight)):
+                suppressed |= settle_oldest()
+            if suppressed and not errors:
+                _skip_blocked(session, campaign, batch, now, counts)  # checked before those answers came
+            if batch.messages and not errors:
+                batch.future = (executor.submit(provider.send_batch, batch.messages) if executor is not None
+                                else _send_now(provider, batch.messages))
+                in_flight.append(batch)
+                if executor is None:
+                    settle_oldest()
+            elif batch.sends:  # claimed but not sent: the attempt goes back
+                _give_back(batch)
                 session.commit()
-                raise
-            if len(results) != len(messages):
-                # Which of them went out is unknowable: fail them all rather than risk sending twice.
-                error = f"provider {provider.name} returned {len(results)} results for {len(messages)} messages"
-                for send in to_send:
-                    _record(send, SendResult.permanent(error), now, policy, provider.name)
-                session.commit()
-                raise ProviderError(error, "this is a bug in the provider plugin; the batch is recorded as failed")
-            rejected: list[NewSuppression] = []
-            for send, message, result in zip(to_send, messages, results, strict=True):
-                if result.outcome is not Outcome.ACCEPTED:
-                    count_provider_error(provider.name, result.outcome.value)
-                counts[_record(send, result, now, policy, provider.name)] += 1
-                if result.suppress is not None:
-                    rejected.append(NewSuppression(message.to, result.suppress, customer_id=send.customer_id,
-                                                   detail=f"{(result.error or provider.name)[:500]} "
-                                                          f"(campaign {campaign.id}, send {send.id})"))
-            # In the same transaction as the results: once they are recorded, no later batch or
-            # campaign can plan or send to a rejected address.
-            added = add_suppressions(session, rejected, now, source=provider_rejection(provider.name))
-            session.commit()
-            if added:
-                log.warning("%s: %d address(es) suppressed after %s rejected them for good",
-                            campaign.id, len(added), provider.name)
+        while in_flight:
+            settle_oldest()
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
+    if errors:
+        raise errors[0]
     return counts
+
+
+def _prepare(session: Session, campaign: Campaign, sends: list[Send], *, renderer: Renderer, shop: Shop,
+             default_from: str, now: dt.datetime, policy: DeliveryPolicy, provider: Provider,
+             counts: Counter[str], pool_dry: list[bool]) -> _Batch:
+    """Skip the claimed sends whose customer may no longer be mailed, give the rest their coupon pool's
+    codes (setting `pool_dry[0]` when the pool ran out), render them; commits each step."""
+    blocked = _still_allowed(session, campaign, sends)
+    ready: list[Send] = []
+    for send in sends:
+        if send.id in blocked:
+            _skip(send, blocked[send.id], now, counts)  # type: ignore[index]
+        else:
+            send.variant = campaign.variant_to_send(send.variant, send.customer_id)
+            ready.append(send)
+    pool_codes: dict[str, str] = {}
+    if ready and campaign.coupon is not None and campaign.coupon.pool is not None:
+        served, pool_codes = _with_pool_codes(session, campaign, campaign.coupon.pool, ready, now, policy, counts)
+        if len(served) < len(ready):
+            pool_dry[0] = True
+            _hold_for_codes(session, campaign, now, policy, counts)
+        ready = served
+    contexts = build_contexts(session, campaign, ready, shop, now, pool_codes)
+    # Skips are final and codes handed out are the sends' for good before anything is rendered; no
+    # transaction (on SQLite: no write lock) is held while rendering.
+    session.commit()
+    batch = _Batch([], [])
+    with renderer.pinned():  # the batch's templates are checked for edits once, not for every email
+        for send, context in zip(ready, contexts, strict=True):
+            try:
+                message = campaign.message_for(send.variant, send.step)
+                rendered = renderer.render(message, context, default_from=default_from)
+            except LifecycleError as exc:
+                failure = SendResult.permanent(f"render failed: {exc.with_hint()}")
+                counts[_record(send, failure, now, policy, provider.name)] += 1
+                continue
+            headers = message_headers(campaign.id, send.id, context["unsubscribe_url"])
+            to = context["customer"]["email"]
+            batch.messages.append(OutgoingMessage.from_rendered(
+                rendered, idempotency_key=idempotency_key(send), campaign_id=campaign.id, send_id=send.id, to=to,
+                headers=headers, date=now.replace(tzinfo=dt.UTC)))
+            batch.sends.append(send)
+    session.commit()  # render failures are final before the provider is called
+    return batch
+
+
+def _skip(send: Send, reason: SkipReason, now: dt.datetime, counts: Counter[str]) -> None:
+    send.status, send.skip_reason = SendStatus.SKIPPED, reason
+    send.claim_token = send.lease_until = None
+    send.updated_at = now
+    counts[f"skipped:{reason}"] += 1
+
+
+def _skip_blocked(session: Session, campaign: Campaign, batch: _Batch, now: dt.datetime,
+                  counts: Counter[str]) -> None:
+    """Take out of a rendered batch the sends whose customer was suppressed since it was checked."""
+    blocked = _still_allowed(session, campaign, batch.sends)
+    if not blocked:
+        return
+    kept = [(send, message) for send, message in zip(batch.sends, batch.messages, strict=True)
+            if send.id not in blocked]
+    for send in batch.sends:
+        if send.id in blocked:
+            _skip(send, blocked[send.id], now, counts)  # type: ignore[index]
+    batch.sends, batch.messages = [s for s, _ in kept], [m for _, m in kept]
+    session.commit()
+
+
+def _give_back(batch: _Batch) -> None:
+    """Nothing of the batch went out: its sends are planned again, the attempt not counted."""
+    for send in batch.sends:
+        send.status, send.attempts, send.claim_token, send.lease_until = (
+            SendStatus.PLANNED, send.attempts - 1, None, None)
+
+
+def _settle(session: Session, campaign: Campaign, batch: _Batch, now: dt.datetime, policy: DeliveryPolicy,
+            provider: Provider, counts: Counter[str]) -> bool:
+    """Wait for a batch's answer and record it: each send's result, and the addresses rejected for good
+    (True when there were any)."""
+    assert batch.future is not None
+    try:
+        results = batch.future.result()
+    except ProviderError:
+        count_provider_error(provider.name, "unusable")
+        _give_back(batch)
+        session.commit()
+        raise
+    to_send, messages = batch.sends, batch.messages
+    if len(results) != len(messages):
+        # Which of them went out is unknowable: fail them all rather than risk sending twice.
+        error = f"provider {provider.name} returned {len(results)} results for {len(messages)} messages"
+        for send in to_send:
+            _record(send, SendResult.permanent(error), now, policy, provider.name)
+        session.commit()
+        raise ProviderError(error, "this is a bug in the provider plugin; the batch is recorded as failed")
+    rejected: list[NewSuppression] = []
+    for send, message, result in zip(to_send, messages, results, strict=True):
+        if result.outcome is not Outcome.ACCEPTED:
+            count_provider_error(provider.name, result.outcome.value)
+        counts[_record(send, result, now, policy, provider.name)] += 1
+        if result.suppress is not None:
+            rejected.append(NewSuppression(message.to, result.suppress, customer_id=send.customer_id,
+                                           detail=f"{(result.error or provider.name)[:500]} "
+                                                  f"(campaign {campaign.id}, send {send.id})"))
+    # In the same transaction as the results: once they are recorded, no later batch or
+    # campaign can plan or send to a rejected address.
+    added = add_suppressions(session, rejected, now, source=provider_rejection(provider.name))
+    session.commit()
+    if added:
+        log.warning("%s: %d address(es) suppressed after %s rejected them for good",
+                    campaign.id, len(added), provider.name)
+    return bool(rejected)

@@ -163,6 +163,16 @@ BATCH_SIZE = Setting("LIFECYCLE_BATCH_SIZE", "100",
                      "crash can leave in flight (providers split it into API requests of "
                      "LIFECYCLE_PROVIDER_BATCH_SIZE)",
                      parse_positive_int)
+DISPATCH_CONCURRENCY = Setting(
+    "LIFECYCLE_DISPATCH_CONCURRENCY", "4",
+    "provider requests one worker keeps in flight at once while it claims and renders the next "
+    "batches (HTTP providers only; the others send one batch at a time); each holds a claimed batch, "
+    "so a crash can leave this many batches in flight", parse_positive_int)
+DISPATCH_INTERVAL = Setting(
+    "LIFECYCLE_DISPATCH_INTERVAL", "30",
+    "seconds between `lifecycle run`'s passes that send whatever is due between campaign schedules: "
+    "sends another worker planned while this one skipped the evaluation, and retries whose time has "
+    "come; 0 = send only after each scheduled evaluation", parse_non_negative_float)
 MAX_ATTEMPTS = Setting("LIFECYCLE_MAX_ATTEMPTS", "5",
                        "delivery attempts before a retryable failure is recorded as failed", parse_positive_int)
 RETRY_BASE_SECONDS = Setting("LIFECYCLE_RETRY_BASE_SECONDS", "300",
@@ -191,8 +201,8 @@ AFFINITY_SCHEDULE = Setting("LIFECYCLE_AFFINITY_SCHEDULE", "30 3 * * *",
 CORE_SETTINGS: tuple[Setting, ...] = (
     DATABASE_URL, CAMPAIGNS_DIR, TEMPLATES_DIR, PROVIDER, OUTBOX_DIR, SHOP_NAME, SHOP_URL,
     SHOP_ADDRESS, SHOP_CURRENCY, SHOP_LOCALE, FROM_ADDRESS, REVIEW_URL, DEFAULT_TIMEZONE, PUBLIC_URL, SECRET_KEY,
-    BATCH_SIZE, MAX_ATTEMPTS, RETRY_BASE_SECONDS, HTTP_HOST, HTTP_PORT, SERVE_WITH_DAEMON, HTTP_MAX_BODY_BYTES,
-    HTTP_TRUSTED_PROXIES, AFFINITY_SCHEDULE,
+    BATCH_SIZE, DISPATCH_CONCURRENCY, DISPATCH_INTERVAL, MAX_ATTEMPTS, RETRY_BASE_SECONDS, HTTP_HOST, HTTP_PORT,
+    SERVE_WITH_DAEMON, HTTP_MAX_BODY_BYTES, HTTP_TRUSTED_PROXIES, AFFINITY_SCHEDULE,
 )
 
 

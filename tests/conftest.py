@@ -1,8 +1,9 @@
-"""Fixtures: real SQLite stores in tmp_path and an App wired to them."""
+"""Fixtures: real SQLite stores in tmp_path and an App wired to them; the bench's Postmark sink on the import path."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from runner.settings import Settings
 from runner.store import Store
 
 POSTGRES_URL = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL")
+BENCH_DIR = ROOT / "bench"
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))  # bench/postmark_sink.py is shared with bench/dispatch.py and bench/workers.py
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

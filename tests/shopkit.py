@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import insert as sa_insert
 from sqlmodel import select
 
 from runner.importers.aggregates import refresh_customer_aggregates
@@ -84,3 +85,23 @@ def write_campaign(folder: Path, text: str) -> Path:
     path = folder / f"{campaign_id}.yaml"
     path.write_text(body, encoding="utf-8")
     return path
+
+
+BULK_PLACED = dt.datetime(2026, 11, 20, 9, 0)  # bulk_shop's orders: thank-you is due at 11:00
+
+
+def bulk_shop(store: Store, customers: int, placed: dt.datetime = BULK_PLACED) -> None:
+    """Customers 1..`customers`, one order each, all placed at `placed` (naive UTC): as many thank-you
+    emails due two hours later."""
+    with store.engine.begin() as connection:
+        connection.execute(sa_insert(Product), [{"sku": "MUG", "name": "Mug", "url": "https://shop.example/mug"}])
+        connection.execute(sa_insert(Customer), [
+            {"id": n, "email": f"c{n}@example.com", "first_name": f"C{n}", "last_name": "", "accepts_marketing": True,
+             "created_at": placed, "order_count": 1, "total_spent_cents": 1200, "first_order_at": placed,
+             "last_order_at": placed} for n in range(1, customers + 1)])
+        connection.execute(sa_insert(Order), [
+            {"id": n, "external_id": f"o{n}", "name": f"#{n}", "customer_id": n, "placed_at": placed,
+             "subtotal_cents": 1200, "total_cents": 1200, "currency": "USD"} for n in range(1, customers + 1)])
+        connection.execute(sa_insert(OrderLine), [
+            {"order_id": n, "customer_id": n, "placed_at": placed, "sku": "MUG", "name": "Mug", "quantity": 1,
+             "unit_price_cents": 1200} for n in range(1, customers + 1)])

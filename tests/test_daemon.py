@@ -156,3 +156,33 @@ def test_campaigns_sharing_a_schedule_are_one_job_so_priority_applies_between_th
     daemon.load()
     campaign_jobs = [job for job in daemon.scheduler.get_jobs() if job.func == daemon.run_campaigns]
     assert sorted(job.args[0] for job in campaign_jobs) == [["cross-sell", "thanks"], ["winback"]]
+
+
+@pytest.mark.parametrize("interval, scheduled", [("30", True), ("0", False)])
+def test_the_dispatch_job_sends_what_is_planned_between_schedules(app, campaigns_dir, interval, scheduled, caplog):
+    """A worker that skipped an evaluation (another worker held it) sends what the other plans, in its dispatch job."""
+    from shopkit import ShopBuilder, utc
+
+    from runner.daemon import Daemon
+    from runner.engine import plan, store_time_zones, window_for
+    from runner.providers.file import FileProvider
+
+    now = utc(2026, 11, 20, 12, 0)
+    shutil.copy(ROOT / "campaigns" / "thank-you.yaml", campaigns_dir)
+    shop = ShopBuilder(app.store)
+    for name in ("ada", "bob"):
+        shop.order(shop.customer(f"{name}@example.com"), utc(2026, 11, 20, 9, 0))
+    app.settings = app.settings.with_values(DISPATCH_INTERVAL=interval)
+    campaign = app.campaigns(now)[0]
+    with app.store.reading() as session:
+        zones = store_time_zones(session)
+    plan(app.store, campaign, window_for(campaign, now.replace(tzinfo=None), None, UTC, zones))  # another worker
+    daemon = Daemon(app, clock=lambda: now)
+    daemon.load()
+    assert any(job.id == "dispatch" for job in daemon.scheduler.get_jobs()) is scheduled
+    outbox = Path(app.settings.environ["LIFECYCLE_OUTBOX_DIR"])
+    daemon.provider = FileProvider(outbox)
+    with caplog.at_level("INFO", logger="lifecycle.daemon"):
+        daemon.dispatch_due()
+    assert len(list(outbox.rglob("*.eml"))) == 2
+    assert "dispatch campaign=thank-you sent=2 failed=0 retrying=0" in caplog.messages

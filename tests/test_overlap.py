@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from shopkit import ROOT
-from sqlalchemy import func, insert, select
+from shopkit import ROOT, bulk_shop
+from sqlalchemy import func, select
 
-from runner.models import Customer, Order, OrderLine, Product, Send
+from runner.models import Send
 from runner.store import Store
 
-PLACED = dt.datetime(2026, 11, 20, 9, 0)
 TICK_AT = "2026-11-20T12:00:00+00:00"  # thank-you is due 2h after each order
-
-
-def bulk_shop(store: Store, customers: int) -> None:
-    """One order per customer, all placed at once: `customers` thank-you emails due at TICK_AT."""
-    with store.engine.begin() as connection:
-        connection.execute(insert(Product), [{"sku": "MUG", "name": "Mug", "url": "https://shop.example/mug"}])
-        connection.execute(insert(Customer), [
-            {"id": n, "email": f"c{n}@example.com", "first_name": f"C{n}", "last_name": "", "accepts_marketing": True,
-             "created_at": PLACED, "order_count": 1, "total_spent_cents": 1200, "first_order_at": PLACED,
-             "last_order_at": PLACED} for n in range(1, customers + 1)])
-        connection.execute(insert(Order), [
-            {"id": n, "external_id": f"o{n}", "name": f"#{n}", "customer_id": n, "placed_at": PLACED,
-             "subtotal_cents": 1200, "total_cents": 1200, "currency": "USD"} for n in range(1, customers + 1)])
-        connection.execute(insert(OrderLine), [
-            {"order_id": n, "customer_id": n, "placed_at": PLACED, "sku": "MUG", "name": "Mug", "quantity": 1,
-             "unit_price_cents": 1200} for n in range(1, customers + 1)])
 
 
 def test_three_ticks_at_once_on_one_sqlite_store_all_succeed_and_send_each_email_once(tmp_path: Path):

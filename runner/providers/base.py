@@ -127,6 +127,9 @@ class Provider(ABC):
 
     name: ClassVar[str]
     max_batch_size: ClassVar[int] = 1
+    #: True when `send_batch` may run in several threads at once; the dispatcher then keeps up to
+    #: LIFECYCLE_DISPATCH_CONCURRENCY requests in flight while it renders the next batches
+    concurrent: ClassVar[bool] = False
     settings: ClassVar[tuple[Setting, ...]] = ()
 
     @classmethod

@@ -7,7 +7,8 @@ may refine how error responses are read (`parse_error`). Everything else lives h
 
     send_batch(messages)
       └── per chunk of at most `request_size` messages
-            ├── pace: token buckets for messages/s and requests/s (injected clock and sleep)
+            ├── pace: token buckets for messages/s and requests/s (injected clock and sleep), and
+            │   any Retry-After wait another thread's request was told to keep
             ├── send; a timeout or dropped connection makes every message in it retryable
             ├── classify: 2xx -> parse_response, and what it cannot read (an HTML page from a
             │   proxy, an empty body, JSON of another shape, a missing entry) -> retryable, logged,
@@ -28,6 +29,7 @@ import email.utils
 import logging
 import random as random_module
 import re
+import threading
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -38,6 +40,7 @@ import httpx
 from .. import __version__
 from ..errors import ProviderError
 from ..settings import (
+    DISPATCH_CONCURRENCY,
     Setting,
     Settings,
     parse_non_negative_float,
@@ -91,12 +94,14 @@ def parse_base_url(raw: str) -> str:
 
 RATE_LIMIT = Setting(
     "LIFECYCLE_PROVIDER_RATE_LIMIT", "",
-    "messages per second handed to the mail provider; empty = the provider's default "
-    "(unlimited for all built-ins), 0 = unlimited", parse_optional_rate)
+    "messages per second handed to the mail provider by one worker (several workers: divide the "
+    "provider's limit among them); empty = the provider's default (unlimited for all built-ins), "
+    "0 = unlimited", parse_optional_rate)
 REQUEST_RATE = Setting(
     "LIFECYCLE_PROVIDER_REQUEST_RATE", "",
-    "API requests per second; empty = the provider's default (resend: 2, the documented "
-    "default limit; others unlimited), 0 = unlimited", parse_optional_rate)
+    "API requests per second from one worker (several workers: divide the provider's limit among "
+    "them); empty = the provider's default (resend: 2, the documented default limit; others "
+    "unlimited), 0 = unlimited", parse_optional_rate)
 REQUEST_BATCH_SIZE = Setting(
     "LIFECYCLE_PROVIDER_BATCH_SIZE", "",
     "messages per API request; empty = the provider's documented maximum (postmark 500, "
@@ -130,7 +135,9 @@ class TokenBucket:
 
     Taking more tokens than are left borrows against the future and sleeps the debt off, so a
     request of n messages waits exactly as long as the rate requires. Time comes from the
-    injected `clock` and passes through the injected `sleep`.
+    injected `clock` and passes through the injected `sleep`. One bucket may be shared by
+    threads: each takes its tokens under a lock and sleeps its own debt off outside it, so
+    concurrent requests together keep to the rate.
     """
 
     def __init__(self, rate: float, capacity: float,
@@ -141,24 +148,57 @@ class TokenBucket:
         self._sleep = sleep
         self._tokens = self.capacity
         self._stamp = clock()
+        self._lock = threading.Lock()
 
     def take(self, tokens: float) -> float:
         """Take `tokens`, sleeping until the rate allows them; returns the seconds slept."""
         if self.rate <= 0:
             return 0.0
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        self._tokens -= tokens
-        if self._tokens >= 0:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= tokens
+            if self._tokens >= 0:
+                return 0.0
+            wait = -self._tokens / self.rate
+        self._sleep(wait)
+        return wait
+
+
+class Pause:
+    """A wait the provider asked for (Retry-After), shared by every thread sending through one
+    provider: once one request is told to wait, no other request starts before the wait is over."""
+
+    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._until = clock()
+        self._lock = threading.Lock()
+
+    def extend(self, seconds: float) -> None:
+        """Let no request start for `seconds` from now (a shorter pause than one already set changes nothing)."""
+        with self._lock:
+            self._until = max(self._until, self._clock() + seconds)
+
+    def wait(self) -> float:
+        """Sleep until the pause is over; returns the seconds slept."""
+        with self._lock:
+            wait = self._until - self._clock()
+        if wait <= 0:
             return 0.0
-        wait = -self._tokens / self.rate
         self._sleep(wait)
         return wait
 
 
 class HttpProvider(Provider):
-    """Base of the HTTP API providers. Subclasses implement `build_request` and `parse_response`."""
+    """Base of the HTTP API providers. Subclasses implement `build_request` and `parse_response`.
+
+    Thread-safe: `send_batch` may run in several threads at once (the dispatcher's pool of
+    concurrent requests); they share the pooled client, the rate limits and any Retry-After pause.
+    """
+
+    concurrent = True
 
     #: the provider's documented maximum number of messages in one API request
     max_request_size: ClassVar[int] = 1
@@ -183,6 +223,7 @@ class HttpProvider(Provider):
         batch_size: int | None = None,
         max_retries: int = 2,
         max_retry_wait: float = 60.0,
+        connections: int = 10,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], float] = time.time,
@@ -194,7 +235,7 @@ class HttpProvider(Provider):
         self._owns_client = client is None
         self.client = client if client is not None else httpx.Client(
             timeout=self.timeout, headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10))
+            limits=httpx.Limits(max_connections=max(10, connections), max_keepalive_connections=max(10, connections)))
         self.request_size = min(batch_size or self.max_request_size, self.max_request_size)
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
@@ -206,6 +247,7 @@ class HttpProvider(Provider):
         self._message_bucket = TokenBucket(messages_per_second, max(messages_per_second, self.request_size),
                                            clock, sleep)
         self._request_bucket = TokenBucket(requests_per_second, max(requests_per_second, 1.0), clock, sleep)
+        self._pause = Pause(clock, sleep)
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> Self:
@@ -222,6 +264,7 @@ class HttpProvider(Provider):
             "timeout": settings[HTTP_TIMEOUT],
             "max_retries": settings[HTTP_MAX_RETRIES],
             "max_retry_wait": settings[HTTP_MAX_RETRY_WAIT],
+            "connections": settings[DISPATCH_CONCURRENCY],
         }
 
     # -- what subclasses provide ------------------------------------------------------------
@@ -327,6 +370,7 @@ class HttpProvider(Provider):
         """Send messages[pending] in one request, then retry only those still retryable."""
         for attempt in range(self.max_retries + 1):
             batch = [messages[i] for i in pending]
+            self._pause.wait()
             self._request_bucket.take(1)
             self._message_bucket.take(len(batch))
             for index, result in zip(pending, self._attempt(batch), strict=True):
@@ -344,6 +388,8 @@ class HttpProvider(Provider):
             log.warning("%s: %d message(s) retryable (%s); retrying in %.1f s (try %d of %d)",
                         self.name, len(pending), results[pending[0]].error,  # type: ignore[union-attr]
                         delay, attempt + 2, self.max_retries + 1)
+            if hints:  # the provider asked for the wait: no other request of this provider starts before it ends
+                self._pause.extend(max(hints))
             self._sleep(delay)
             waited += delay
         return waited

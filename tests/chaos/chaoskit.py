@@ -36,7 +36,8 @@ NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 CUSTOMERS = 5000
 SHOP_SEED = 7
 SECRET_KEY = "chaos-signing-key"
-BATCH_SIZE = 100  # LIFECYCLE_BATCH_SIZE: the most one kill can leave in flight
+BATCH_SIZE = 100  # LIFECYCLE_BATCH_SIZE
+CONCURRENCY = 4  # LIFECYCLE_DISPATCH_CONCURRENCY: with BATCH_SIZE, the most one kill can leave in flight
 # What a killed tick held (its claimed sends, a campaign it was evaluating) is free again this much later.
 LEASE = max(DeliveryPolicy().lease, EVALUATION_LEASE)
 TICK_TIMEOUT = 120  # seconds before a tick that hangs fails the test
@@ -123,7 +124,7 @@ class ChaosShop:
         return {"LIFECYCLE_DATABASE_URL": f"sqlite:///{store}", "LIFECYCLE_CAMPAIGNS_DIR": str(self.campaigns),
                 "LIFECYCLE_TEMPLATES_DIR": str(ROOT / "templates"), "LIFECYCLE_SECRET_KEY": SECRET_KEY,
                 "LIFECYCLE_OUTBOX_DIR": str(store.parent / "outbox"), "LIFECYCLE_BATCH_SIZE": str(BATCH_SIZE),
-                **values}
+                "LIFECYCLE_DISPATCH_CONCURRENCY": str(CONCURRENCY), **values}
 
 
 def build_shop(folder: Path) -> ChaosShop:

@@ -1,16 +1,8 @@
-"""Fixtures for the provider tests: fake time, and the bench's Postmark sink on the import path."""
+"""Fixtures for the provider tests: fake time."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-BENCH_DIR = PROJECT_ROOT / "bench"
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))  # bench/postmark_sink.py is shared with bench/dispatch.py
 
 
 class FakeTime:
