@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,9 +17,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 
-from .durations import HINT as DURATION_HINT
 from .durations import Duration
 from .errors import Problem
 from .plugins import TRIGGERS, available
@@ -28,8 +26,7 @@ from .policies.spec import Policy, PolicySpec
 from .triggers.base import Trigger
 from .variants import choose
 from .yamlfile import read_yaml
-
-CRON_HINT = "five fields: minute hour day-of-month month day-of-week, e.g. '*/15 * * * *'"
+from .yamlproblems import did_you_mean, line_of, plain, validation_problems
 
 
 def _check_cron(value: str) -> str:
@@ -218,78 +215,6 @@ class Campaign:
         return keys
 
 
-# ---------------------------------------------------------------- locating problems
-
-def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the deepest YAML node along a pydantic error location."""
-    line = None
-    for part in loc:
-        if isinstance(node, CommentedMap):
-            key = "in" if part == "in_" else ("from" if part == "from_" else part)
-            if key in node:
-                line = node.lc.key(key)[0] + 1
-                node = node[key]
-                continue
-            if line is None:
-                line = node.lc.line + 1
-            break
-        if isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line = node.lc.item(part)[0] + 1
-            node = node[part]
-            continue
-        break
-    return line
-
-
-def _hint(error: dict[str, Any], model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
-    kind = error["type"]
-    if kind == "extra_forbidden" and model is not None:
-        field = str(loc[-1])
-        valid = sorted((f.alias or name) for name, f in model.model_fields.items())
-        close = difflib.get_close_matches(field, valid, n=1)
-        return (f"did you mean {close[0]!r}? " if close else "") + f"valid keys here: {', '.join(valid)}"
-    if kind == "missing":
-        return f"add `{loc[-1]}:` here"
-    message = str(error.get("msg", ""))
-    if "duration" in message:
-        return DURATION_HINT
-    if "cron" in message:
-        return CRON_HINT
-    return None
-
-
-def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model that owns the last part of `loc` (for suggesting valid keys)."""
-    model: type[BaseModel] | None = root
-    for part in loc[:-1]:
-        if model is None or isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        args = getattr(annotation, "__args__", ())
-        candidates = [annotation, *args]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-    return model
-
-
-def _problems(path: Path, doc: Any, exc: ValidationError, model: type[BaseModel],
-              prefix: tuple[Any, ...] = ()) -> list[Problem]:
-    problems = []
-    for error in exc.errors():
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        full = prefix + loc
-        where = ".".join(str(p) for p in full) or "(file)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = f"unknown key {str(loc[-1])!r}"
-        elif error["type"] == "missing":
-            message = f"{where} is required"
-        else:
-            message = f"{where}: {message}"
-        problems.append(Problem(str(path), _line_of(doc, full), message, _hint(error, _model_at(model, loc), loc)))
-    return problems
-
-
 # ---------------------------------------------------------------- loading
 
 def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
@@ -300,22 +225,22 @@ def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
     if not isinstance(doc, CommentedMap):
         return None, [Problem(str(path), 1, "a campaign file must be a mapping of keys (id:, name:, trigger:, ...)",
                               "see docs/campaigns.md for a complete example")]
-    plain = _plain(doc)
+    values = plain(doc)
     problems = []
     try:
-        spec = CampaignSpec.model_validate(plain)
+        spec = CampaignSpec.model_validate(values)
     except ValidationError as exc:
         spec = None
-        problems.extend(_problems(path, doc, exc, CampaignSpec))
-    trigger, trigger_problems = _trigger(path, doc, plain.get("trigger"))
+        problems.extend(validation_problems(path, doc, exc, CampaignSpec))
+    trigger, trigger_problems = _trigger(path, doc, values.get("trigger"))
     problems.extend(trigger_problems)
     if spec is None or trigger is None or problems:
         return None, sorted(problems, key=lambda p: p.line or 0)
     problems = _repeated_variant_names(path, doc, spec)
     if problems:
         return None, problems
-    lines = {key: _line_of(doc, ("message", key)) for key in ("subject", "preheader", "from", "reply_to", "template")}
-    variant_lines = tuple({key: _line_of(doc, ("variants", index, key)) for key in REPLACED_BY_VARIANTS
+    lines = {key: line_of(doc, ("message", key)) for key in ("subject", "preheader", "from", "reply_to", "template")}
+    variant_lines = tuple({key: line_of(doc, ("variants", index, key)) for key in REPLACED_BY_VARIANTS
                            if getattr(variant, key) is not None} for index, variant in enumerate(spec.variants))
     return Campaign(spec, trigger, path, lines, variant_lines=variant_lines), []
 
@@ -325,7 +250,7 @@ def _repeated_variant_names(path: Path, doc: CommentedMap, spec: CampaignSpec) -
     problems, seen = [], set()
     for index, variant in enumerate(spec.variants):
         if variant.name in seen:
-            problems.append(Problem(str(path), _line_of(doc, ("variants", index, "name")),
+            problems.append(Problem(str(path), line_of(doc, ("variants", index, "name")),
                                     f"variants.{index}.name: {variant.name!r} names another variant too",
                                     "give every variant its own name: it is recorded with each send"))
         seen.add(variant.name)
@@ -339,23 +264,13 @@ def _trigger(path: Path, doc: CommentedMap, raw: Any) -> tuple[Trigger | None, l
     params = {k: v for k, v in raw.items() if k != "type"}
     triggers = available(TRIGGERS)
     if raw["type"] not in triggers:
-        close = difflib.get_close_matches(raw["type"], list(triggers), n=1)
-        hint = (f"did you mean {close[0]!r}? " if close else "") + f"trigger types: {', '.join(sorted(triggers))}"
-        return None, [Problem(str(path), _line_of(doc, ("trigger", "type")),
-                              f"unknown trigger type {raw['type']!r}", hint)]
+        return None, [Problem(str(path), line_of(doc, ("trigger", "type")), f"unknown trigger type {raw['type']!r}",
+                              did_you_mean(raw["type"], sorted(triggers), "trigger types"))]
     trigger_cls: type[Trigger] = triggers[raw["type"]].load()
     try:
         return trigger_cls(trigger_cls.Params.model_validate(params)), []
     except ValidationError as exc:
-        return None, _problems(path, doc, exc, trigger_cls.Params, prefix=("trigger",))
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
+        return None, validation_problems(path, doc, exc, trigger_cls.Params, prefix=("trigger",))
 
 
 def campaign_files(folder: Path) -> Iterator[Path]:
