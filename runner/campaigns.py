@@ -23,6 +23,7 @@ from .durations import Duration
 from .errors import Problem
 from .plugins import TRIGGERS, available
 from .policies.spec import Policy, PolicySpec
+from .segments import SEGMENT_NAMES
 from .triggers.base import Trigger
 from .variants import choose
 from .yamlfile import read_yaml
@@ -82,7 +83,7 @@ class Condition(Strict):
 
     field: Literal["order_count", "total_spent", "last_order_at", "first_order_at", "created_at",
                    "tags", "accepts_marketing", "email", "time_zone", "birthday", "first_name", "last_name",
-                   "nps_score"]
+                   "nps_score", "segment"]
     eq: Any = None
     ne: Any = None
     gt: float | None = None
@@ -125,7 +126,15 @@ class Condition(Strict):
             if not all(isinstance(v, int | float) and not isinstance(v, bool) and v in range(11) for v in values):
                 raise ValueError("nps_score is a whole number from 0 to 10: e.g. {field: nps_score, lte: 6} "
                                  "for detractors, gte: 9 for promoters")
+        if self.field == "segment" and op not in {"eq", "ne", "in", "not_in"}:
+            raise ValueError(f"segment takes eq, ne, in or not_in, not {op}")
         return self
+
+    @property
+    def segments(self) -> list[Any]:
+        """The segment names a `segment` condition gives (one for eq and ne, a list for in and not_in)."""
+        _, value = self.operator
+        return list(value) if isinstance(value, list) else [value]
 
 
 class TriggerSpec(BaseModel):
@@ -236,7 +245,7 @@ def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
     problems.extend(trigger_problems)
     if spec is None or trigger is None or problems:
         return None, sorted(problems, key=lambda p: p.line or 0)
-    problems = _repeated_variant_names(path, doc, spec)
+    problems = _repeated_variant_names(path, doc, spec) + _unknown_segments(path, doc, spec)
     if problems:
         return None, problems
     lines = {key: line_of(doc, ("message", key)) for key in ("subject", "preheader", "from", "reply_to", "template")}
@@ -254,6 +263,21 @@ def _repeated_variant_names(path: Path, doc: CommentedMap, spec: CampaignSpec) -
                                     f"variants.{index}.name: {variant.name!r} names another variant too",
                                     "give every variant its own name: it is recorded with each send"))
         seen.add(variant.name)
+    return problems
+
+
+def _unknown_segments(path: Path, doc: CommentedMap, spec: CampaignSpec) -> list[Problem]:
+    """A `segment` condition naming no segment (runner/segments.py) would keep nobody in the audience."""
+    problems = []
+    for index, condition in enumerate(spec.audience):
+        if condition.field != "segment":
+            continue
+        op = condition.operator[0]
+        for name in condition.segments:
+            if name not in SEGMENT_NAMES:
+                problems.append(Problem(str(path), line_of(doc, ("audience", index, op)),
+                                        f"audience.{index}.{op}: unknown segment {name!r}",
+                                        did_you_mean(name, list(SEGMENT_NAMES), "segments")))
     return problems
 
 

@@ -34,7 +34,7 @@ AUDIENCE = "  - field: order_count\n    gte: 1\n"
     pytest.param("winback", "field: order_count", "field: order_cont",
                  "11: audience.0.field: unknown value 'order_cont' (hint: did you mean 'order_count'? valid values: "
                  "order_count, total_spent, last_order_at, first_order_at, created_at, tags, accepts_marketing, "
-                 "email, time_zone, birthday, first_name, last_name)", id="audience-field"),
+                 "email, time_zone, birthday, first_name, last_name, segment)", id="audience-field"),
     pytest.param("winback", "    gte: 1", "    gtee: 1",
                  "12: unknown key 'gtee' (hint: did you mean 'gte'? valid keys here: eq, excludes, field, gt, gte, "
                  "in, includes, is_set, lt, lte, ne, not_in, older_than, within)", id="operator"),
@@ -80,6 +80,14 @@ AUDIENCE = "  - field: order_count\n    gte: 1\n"
                  "or digit", id="pattern"),
     pytest.param("winback", 'subject: "We miss', 'subject: ""\n  preheader_: "We miss',
                  "15: message.subject must not be empty", id="empty"),
+    pytest.param("winback", "field: order_count\n    gte: 1", "field: segment\n    eq: vipp",
+                 "12: audience.0.eq: unknown segment 'vipp' (hint: did you mean 'vip'? segments: first_time, repeat, "
+                 "vip, big_spenders, high_aov, full_price, discount_shoppers, lapsed)", id="segment"),
+    pytest.param("winback", "field: order_count\n    gte: 1", "field: segment\n    in: [vip, at_risk]",
+                 "12: audience.0.in: unknown segment 'at_risk' (hint: segments: first_time, repeat, vip, big_spenders, "
+                 "high_aov, full_price, discount_shoppers, lapsed)", id="segment-in-list"),
+    pytest.param("winback", "field: order_count\n    gte: 1", "field: segment\n    gte: 1",
+                 "11: audience.0: gte applies to order_count and total_spent", id="segment-operator"),
 ])
 def test_broken_campaign_files_say_what_to_write(tmp_path: Path, campaign: str, old: str, new: str,
                                                  expected: str) -> None:
