@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import click
 from .. import settings as s
 from ..errors import DataImportError
 from .base import Env, cli, pass_env, utcnow
+from .output import progress_counter
 
 
 @cli.command()
@@ -41,10 +41,7 @@ def _import(env: Env, kind: str, path: Path) -> None:
         kwargs["default_zone"] = env.settings[s.DEFAULT_TIMEZONE]
         kwargs["shop_currency"] = env.settings[s.SHOP_CURRENCY]
     try:
-        with click.progressbar(length=0, label=f"Importing {path.name}", show_pos=True,
-                               file=sys.stderr) as bar:
-            def progress(done: int) -> None:
-                bar.update(done - bar.pos)
+        with progress_counter(f"Importing {path.name}", unit="rows") as progress:
             report = importer(app.store, path, progress=progress, **kwargs)
     except DataImportError as exc:
         _print_problems(exc)
