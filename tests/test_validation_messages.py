@@ -34,7 +34,7 @@ AUDIENCE = "  - field: order_count\n    gte: 1\n"
     pytest.param("winback", "field: order_count", "field: order_cont",
                  "11: audience.0.field: unknown value 'order_cont' (hint: did you mean 'order_count'? valid values: "
                  "order_count, total_spent, last_order_at, first_order_at, created_at, tags, accepts_marketing, "
-                 "email, time_zone, birthday, first_name, last_name, segment)", id="audience-field"),
+                 "email, time_zone, birthday, first_name, last_name, nps_score, segment)", id="audience-field"),
     pytest.param("winback", "    gte: 1", "    gtee: 1",
                  "12: unknown key 'gtee' (hint: did you mean 'gte'? valid keys here: eq, excludes, field, gt, gte, "
                  "in, includes, is_set, lt, lte, ne, not_in, older_than, within)", id="operator"),
@@ -87,7 +87,7 @@ AUDIENCE = "  - field: order_count\n    gte: 1\n"
                  "12: audience.0.in: unknown segment 'at_risk' (hint: segments: first_time, repeat, vip, big_spenders, "
                  "high_aov, full_price, discount_shoppers, lapsed)", id="segment-in-list"),
     pytest.param("winback", "field: order_count\n    gte: 1", "field: segment\n    gte: 1",
-                 "11: audience.0: gte applies to order_count and total_spent", id="segment-operator"),
+                 "11: audience.0: gte applies to order_count, total_spent and nps_score", id="segment-operator"),
 ])
 def test_broken_campaign_files_say_what_to_write(tmp_path: Path, campaign: str, old: str, new: str,
                                                  expected: str) -> None:
@@ -129,7 +129,7 @@ CUSTOMER_KEYS = ("birthday, created_at, currency, email, first_name, first_order
                  f"(hint: `customer` has: {CUSTOMER_KEYS}; {CONTEXT_HINT})", id="subscript"),
     pytest.param("winback", "<p>{{ custmer.email }}</p>",
                  "`custmer` is not defined; did you mean `customer`? (hint: a template can use: campaign, customer, "
-                 "line, lines, locale, now, occurrence, order, params, preheader, recommendations, shop, subject, "
+                 "line, lines, locale, now, nps, occurrence, order, params, preheader, recommendations, shop, subject, "
                  f"unsubscribe_url; {CONTEXT_HINT})", id="top-level"),
     pytest.param("thank-you", "{% for item in lines %}\n<p>{{ item.nmae }}</p>\n{% endfor %}",
                  f"`item.nmae` is not defined; did you mean `item.name`? (hint: {CONTEXT_HINT})", id="loop-variable"),
