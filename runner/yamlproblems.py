@@ -156,9 +156,14 @@ def _explain(error: Any, where: str, root: type[BaseModel], loc: tuple[Any, ...]
     return f"{where}: {message}", hint
 
 
+def _model_names(cls: type[BaseModel] = BaseModel) -> set[str]:
+    return {name for sub in cls.__subclasses__() for name in (sub.__name__, *_model_names(sub))}
+
+
 def _union_tag(part: Any) -> bool:
     """Whether a location part names a member of a union (`str`, `list[str]`, `FrequencyCap`), not a key."""
-    return isinstance(part, str) and (part in ("str", "int", "float", "bool") or "[" in part or part[:1].isupper())
+    return isinstance(part, str) and (part in ("str", "int", "float", "bool") or "[" in part
+                                      or (part[:1].isupper() and part in _model_names()))
 
 
 def _errors(exc: ValidationError) -> list[tuple[tuple[Any, ...], Any]]:
@@ -168,7 +173,9 @@ def _errors(exc: ValidationError) -> list[tuple[tuple[Any, ...], Any]]:
     found: list[tuple[tuple[Any, ...], Any, bool]] = []
     for error in exc.errors():
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        keys = tuple(p for p in loc if not _union_tag(p))
+        # the key an unknown-key error is about is the file's, whatever it is called
+        keys = tuple(p for n, p in enumerate(loc)
+                     if not _union_tag(p) or (error["type"] == "extra_forbidden" and n == len(loc) - 1))
         found.append((keys, error, keys != loc))
     deeper = {keys[:n] for keys, _, tagged in found if tagged for n in range(len(keys))}
     merged: dict[tuple[Any, ...], Any] = {}

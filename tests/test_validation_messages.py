@@ -88,6 +88,13 @@ AUDIENCE = "  - field: order_count\n    gte: 1\n"
                  "high_aov, full_price, discount_shoppers, lapsed)", id="segment-in-list"),
     pytest.param("winback", "field: order_count\n    gte: 1", "field: segment\n    gte: 1",
                  "11: audience.0: gte applies to order_count, total_spent and nps_score", id="segment-operator"),
+    pytest.param("winback", "enabled: true", "Enabled: true",
+                 "6: unknown key 'Enabled' (hint: did you mean 'enabled'? valid keys here: audience, description, "
+                 "enabled, expire_after, id, kind, message, name, policy, schedule, trigger, variants)",
+                 id="capitalised-key"),
+    pytest.param("replenishment", '"TEA-*": 30d', '"TEA-*": 30 days',
+                 "12: trigger.cycles.TEA-*: '30 days' is not a duration (hint: write durations as a number and a unit: "
+                 "30d, 12h, 90m, 2w or 1d12h)", id="capitalised-key-in-a-mapping"),
 ])
 def test_broken_campaign_files_say_what_to_write(tmp_path: Path, campaign: str, old: str, new: str,
                                                  expected: str) -> None:
