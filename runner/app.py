@@ -39,9 +39,10 @@ from .providers.base import OutgoingMessage, SendResult
 from .recommend import refresh_affinity, refresh_if_stale
 from .render import RenderedEmail, Renderer
 from .reports.campaigns import CampaignResult, campaign_results
-from .reports.customers import CustomerFigures, customer_figures
+from .reports.customers import CustomerFigures, customer_figures, segment_members
 from .reports.nps import NpsReport, Period, nps_report
-from .reports.segments import SegmentRules
+from .reports.rules import segment_rules
+from .segments import SegmentRules
 from .settings import Settings
 from .simulation.grid import TickGrid
 from .simulation.replay import Shape, SimulatedOccurrence, simulate_campaign
@@ -100,6 +101,11 @@ class App:
                     signing_key=key, default_zone=self.settings[s.DEFAULT_TIMEZONE],
                     currency=self.settings[s.SHOP_CURRENCY], locale=self.settings[s.SHOP_LOCALE],
                     review_url=self.settings[s.REVIEW_URL], coupon_secret=self.settings[cs.COUPON_SECRET].encode())
+
+    @cached_property
+    def segment_rules(self) -> SegmentRules:
+        """The customer segments' thresholds (LIFECYCLE_SEGMENT_*), for reports and audiences alike."""
+        return segment_rules(self.settings, self.settings[s.SHOP_CURRENCY])
 
     @property
     def default_from(self) -> str:
@@ -223,7 +229,7 @@ class App:
         completed = False
         try:
             window = window_for(campaign, now, evaluation.state, shop.default_zone, zones, shop.currency,
-                                as_of=as_of)
+                                as_of=as_of, segment_rules=self.segment_rules)
             counts = plan(self.store, campaign, window, policies.apply)
             completed = True
         finally:
@@ -257,6 +263,12 @@ class App:
             return customer_figures(conn, utc_naive(at), period=period, rules=rules,
                                     currency=self.settings[s.SHOP_CURRENCY])
 
+    def segment_members(self, at: dt.datetime, segment: str) -> Iterator[tuple[int, str]]:
+        """(id, email) of each customer in `segment` as of `at`, as `customer_figures` counts them."""
+        self.store.check()
+        with self.store.reader.connect() as conn:
+            yield from segment_members(conn, utc_naive(at), segment, rules=self.segment_rules)
+
     def campaign_results(self, since: dt.datetime, until: dt.datetime, window: dt.timedelta,
                          campaign_ids: list[str] | None = None) -> list[CampaignResult]:
         """What each campaign's emails achieved in [since, until], per variant where a campaign has
@@ -289,7 +301,7 @@ class App:
                 if conn.dialect.name == "postgresql":
                     conn = conn.execution_options(postgresql_readonly=True)
                 shape = Shape(self.settings[s.DEFAULT_TIMEZONE], store_time_zones(conn),
-                              self.settings[s.SHOP_CURRENCY])
+                              self.settings[s.SHOP_CURRENCY], self.segment_rules)
                 for campaign in campaigns:
                     yield from simulate_campaign(conn, campaign, grid, shape, assume_consent=assume_consent)
         finally:
@@ -310,7 +322,7 @@ class App:
             as_of = holds_orders_after(session, now)
             for campaign in by_priority(campaigns):
                 window = window_for(campaign, now, campaign_state(session, campaign.id), shop.default_zone, zones,
-                                    shop.currency, as_of=as_of)
+                                    shop.currency, as_of=as_of, segment_rules=self.segment_rules)
                 found = find_occurrences(session, campaign, window, customer_id)
                 pool = PoolPreview.of(session, campaign, now + self.policy().retry_base)
                 while chunk := list(islice(found, PREVIEW_BATCH)):

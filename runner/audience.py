@@ -3,7 +3,9 @@
 `nps_score` is the customer's latest Net Promoter Score answer given by the instant. Order figures
 (order_count, total_spent, first/last order) come from the customer row's aggregates
 when the store holds nothing after the evaluation instant, and from the orders live at the instant
-otherwise (runner/asof.py), so a filter at a past instant answers as it would have then.
+otherwise (runner/asof.py), so a filter at a past instant answers as it would have then. A `segment`
+condition always reckons from the orders live at the instant, with the rules `lifecycle customers` uses
+(runner/segments.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .asof import AGGREGATES, Instant, customer_aggregate_at, shifted
 from .campaigns import Condition
 from .models import Customer, CustomerTag, NpsResponse
 from .money import to_minor
+from .segments import in_segments
 from .triggers.base import Window
 
 _COLUMNS = {
@@ -66,6 +69,9 @@ def condition_sql(condition: Condition, window: Window, at: Instant | None = Non
         return _has_tags(value)
     if op == "excludes":
         return ~_has_tags(value)
+    if condition.field == "segment":  # as `lifecycle customers` counts them, as of the same instant
+        member = in_segments(condition.segments, window.segment_rules, now)
+        return member if op in ("eq", "in") else ~member
     column: Any = latest_nps_score(now) if condition.field == "nps_score" else _COLUMNS[condition.field]
     if condition.field in AGGREGATES and (at is not None or window.as_of):
         column = customer_aggregate_at(condition.field, now)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,20 +17,19 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap
 
 from .coupons.spec import CouponSpec
-from .durations import HINT as DURATION_HINT
 from .durations import Duration
 from .errors import Problem
 from .journeys.rules import journey_problems
 from .plugins import TRIGGERS, available
 from .policies.spec import Policy, PolicySpec
+from .segments import SEGMENT_NAMES
 from .triggers.base import Trigger
 from .variants import choose
 from .yamlfile import read_yaml
-
-CRON_HINT = "five fields: minute hour day-of-month month day-of-week, e.g. '*/15 * * * *'"
+from .yamlproblems import did_you_mean, line_of, plain, validation_problems
 
 
 def _check_cron(value: str) -> str:
@@ -89,7 +87,7 @@ class Condition(Strict):
 
     field: Literal["order_count", "total_spent", "last_order_at", "first_order_at", "created_at",
                    "tags", "accepts_marketing", "email", "time_zone", "birthday", "first_name", "last_name",
-                   "nps_score"]
+                   "nps_score", "segment"]
     eq: Any = None
     ne: Any = None
     gt: float | None = None
@@ -132,7 +130,15 @@ class Condition(Strict):
             if not all(isinstance(v, int | float) and not isinstance(v, bool) and v in range(11) for v in values):
                 raise ValueError("nps_score is a whole number from 0 to 10: e.g. {field: nps_score, lte: 6} "
                                  "for detractors, gte: 9 for promoters")
+        if self.field == "segment" and op not in {"eq", "ne", "in", "not_in"}:
+            raise ValueError(f"segment takes eq, ne, in or not_in, not {op}")
         return self
+
+    @property
+    def segments(self) -> list[Any]:
+        """The segment names a `segment` condition gives (one for eq and ne, a list for in and not_in)."""
+        _, value = self.operator
+        return list(value) if isinstance(value, list) else [value]
 
 
 class StepSpec(Strict):
@@ -267,78 +273,6 @@ class Campaign:
         return keys
 
 
-# ---------------------------------------------------------------- locating problems
-
-def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the deepest YAML node along a pydantic error location."""
-    line = None
-    for part in loc:
-        if isinstance(node, CommentedMap):
-            key = "in" if part == "in_" else ("from" if part == "from_" else part)
-            if key in node:
-                line = node.lc.key(key)[0] + 1
-                node = node[key]
-                continue
-            if line is None:
-                line = node.lc.line + 1
-            break
-        if isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
-            line = node.lc.item(part)[0] + 1
-            node = node[part]
-            continue
-        break
-    return line
-
-
-def _hint(error: dict[str, Any], model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str | None:
-    kind = error["type"]
-    if kind == "extra_forbidden" and model is not None:
-        field = str(loc[-1])
-        valid = sorted((f.alias or name) for name, f in model.model_fields.items())
-        close = difflib.get_close_matches(field, valid, n=1)
-        return (f"did you mean {close[0]!r}? " if close else "") + f"valid keys here: {', '.join(valid)}"
-    if kind == "missing":
-        return f"add `{loc[-1]}:` here"
-    message = str(error.get("msg", ""))
-    if "duration" in message:
-        return DURATION_HINT
-    if "cron" in message:
-        return CRON_HINT
-    return None
-
-
-def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The pydantic model that owns the last part of `loc` (for suggesting valid keys)."""
-    model: type[BaseModel] | None = root
-    for part in loc[:-1]:
-        if model is None or isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        args = getattr(annotation, "__args__", ())
-        candidates = [annotation, *args]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-    return model
-
-
-def _problems(path: Path, doc: Any, exc: ValidationError, model: type[BaseModel],
-              prefix: tuple[Any, ...] = ()) -> list[Problem]:
-    problems = []
-    for error in exc.errors():
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        full = prefix + loc
-        where = ".".join(str(p) for p in full) or "(file)"
-        message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = f"unknown key {str(loc[-1])!r}"
-        elif error["type"] == "missing":
-            message = f"{where} is required"
-        else:
-            message = f"{where}: {message}"
-        problems.append(Problem(str(path), _line_of(doc, full), message, _hint(error, _model_at(model, loc), loc)))
-    return problems
-
-
 # ---------------------------------------------------------------- loading
 
 def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
@@ -349,25 +283,25 @@ def parse_campaign(path: Path) -> tuple[Campaign | None, list[Problem]]:
     if not isinstance(doc, CommentedMap):
         return None, [Problem(str(path), 1, "a campaign file must be a mapping of keys (id:, name:, trigger:, ...)",
                               "see docs/campaigns.md for a complete example")]
-    plain = _plain(doc)
+    values = plain(doc)
     problems = []
     try:
-        spec = CampaignSpec.model_validate(plain)
+        spec = CampaignSpec.model_validate(values)
     except ValidationError as exc:
         spec = None
-        problems.extend(_problems(path, doc, exc, CampaignSpec))
-    trigger, trigger_problems = _trigger(path, doc, plain.get("trigger"))
+        problems.extend(validation_problems(path, doc, exc, CampaignSpec))
+    trigger, trigger_problems = _trigger(path, doc, values.get("trigger"))
     problems.extend(trigger_problems)
     if spec is None or trigger is None or problems:
         return None, sorted(problems, key=lambda p: p.line or 0)
-    problems = _repeated_variant_names(path, doc, spec) + [
-        Problem(str(path), _line_of(doc, where), message, hint) for where, message, hint in journey_problems(spec)]
+    problems = _repeated_variant_names(path, doc, spec) + _unknown_segments(path, doc, spec) + [
+        Problem(str(path), line_of(doc, where), message, hint) for where, message, hint in journey_problems(spec)]
     if problems:
         return None, problems
-    lines = {key: _line_of(doc, ("message", key))
+    lines = {key: line_of(doc, ("message", key))
              for key in ("subject", "preheader", "from", "reply_to", "template", "coupon")}
     variant_lines, step_lines = (tuple(
-        {key: _line_of(doc, (part, index, key)) for key in REPLACED_BY_VARIANTS if getattr(item, key) is not None}
+        {key: line_of(doc, (part, index, key)) for key in REPLACED_BY_VARIANTS if getattr(item, key) is not None}
         for index, item in enumerate(getattr(spec, part))) for part in ("variants", "steps"))
     return Campaign(spec, trigger, path, lines, variant_lines=variant_lines, step_lines=step_lines), []
 
@@ -377,10 +311,25 @@ def _repeated_variant_names(path: Path, doc: CommentedMap, spec: CampaignSpec) -
     problems, seen = [], set()
     for index, variant in enumerate(spec.variants):
         if variant.name in seen:
-            problems.append(Problem(str(path), _line_of(doc, ("variants", index, "name")),
+            problems.append(Problem(str(path), line_of(doc, ("variants", index, "name")),
                                     f"variants.{index}.name: {variant.name!r} names another variant too",
                                     "give every variant its own name: it is recorded with each send"))
         seen.add(variant.name)
+    return problems
+
+
+def _unknown_segments(path: Path, doc: CommentedMap, spec: CampaignSpec) -> list[Problem]:
+    """A `segment` condition naming no segment (runner/segments.py) would keep nobody in the audience."""
+    problems = []
+    for index, condition in enumerate(spec.audience):
+        if condition.field != "segment":
+            continue
+        op = condition.operator[0]
+        for name in condition.segments:
+            if name not in SEGMENT_NAMES:
+                problems.append(Problem(str(path), line_of(doc, ("audience", index, op)),
+                                        f"audience.{index}.{op}: unknown segment {name!r}",
+                                        did_you_mean(name, list(SEGMENT_NAMES), "segments")))
     return problems
 
 
@@ -391,23 +340,13 @@ def _trigger(path: Path, doc: CommentedMap, raw: Any) -> tuple[Trigger | None, l
     params = {k: v for k, v in raw.items() if k != "type"}
     triggers = available(TRIGGERS)
     if raw["type"] not in triggers:
-        close = difflib.get_close_matches(raw["type"], list(triggers), n=1)
-        hint = (f"did you mean {close[0]!r}? " if close else "") + f"trigger types: {', '.join(sorted(triggers))}"
-        return None, [Problem(str(path), _line_of(doc, ("trigger", "type")),
-                              f"unknown trigger type {raw['type']!r}", hint)]
+        return None, [Problem(str(path), line_of(doc, ("trigger", "type")), f"unknown trigger type {raw['type']!r}",
+                              did_you_mean(raw["type"], sorted(triggers), "trigger types"))]
     trigger_cls: type[Trigger] = triggers[raw["type"]].load()
     try:
         return trigger_cls(trigger_cls.Params.model_validate(params)), []
     except ValidationError as exc:
-        return None, _problems(path, doc, exc, trigger_cls.Params, prefix=("trigger",))
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
+        return None, validation_problems(path, doc, exc, trigger_cls.Params, prefix=("trigger",))
 
 
 def campaign_files(folder: Path) -> Iterator[Path]:

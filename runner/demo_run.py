@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from . import settings as s
@@ -16,6 +17,8 @@ from .recommend import refresh_affinity
 from .store import utc_naive
 
 DEMO_MARK = "demo_seed"
+#: shows a step: (label, total or None, unit or None) -> a context whose value takes the count done
+Progress = Callable[[str, int | None, str | None], AbstractContextManager[Callable[[int], None]]]
 
 
 def prepare_demo_store(app: App, seed: int) -> None:
@@ -40,18 +43,25 @@ def prepare_demo_store(app: App, seed: int) -> None:
         session.commit()
 
 
+@contextmanager
+def _quiet(label: str, total: int | None = None, unit: str | None = None) -> Iterator[Callable[[int], None]]:
+    yield lambda done: None
+
+
 def run_demo(app: App, *, now: dt.datetime, customers: int, seed: int, echo: Callable[[str], Any],
-             print_report: Callable[[TickReport], None]) -> TickReport:
+             print_report: Callable[[TickReport], None], progress: Progress = _quiet) -> TickReport:
+    """`progress(label, total, unit)` shows each long step (the CLI's shows it on a terminal only)."""
     campaigns = app.campaigns(now)  # refuse an invalid campaign set before touching the store
     prepare_demo_store(app, seed)
-    summary = generate_shop(app.store, customers=customers, now=now, seed=seed)
+    with progress("Generating the demo shop", customers, "customers") as advance:
+        summary = generate_shop(app.store, customers=customers, now=now, seed=seed, progress=advance)
     checkouts = plant_checkouts(app.store, now=now, customers=customers)
-    with app.store.session() as session:
+    with progress("Computing recommendations", None, None), app.store.session() as session:
         refresh_affinity(session, utc_naive(now))
     echo(f"Demo shop in {app.store.display_url}: {summary.customers:,} customers, {summary.orders:,} orders, "
          f"{summary.lines:,} order lines, {summary.products} products, {summary.suppressed} suppressed addresses, "
          f"{checkouts:,} abandoned checkouts")
-    with app.provider() as provider:
+    with app.provider() as provider, progress("Running one tick", None, None):
         report = app.tick(now, campaigns, provider)
     echo(f"\nOne tick at {now:%Y-%m-%d %H:%M} UTC with the {provider.name} provider:\n")
     print_report(report)

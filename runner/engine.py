@@ -22,6 +22,7 @@ from .audience import audience_sql
 from .campaigns import Campaign
 from .journeys.steps import audience, describe, later_steps
 from .models import CampaignState, Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
+from .segments import SegmentRules
 from .sql import dialect_insert
 from .store import Store
 from .triggers.base import Window
@@ -71,7 +72,7 @@ def store_time_zones(session: Session | Connection) -> tuple[str | None, ...]:
 
 def window_for(campaign: Campaign, now: dt.datetime, state: CampaignState | None,
                default_zone: ZoneInfo, time_zones: tuple[str | None, ...], currency: str = "USD", *,
-               as_of: bool = False) -> Window:
+               as_of: bool = False, segment_rules: SegmentRules | None = None) -> Window:
     """Occurrences due since the campaign was last evaluated, and at least within expire_after.
 
     A new campaign (no state yet) looks back only expire_after: it does not dig up history.
@@ -79,7 +80,8 @@ def window_for(campaign: Campaign, now: dt.datetime, state: CampaignState | None
     everything that fell due meanwhile is either sent or recorded as expired. A campaign seen
     before but never evaluated to the end (its first tick died before planning) reaches back
     to expire_after before it was first seen, as that first tick would have. `as_of`: the store
-    holds orders placed after `now` (runner/asof.py `holds_orders_after`).
+    holds orders placed after `now` (runner/asof.py `holds_orders_after`). `segment_rules`: the shop's
+    segment thresholds, for `segment:` in the audience.
     """
     start = now - campaign.spec.expire_after
     if state is not None:
@@ -87,7 +89,7 @@ def window_for(campaign: Campaign, now: dt.datetime, state: CampaignState | None
                  else state.first_seen_at - campaign.spec.expire_after)
         start = min(start, since)
     return Window(start=start, now=now, default_zone=default_zone, time_zones=time_zones, currency=currency,
-                  as_of=as_of)
+                  as_of=as_of, segment_rules=segment_rules or SegmentRules())
 
 
 def skip_reason(campaign: Campaign, suppressed: bool, accepts_marketing: bool, due_at: dt.datetime,

@@ -33,10 +33,8 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     Template,
-    TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
-    UndefinedError,
     select_autoescape,
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -46,11 +44,11 @@ from .errors import LifecycleError, Problem
 from .i18n.filters import FILTERS
 from .i18n.locales import DEFAULT_LOCALE, parse_locale
 from .i18n.templates import language_variants, split_language, variant_for
+from .template_errors import explain
 from .text import html_to_text
 
 __all__ = ["RenderError", "RenderedEmail", "Renderer", "build_mime", "html_to_text", "mime_bytes"]
 
-CONTEXT_HINT = "see docs/templates.md for every variable a template can use"
 # The campaign-file keys of the message's Jinja strings, in the order they are checked.
 _STRING_KEYS = (("subject", "subject"), ("preheader", "preheader"), ("from", "from_"), ("reply_to", "reply_to"))
 
@@ -82,59 +80,6 @@ class RenderedEmail:
 def _one_line(text: str) -> str:
     """Header-safe text: no line breaks, runs of whitespace collapsed."""
     return " ".join(text.split())
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, UndefinedError):
-        return f"undefined variable: {exc.message}"
-    if isinstance(exc, TemplateSyntaxError):
-        return f"template syntax error: {exc.message}"
-    if isinstance(exc, TemplateNotFound):
-        return f"template not found: {exc.name}"
-    if isinstance(exc, TemplateError):
-        return f"template error: {exc.message or type(exc).__name__}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _names(value: Any, depth: int = 0) -> Iterator[str]:
-    """Every key reachable in a context (two levels deep), for "did you mean" hints."""
-    if depth > 2:
-        return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            yield str(key)
-            yield from _names(item, depth + 1)
-    elif isinstance(value, list) and value:
-        yield from _names(value[0], depth + 1)
-
-
-def _undefined_hint(exc: Exception, context: Mapping[str, Any]) -> str:
-    message = str(getattr(exc, "message", "") or exc)
-    match = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'", message)
-    name = next((group for group in match.groups() if group), None) if match else None
-    top = ", ".join(sorted(context))
-    if message.startswith("'None' has no attribute"):
-        return ("a value used here is empty for this campaign: `order` and `lines` exist only for order "
-                "and replenishment triggers, `line` only for replenishment; guard it with "
-                f"`{{% if order %}}`; {CONTEXT_HINT}")
-    if name is not None:
-        close = difflib.get_close_matches(name, sorted(set(_names(context))), n=1)
-        if close and close[0] != name:
-            return f"did you mean {close[0]!r}? {CONTEXT_HINT}"
-        if "has no attribute" in message:
-            return (f"{name!r} is not set here; guard optional values with "
-                    f"`{{% if x.{name} is defined %}}` or `x.get('{name}')`; {CONTEXT_HINT}")
-    return f"the context has: {top}; {CONTEXT_HINT}"
-
-
-def _hint_for(exc: Exception, context: Mapping[str, Any]) -> str | None:
-    if isinstance(exc, UndefinedError):
-        return _undefined_hint(exc, context)
-    if isinstance(exc, TemplateSyntaxError):
-        return "check the tag or expression on this line: every {% if %}/{% for %}/{% block %} needs its end tag"
-    if isinstance(exc, TemplateNotFound):
-        return "templates are looked up in LIFECYCLE_TEMPLATES_DIR by name, e.g. 'base.html'"
-    return CONTEXT_HINT
 
 
 # ---------------------------------------------------------------- the renderer
@@ -257,7 +202,8 @@ class Renderer:
         try:
             return _one_line(self._string(source).render(context))
         except Exception as exc:  # any failure inside a template is the template's
-            raise RenderError(f"message {what} {source!r}: {_describe(exc)}", _hint_for(exc, context)) from exc
+            message, hint = explain(exc, context, source)
+            raise RenderError(f"message {what} {source!r}: {message}", hint) from exc
 
     def _render_file(self, name: str, context: Mapping[str, Any], *, optional: bool = False) -> str | None:
         try:
@@ -268,11 +214,12 @@ class Renderer:
             path, line = self._where(exc, fallback)
             if exc.name == name:
                 path, line = fallback, None
-            raise RenderError(_describe(exc), self._missing_hint(exc.name or name), path=path,
+            raise RenderError(explain(exc, context)[0], self._missing_hint(exc.name or name), path=path,
                               line=line) from exc
         except Exception as exc:  # any failure inside a template is the template's
             path, line = self._where(exc, str(self.template_path(name)))
-            raise RenderError(_describe(exc), _hint_for(exc, context), path=path, line=line) from exc
+            message, hint = explain(exc, context, _source(path, line))
+            raise RenderError(message, hint, path=path, line=line) from exc
 
     def render(self, message: MessageSpec, context: Mapping[str, Any], *, default_from: str) -> RenderedEmail:
         """Render a message for one context; raises RenderError naming the template file and line."""
@@ -313,8 +260,9 @@ class Renderer:
                 rendered[key] = _one_line(self._string(source).render(context))
             except Exception as exc:  # report whatever the string does wrong
                 name, line = keys.get(key, (f"message.{key}", None))
+                said, hint = explain(exc, context, source)
                 problems.append(Problem(str(campaign.path), line if getattr(message, attribute) else None,
-                                        f"{name}: {_describe(exc)}", _hint_for(exc, context)))
+                                        f"{name}: {said}", hint))
         page = {**context, "subject": rendered.get("subject", message.subject),
                 "preheader": rendered.get("preheader", message.preheader)}
         html_name = f"{message.template}.html"
@@ -355,6 +303,19 @@ class Renderer:
         except RenderError as exc:
             return [Problem(exc.path or str(self.template_path(name)), exc.line, exc.detail, exc.hint)]
         return []
+
+
+def _source(path: str | None, line: int | None) -> str | None:
+    """The template file at `path`, line `line` first, to find the expression an error is about: on its
+    line, or where the value was set (`{% set m = occurrence.milestone %}`) when the line uses it."""
+    if not path or not line:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    lines = text.splitlines()
+    return (lines[line - 1] + "\n" if 0 < line <= len(lines) else "") + text
 
 
 def tidy_text(text: str) -> str:

@@ -55,6 +55,7 @@ CAMPAIGNS = {
         audience:
           - {field: order_count, gte: 2}
           - {field: total_spent, lt: 150}
+          - {field: segment, not_in: [vip, lapsed]}
         message: {template: thank_you, subject: "How was it?"}
         expire_after: 12h
     """,

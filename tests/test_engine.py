@@ -315,7 +315,7 @@ def test_validation_refuses_a_template_needing_data_its_trigger_never_has(app: A
     """)
     _, problems = app.problems(utc(2026, 11, 20, 10, 0))
     assert [(Path(p.path).name, p.line) for p in problems] == [("birthday-order.yaml", 4)]
-    assert "has no attribute 'number'" in problems[0].message
+    assert problems[0].message == "message.subject: `order` is empty here, so `order.number` cannot be read"
     assert "{% if order %}" in (problems[0].hint or "")
 
 

@@ -162,4 +162,4 @@ def test_validation_refuses_milestone_wording_in_a_campaign_without_milestones(a
     """)
     _, problems = app.problems(utc(2026, 11, 20, 12, 0))
     assert {(Path(p.path).name, p.line) for p in problems} == {("vip_milestone.html", 10), ("vip_milestone.txt", 9)}
-    assert all("'dict object' has no attribute 'milestone'" in p.message for p in problems)
+    assert {p.message for p in problems} == {"`occurrence.milestone` is not defined"}

@@ -9,7 +9,7 @@ import json
 import pytest
 from shopkit import utc
 
-from runner.reports.segments import SegmentRules
+from runner.segments import SegmentRules
 
 AT = dt.datetime(2026, 6, 1)
 YEAR = dt.timedelta(days=365)

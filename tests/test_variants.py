@@ -223,12 +223,13 @@ BROKEN_AB = 'id: broken-ab\nname: Broken A/B\ntrigger: {type: order}\nmessage: {
 
 @pytest.mark.parametrize(("variants", "expected"), [
     ("variants:\n  - name: a\n    weight: 0\n  - name: b\n    subjet: Hello\n",
-     [(7, "variants.0.weight: Input should be greater than 0", None),
+     [(7, "variants.0.weight must be more than 0, got 0", None),
       (9, "unknown key 'subjet'", "did you mean 'subject'?")]),
     ("variants:\n  - name: a\n  - name: b\n  - name: a\n",
      [(8, "variants.2.name: 'a' names another variant too", "give every variant its own name")]),
     ("variants:\n  - {name: Variant B}\n",
-     [(6, "variants.0.name: String should match pattern '^[a-z0-9][a-z0-9_-]*$'", None)]),
+     [(6, "variants.0.name: 'Variant B' may contain only lowercase letters, digits, '-' and '_', starting with a "
+          "letter or digit", None)]),
 ], ids=["weight-and-key", "repeated-name", "name-not-a-slug"])
 def test_variant_problems_are_reported_at_their_lines(tmp_path, variants, expected):
     path = tmp_path / "broken-ab.yaml"
@@ -263,7 +264,7 @@ def test_each_variants_message_is_checked_against_the_triggers_context(app: App,
     # The shared subject's mistake once, though three variants use it; each variant's own at its line.
     assert found == [(6, "message.subject"), (10, "variants.1.subject"), (12, "template 'winbak' not found"),
                      (14, "variants.3.preheader")]
-    assert "did you mean 'first_name'?" in problems[0].hint
+    assert "did you mean `customer.first_name`?" in problems[0].message
     assert "did you mean 'winback'?" in problems[2].hint
 
 

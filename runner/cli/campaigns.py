@@ -147,7 +147,7 @@ def demo(env: Env, customers: int, seed: int, at: str | None) -> None:
     from ..demo_run import run_demo
 
     run_demo(env.app, now=parse_instant(at), customers=customers, seed=seed, echo=click.echo,
-             print_report=print_report)
+             print_report=print_report, progress=progress_counter)
 
 
 @cli.command()

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 
@@ -30,15 +30,24 @@ def print_table(result: Table) -> None:
 
 
 @contextmanager
-def progress_counter(label: str) -> Iterator[Callable[[int], None]]:
-    """A live "label: N done" line on stderr when it is a terminal; silent in a pipe or a log."""
+def progress_counter(label: str, total: int | None = None,
+                     unit: str | None = "done") -> Iterator[Callable[[int], None]]:
+    """A live line on stderr when it is a terminal, silent in a pipe or a log: "label: N done", or with a
+    `total` a bar and "N/total unit"; with `unit` None, the label and the time elapsed only (for a step
+    that reports no count)."""
     console = Console(stderr=True)
     if not console.is_terminal:
         yield lambda done: None
         return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}: {task.completed:,} done"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task(label, total=None)
+    if total is not None:
+        columns: list[Any] = [TextColumn("{task.description}"), BarColumn(),
+                              TextColumn(f"{{task.completed:,}}/{{task.total:,}} {unit or ''}".rstrip())]
+    elif unit is None:
+        columns = [TextColumn("{task.description}")]
+    else:
+        columns = [TextColumn(f"{{task.description}}: {{task.completed:,}} {unit}")]
+    with Progress(SpinnerColumn(), *columns, TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(label, total=total)
         yield lambda done: progress.update(task, completed=done)
 
 

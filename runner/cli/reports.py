@@ -4,6 +4,7 @@ and its Net Promoter Score."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from ..money import Money, exponent
 from ..reports.campaigns import EVENT_TYPES, CampaignResult
 from ..reports.customers import CustomerFigures
 from ..reports.nps import NpsFigures
+from ..segments import SEGMENT_NAMES
 from .base import AT, Env, cli, parse_instant, pass_env
 from .output import table
 
@@ -41,14 +43,20 @@ def _number(value: float | None, digits: int = 2) -> str:
 @AT
 @click.option("--period", metavar="DURATION", help="Measure retention and frequency over this period "
               "(default LIFECYCLE_REPORT_PERIOD, 365d).")
+@click.option("--segment", type=click.Choice(SEGMENT_NAMES), help="List the customers in this segment instead "
+              "(the email of each; customer_id,email with --format csv; a JSON array with --format json).")
 @FORMAT
 @pass_env
-def customers(env: Env, at: str | None, period: str | None, fmt: str) -> None:
+def customers(env: Env, at: str | None, period: str | None, segment: str | None, fmt: str) -> None:
     """Customer lifetime value, repeat purchase and retention rates, and the size of each segment.
 
     Computed from the orders placed by --at (default now), so a past instant shows the shop as it was.
     """
-    from ..reports.rules import REPORT_PERIOD, parse_days, segment_rules
+    from ..reports.rules import REPORT_PERIOD, parse_days
+
+    if segment is not None:
+        _list_segment(env, parse_instant(at), segment, fmt)
+        return
 
     if period is not None:
         try:
@@ -58,7 +66,8 @@ def customers(env: Env, at: str | None, period: str | None, fmt: str) -> None:
     else:
         span = env.settings[REPORT_PERIOD]
     currency = env.settings[s.SHOP_CURRENCY]
-    figures = env.app.customer_figures(parse_instant(at), span, segment_rules(env.settings, currency))
+    app = env.app
+    figures = app.customer_figures(parse_instant(at), span, app.segment_rules)
     if fmt == "json":
         click.echo(json.dumps(figures.as_dict(), indent=2))
         return
@@ -92,6 +101,28 @@ def customers(env: Env, at: str | None, period: str | None, fmt: str) -> None:
         segments.add_row(seg.name, f"{seg.customers:,}", _share(seg.share), _money(seg.revenue_cents, currency),
                          _money(seg.aov_cents, currency))
     console.print(segments)
+
+
+def _list_segment(env: Env, at: dt.datetime, segment: str, fmt: str) -> None:
+    """The segment's customers, streamed: one line each, so a segment of any size lists in flat memory."""
+    members = env.app.segment_members(at, segment)
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["customer_id", "email"])
+        writer.writerows(members)
+        return
+    if fmt == "json":
+        separator = "["
+        for _, email in members:
+            click.echo(separator + json.dumps(email), nl=False)
+            separator = ",\n"
+        click.echo("[]" if separator == "[" else "]")
+        return
+    count = 0
+    for _, email in members:
+        click.echo(email)
+        count += 1
+    click.echo(f"{count:,} customer(s) in {segment} as of {at:%Y-%m-%d %H:%M} UTC", err=True)
 
 
 def _plain_figures(figures: CustomerFigures) -> list[tuple[str, float | int | None]]:

@@ -3,7 +3,6 @@ rebuilding what is derived from the orders."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import click
 from .. import settings as s
 from ..errors import DataImportError
 from .base import AT, Env, cli, parse_instant, pass_env, utcnow
+from .output import progress_counter
 
 
 @cli.command()
@@ -57,10 +57,7 @@ def _import(env: Env, kind: str, path: Path) -> None:
     if kind in ("orders", "transactions"):
         kwargs["shop_currency"] = env.settings[s.SHOP_CURRENCY]
     try:
-        with click.progressbar(length=0, label=f"Importing {path.name}", show_pos=True,
-                               file=sys.stderr) as bar:
-            def progress(done: int) -> None:
-                bar.update(done - bar.pos)
+        with progress_counter(f"Importing {path.name}", unit="rows") as progress:
             report = importer(app.store, path, progress=progress, **kwargs)
     except DataImportError as exc:
         _print_problems(exc)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -12,6 +11,7 @@ from ..errors import LifecycleError
 from ..models import SuppressionReason, normalise_email
 from ..privacy.consent import MANUAL
 from .base import Env, cli, pass_env, utcnow
+from .output import progress_counter
 
 REASONS = click.Choice([r.value for r in SuppressionReason])
 SOURCE = MANUAL
@@ -103,9 +103,6 @@ def import_(env: Env, file: Path, reason: str | None) -> None:
 
     app = env.app
     app.store.check()
-    with click.progressbar(length=0, label=f"Importing {file.name}", show_pos=True, file=sys.stderr) as bar:
-        def progress(done: int) -> None:
-            bar.update(done - bar.pos)
-
+    with progress_counter(f"Importing {file.name}", unit="rows") as progress:
         report = import_suppressions(app.store, file, now=utcnow(), reason=reason, progress=progress)
     click.echo(report.summary())

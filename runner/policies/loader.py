@@ -12,9 +12,10 @@ from pathlib import Path
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap
 
-from ..campaigns import Campaign, _line_of, _plain, _problems
+from ..campaigns import Campaign
 from ..errors import Problem
 from ..yamlfile import read_yaml
+from ..yamlproblems import line_of, plain, validation_problems
 from .spec import Policy, PolicySpec
 
 POLICY_FILE = "_policy.yaml"
@@ -33,9 +34,9 @@ def load_shop_policy(folder: Path) -> tuple[PolicySpec, list[Problem]]:
                                       "smart_sending:, send_window:, sunset:, ...)",
                                       "see docs/deliverability.md#policies for a complete example")]
     try:
-        return PolicySpec.model_validate(_plain(doc)), []
+        return PolicySpec.model_validate(plain(doc)), []
     except ValidationError as exc:
-        return PolicySpec(), _problems(path, doc, exc, PolicySpec)
+        return PolicySpec(), validation_problems(path, doc, exc, PolicySpec)
 
 
 def with_policies(folder: Path, campaigns: list[Campaign]) -> tuple[list[Campaign], list[Problem]]:
@@ -47,7 +48,7 @@ def with_policies(folder: Path, campaigns: list[Campaign]) -> tuple[list[Campaig
         if not campaign.marketing and campaign.spec.policy is not None:
             doc, _ = read_yaml(campaign.path)
             problems.append(Problem(
-                str(campaign.path), _line_of(doc, ("policy",)),
+                str(campaign.path), line_of(doc, ("policy",)),
                 "policy: transactional campaigns ignore caps, smart sending, priority, send windows and sunset",
                 "remove the `policy:` key, or make the campaign `kind: marketing`"))
         resolved.append(replace(campaign, policy=Policy.resolve(shop, campaign.spec.policy, transactional)))

@@ -30,8 +30,8 @@ from sqlalchemy import (
 )
 
 from ..asof import live_at
-from ..models import Order
-from .segments import SEGMENTS, SegmentRules
+from ..models import Customer, Order
+from ..segments import SEGMENTS, Figures, SegmentRules, order_figures
 
 _meta = MetaData()
 # One row per customer with an order by `at`; lives only as long as the report's connection.
@@ -121,12 +121,12 @@ def _gathered(conn: Connection, at: dt.datetime, period: dt.timedelta) -> Iterat
     live = live_at(Order, at)
     this_period = Order.placed_at > at - period
     last_period = and_(Order.placed_at > at - 2 * period, Order.placed_at <= at - period)
-    discounted = and_(Order.discount_code.is_not(None), Order.discount_code != "")
     one = literal(1)
+    figures = order_figures(Order)  # as `segment:` in a campaign's audience reckons them
     rows = (
         select(
-            Order.customer_id, func.count(), func.coalesce(func.sum(Order.total_cents), 0),
-            func.sum(case((discounted, one), else_=0)), func.min(Order.placed_at), func.max(Order.placed_at),
+            Order.customer_id, figures.orders, figures.revenue, figures.discounted, func.min(Order.placed_at),
+            figures.last_order_at,
             func.sum(case((this_period, one), else_=0)),
             func.sum(case((this_period, Order.total_cents), else_=0)),
             func.sum(case((last_period, one), else_=0)),
@@ -140,6 +140,23 @@ def _gathered(conn: Connection, at: dt.datetime, period: dt.timedelta) -> Iterat
         yield _per_customer
     finally:
         _per_customer.drop(conn)
+
+
+def _figures(t: Table) -> Figures:
+    return Figures(t.c.orders, t.c.revenue, t.c.discounted, t.c.last_order_at)
+
+
+def segment_members(conn: Connection, at: dt.datetime, segment: str, *,
+                    rules: SegmentRules | None = None) -> Iterator[tuple[int, str]]:
+    """(customer id, email) of every customer in `segment` as of `at` (naive UTC), by id, as the report
+    counts them."""
+    rules = rules or SegmentRules()
+    with _gathered(conn, at, dt.timedelta(days=365)) as t:
+        condition = rules.conditions(_figures(t), at, t)[segment]
+        query = (select(Customer.id, Customer.email).join(t, t.c.customer_id == Customer.id).where(condition)
+                 .order_by(Customer.id))
+        for row in conn.execute(query.execution_options(yield_per=1000)):
+            yield row.id, row.email
 
 
 def customer_figures(conn: Connection, at: dt.datetime, *, period: dt.timedelta = dt.timedelta(days=365),
@@ -160,7 +177,7 @@ def customer_figures(conn: Connection, at: dt.datetime, *, period: dt.timedelta 
             last_period_customers, retained = (int(v or 0) for v in totals)
         retention = _ratio(retained, last_period_customers)
         segments = []
-        conditions = rules.conditions(conn, t, at)
+        conditions = rules.conditions(_figures(t), at, t)
         for segment in SEGMENTS:
             condition = conditions[segment.name]
             size, seg_revenue, seg_orders = conn.execute(

@@ -7,8 +7,8 @@ from decimal import Decimal, InvalidOperation
 
 from ..durations import parse_duration
 from ..money import to_minor
+from ..segments import SegmentRules
 from ..settings import Setting, Settings
-from .segments import SegmentRules
 
 
 def parse_percentile(raw: str) -> float:

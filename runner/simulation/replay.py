@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +34,7 @@ from ..campaigns import Campaign, Condition
 from ..engine import CHUNK, skip_reason
 from ..journeys.steps import audience
 from ..models import Customer, NpsResponse, Order, SkipReason, Suppression
+from ..segments import SegmentRules
 from ..sql import plus_seconds
 from ..triggers.base import Window
 from .grid import TickGrid
@@ -68,6 +69,7 @@ class Shape:
     default_zone: ZoneInfo
     time_zones: tuple[str | None, ...]
     currency: str
+    segment_rules: SegmentRules = field(default_factory=SegmentRules)
 
 
 def reach(campaign: Campaign, grid: TickGrid) -> dt.timedelta:
@@ -86,7 +88,8 @@ def simulate_campaign(conn: Connection, campaign: Campaign, grid: TickGrid, shap
     `assume_consent` counts customers without marketing consent as if they had it: the size of a
     campaign on a store imported without consent (a transaction log). Suppressions still count."""
     window = Window(start=grid.start - campaign.spec.expire_after, now=grid.last, default_zone=shape.default_zone,
-                    time_zones=shape.time_zones, currency=shape.currency, as_of=True)
+                    time_zones=shape.time_zones, currency=shape.currency, as_of=True,
+                    segment_rules=shape.segment_rules)
     span = reach(campaign, grid)
     conditions = audience(campaign, 1 if campaign.spec.steps else None)  # a journey: its first step only
     queries = campaign.trigger.candidates(window)
@@ -110,7 +113,7 @@ def simulate_campaign(conn: Connection, campaign: Campaign, grid: TickGrid, shap
 def _first_recorded(campaign: Campaign, candidate: CTE, grid: TickGrid, span: dt.timedelta,
                     conditions: list[Condition], window: Window) -> Any:
     """Per occurrence key: the earliest judgement instant at which it is visible, due and in the audience."""
-    point = union_all(*_judgement_points(candidate, grid, span, conditions)).subquery("point")
+    point = union_all(*_judgement_points(candidate, grid, span, conditions, window.segment_rules)).subquery("point")
     p = point.c
     in_window = and_(p.tick_at >= p.due_at, p.due_at > shifted(p.tick_at, -span))
     if span >= grid.step:  # the first tick at or after the due instant is within reach: no need to compute it
@@ -127,8 +130,8 @@ def _first_recorded(campaign: Campaign, candidate: CTE, grid: TickGrid, span: dt
             .subquery("first"))
 
 
-def _judgement_points(candidate: CTE, grid: TickGrid, span: dt.timedelta,
-                      conditions: list[Condition]) -> list[Select[Any]]:
+def _judgement_points(candidate: CTE, grid: TickGrid, span: dt.timedelta, conditions: list[Condition],
+                      rules: SegmentRules) -> list[Select[Any]]:
     """The candidate rows, each with every tick at which its verdict may differ from the tick before:
     the first tick at or after its due instant, and the first after each change of its customer
     (an order placed or cancelled, the account created, a time condition crossing, a score given) in its
@@ -160,6 +163,9 @@ def _judgement_points(candidate: CTE, grid: TickGrid, span: dt.timedelta,
             answer, and_(answer.customer_id == c.customer_id, near(answer.changed_at))))
     for condition in conditions:
         op, value = condition.operator
+        if condition.field == "segment":
+            points += _segment_points(condition.segments, rules, c, at, near)
+            continue
         if op not in ("older_than", "within"):
             continue
         if condition.field in ("last_order_at", "first_order_at"):  # an order's instant, plus the duration
@@ -169,4 +175,19 @@ def _judgement_points(candidate: CTE, grid: TickGrid, span: dt.timedelta,
             column = getattr(customer, condition.field)
             points.append(select(*columns, *at(column, value)).join(
                 customer, and_(customer.id == c.customer_id, near(column, value))))
+    return points
+
+
+def _segment_points(names: list[str], rules: SegmentRules, c: Any, at: Any, near: Any) -> list[Select[Any]]:
+    """The ticks at which a customer's segment may change besides their own orders placed or cancelled:
+    when one of their orders becomes `lapsed_after` old and, for the percentile segments (whose
+    threshold every buyer moves), after anyone's order placed or cancelled."""
+    points = []
+    order = aliased(Order)
+    if "lapsed" in names:
+        points.append(select(*c, *at(order.placed_at, rules.lapsed_after)).join(
+            order, and_(order.customer_id == c.customer_id, near(order.placed_at, rules.lapsed_after))))
+    if {"vip", "high_aov"} & set(names):
+        points += [select(*c, *at(order.placed_at)).join(order, near(order.placed_at)),
+                   select(*c, *at(order.cancelled_at)).join(order, near(order.cancelled_at))]
     return points

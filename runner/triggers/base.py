@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, literal, select, true
 
 from ..asof import Instant
+from ..segments import SegmentRules
 from ..sql import plus_seconds
 
 OCCURRENCE_COLUMNS = ("customer_id", "occurrence_key", "due_at", "order_id", "order_line_id", "detail")
@@ -30,6 +31,7 @@ class Window:
     for triggers that fire at a local hour. `currency` is the shop's, for amounts in conditions.
     `as_of` says the store holds orders placed after `now`, so what was true at `now` must be
     derived from the orders rather than read from the customers' current aggregates.
+    `segment_rules` are the thresholds of the customer segments an audience may name.
     """
 
     start: dt.datetime
@@ -38,6 +40,7 @@ class Window:
     time_zones: tuple[str | None, ...] = (None,)
     currency: str = "USD"
     as_of: bool = False
+    segment_rules: SegmentRules = field(default_factory=SegmentRules)
 
 
 def occurrence_select(*, customer_id: Any, occurrence_key: Any, due_at: Any, detail: Any,
