@@ -18,8 +18,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from runner.demo import generate_shop
-from runner.demo_checkouts import plant_checkouts
+from runner.demo.checkouts import plant_checkouts
+from runner.demo.shop import generate_shop
 from runner.errors import LifecycleError
 from runner.store import Store
 

@@ -117,16 +117,16 @@ def test_demo_twice_starts_over(workdir: Path, capsys):
 
 
 def test_an_interrupted_demo_is_replaced_by_the_next_one(workdir: Path, capsys, monkeypatch):
-    import runner.demo_run
+    import runner.demo.run
 
     def interrupted(store, **kwargs):
         real_generate(store, **kwargs | {"customers": 50})
         raise KeyboardInterrupt  # the user pressed Ctrl-C half-way through
 
-    real_generate = runner.demo_run.generate_shop
-    monkeypatch.setattr(runner.demo_run, "generate_shop", interrupted)
+    real_generate = runner.demo.run.generate_shop
+    monkeypatch.setattr(runner.demo.run, "generate_shop", interrupted)
     assert run(capsys, "demo", "--customers", "200", "--at", AT)[0] == 130
-    monkeypatch.setattr(runner.demo_run, "generate_shop", real_generate)
+    monkeypatch.setattr(runner.demo.run, "generate_shop", real_generate)
     code, out, _ = run(capsys, "demo", "--customers", "200", "--at", AT)
     assert code == 0 and "200 customers" in out
 

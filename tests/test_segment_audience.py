@@ -14,7 +14,7 @@ from sqlalchemy import select
 from runner.app import App
 from runner.audience import audience_sql
 from runner.campaigns import Condition
-from runner.demo import generate_shop
+from runner.demo.shop import generate_shop
 from runner.models import Customer
 from runner.segments import SEGMENT_NAMES, SegmentRules
 from runner.triggers.base import Window

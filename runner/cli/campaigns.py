@@ -144,7 +144,7 @@ def send_test(env: Env, to: str, campaign_id: str, customer: str | None, variant
 @pass_env
 def demo(env: Env, customers: int, seed: int, at: str | None) -> None:
     """Create a synthetic demo shop, run one tick with the configured provider and summarise it."""
-    from ..demo_run import run_demo
+    from ..demo.run import run_demo
 
     run_demo(env.app, now=parse_instant(at), customers=customers, seed=seed, echo=click.echo,
              print_report=print_report, progress=progress_counter)

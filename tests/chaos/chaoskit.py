@@ -24,7 +24,7 @@ from standin import Fault
 
 from runner.app import App
 from runner.campaign_state import EVALUATION_LEASE
-from runner.demo import generate_shop
+from runner.demo.shop import generate_shop
 from runner.dispatch import DeliveryPolicy
 from runner.engine import find_occurrences, store_time_zones, window_for
 from runner.models import Customer, Send, SendStatus

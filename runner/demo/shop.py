@@ -36,9 +36,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Table, func, insert, literal, select
 from sqlmodel import SQLModel
 
-from .errors import StoreError
-from .importers.aggregates import refresh_reorder_forecasts
-from .models import (
+from ..errors import StoreError
+from ..importers.aggregates import refresh_reorder_forecasts
+from ..models import (
     Customer,
     CustomerTag,
     Order,
@@ -48,7 +48,7 @@ from .models import (
     SuppressionReason,
     birthday_key,
 )
-from .store import Store, sqlite_pragmas, utc_naive
+from ..store import Store, sqlite_pragmas, utc_naive
 
 SHOP_URL = "https://shop.example.com"
 HISTORY_DAYS = 548  # orders are spread over the 18 months before `now`

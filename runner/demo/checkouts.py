@@ -13,8 +13,8 @@ from typing import cast
 
 from sqlalchemy import Table, insert, select
 
-from .models import Checkout, CheckoutLine, Customer, Product, Suppression
-from .store import Store, utc_naive
+from ..models import Checkout, CheckoutLine, Customer, Product, Suppression
+from ..store import Store, utc_naive
 
 CHECKOUT_EVERY = 80
 MAX_CHECKOUTS = 1000

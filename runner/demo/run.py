@@ -7,14 +7,14 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from . import settings as s
-from .app import App, TickReport
-from .demo import generate_shop, holds_shop_data
-from .demo_checkouts import plant_checkouts
-from .errors import StoreError
-from .models import Meta
-from .recommend import refresh_affinity
-from .store import utc_naive
+from .. import settings as s
+from ..app import App, TickReport
+from ..errors import StoreError
+from ..models import Meta
+from ..recommend import refresh_affinity
+from ..store import utc_naive
+from .checkouts import plant_checkouts
+from .shop import generate_shop, holds_shop_data
 
 DEMO_MARK = "demo_seed"
 #: shows a step: (label, total or None, unit or None) -> a context whose value takes the count done

@@ -1,0 +1,1 @@
+"""The demo shop: synthetic data (`shop`), abandoned checkouts (`checkouts`) and `lifecycle demo` (`run`)."""
