@@ -14,7 +14,7 @@ from shopkit import ROOT
 from runner.campaigns import parse_campaign
 from runner.context import Shop, sample_context
 from runner.policies.loader import load_shop_policy
-from runner.render import Renderer
+from runner.rendering.templates import Renderer
 
 CAMPAIGNS = ROOT / "campaigns"
 NOW = dt.datetime(2026, 11, 24, 9, 30)
@@ -39,8 +39,9 @@ AUDIENCE = "  - field: order_count\n    gte: 1\n"
                  "12: unknown key 'gtee' (hint: did you mean 'gte'? valid keys here: eq, excludes, field, gt, gte, "
                  "in, includes, is_set, lt, lte, ne, not_in, older_than, within)", id="operator"),
     pytest.param("winback", "type: lapsed", "type: lapsd",
-                 "8: unknown trigger type 'lapsd' (hint: did you mean 'lapsed'? trigger types: anniversary, "
-                 "birthday, lapsed, milestone, order, replenishment)", id="trigger-type"),
+                 "8: unknown trigger type 'lapsd' (hint: did you mean 'lapsed'? trigger types: "
+                 "abandoned_checkout, anniversary, birthday, lapsed, milestone, order, predicted_reorder, "
+                 "replenishment)", id="trigger-type"),
     pytest.param("thank-you", "event: placed", "event: deliverd",
                  "10: trigger.event: unknown value 'deliverd' (hint: did you mean 'delivered'? valid values: "
                  "placed, delivered)", id="trigger-option"),
@@ -90,7 +91,7 @@ AUDIENCE = "  - field: order_count\n    gte: 1\n"
                  "11: audience.0: gte applies to order_count, total_spent and nps_score", id="segment-operator"),
     pytest.param("winback", "enabled: true", "Enabled: true",
                  "6: unknown key 'Enabled' (hint: did you mean 'enabled'? valid keys here: audience, description, "
-                 "enabled, expire_after, id, kind, message, name, policy, schedule, trigger, variants)",
+                 "enabled, exit, expire_after, id, kind, message, name, policy, schedule, steps, trigger, variants)",
                  id="capitalised-key"),
     pytest.param("replenishment", '"TEA-*": 30d', '"TEA-*": 30 days',
                  "12: trigger.cycles.TEA-*: '30 days' is not a duration (hint: write durations as a number and a unit: "
@@ -135,9 +136,9 @@ CUSTOMER_KEYS = ("birthday, created_at, currency, email, first_name, first_order
                  "`customer.frist_name` is not defined; did you mean `customer.first_name`? "
                  f"(hint: `customer` has: {CUSTOMER_KEYS}; {CONTEXT_HINT})", id="subscript"),
     pytest.param("winback", "<p>{{ custmer.email }}</p>",
-                 "`custmer` is not defined; did you mean `customer`? (hint: a template can use: campaign, customer, "
-                 "line, lines, locale, now, nps, occurrence, order, params, preheader, recommendations, shop, subject, "
-                 f"unsubscribe_url; {CONTEXT_HINT})", id="top-level"),
+                 "`custmer` is not defined; did you mean `customer`? (hint: a template can use: campaign, checkout, "
+                 "coupon, customer, line, lines, locale, now, nps, occurrence, order, params, preheader, "
+                 f"recommendations, shop, step, subject, unsubscribe_url; {CONTEXT_HINT})", id="top-level"),
     pytest.param("thank-you", "{% for item in lines %}\n<p>{{ item.nmae }}</p>\n{% endfor %}",
                  f"`item.nmae` is not defined; did you mean `item.name`? (hint: {CONTEXT_HINT})", id="loop-variable"),
     pytest.param("winback", "<p>{{ order.number }}</p>",
