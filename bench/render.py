@@ -52,7 +52,7 @@ from runner.i18n.filters import FILTERS  # noqa: E402
 from runner.models import SendStatus  # noqa: E402
 from runner.providers.base import OutgoingMessage  # noqa: E402
 from runner.recommend import refresh_affinity  # noqa: E402
-from runner.render import RenderedEmail, Renderer, tidy_text  # noqa: E402
+from runner.rendering.templates import RenderedEmail, Renderer, tidy_text  # noqa: E402
 from runner.settings import Settings  # noqa: E402
 
 PARSER = BytesParser(policy=email.policy.default)

@@ -37,7 +37,7 @@ from .policies.loader import with_policies
 from .providers import Provider, provider_from_settings
 from .providers.base import OutgoingMessage, SendResult
 from .recommend import refresh_affinity, refresh_if_stale
-from .render import RenderedEmail, Renderer
+from .rendering.templates import RenderedEmail, Renderer
 from .reports.campaigns import CampaignResult, campaign_results
 from .reports.customers import CustomerFigures, customer_figures, segment_members
 from .reports.nps import NpsReport, Period, nps_report

@@ -33,7 +33,7 @@ from .errors import LifecycleError, ProviderError
 from .models import Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
 from .privacy.consent import provider_rejection
 from .providers.base import Outcome, OutgoingMessage, Provider, SendResult
-from .render import Renderer
+from .rendering.templates import Renderer
 from .suppressions import NewSuppression, add_suppressions
 from .telemetry import count_provider_error
 

@@ -8,7 +8,7 @@
     ├── ProviderError               the mail provider cannot be used at all (bad credentials, ...)
     ├── WebError                    the web service cannot listen or stopped unexpectedly
     ├── WebhookError (webhooks/)    a provider webhook request was refused; `status` is its HTTP answer
-    └── RenderError (render.py)     one message could not be rendered (file, line and hint)
+    └── RenderError (rendering/)    one message could not be rendered (file, line and hint)
 
 Per-message delivery failures are not exceptions: providers return them as results.
 """

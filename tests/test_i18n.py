@@ -15,7 +15,7 @@ from runner.errors import ConfigError
 from runner.i18n.filters import date_text, datetime_text, timesince_text
 from runner.i18n.locales import fallback_chain, locale_or_default, parse_locale
 from runner.money import Money
-from runner.render import Renderer
+from runner.rendering.templates import Renderer
 from runner.settings import SHOP_LOCALE, Settings
 
 BERLIN = ZoneInfo("Europe/Berlin")

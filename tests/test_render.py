@@ -17,14 +17,9 @@ import pytest
 from runner.campaigns import Campaign, MessageSpec, parse_campaign
 from runner.money import Money
 from runner.nps import nps_context
-from runner.render import (
-    RenderedEmail,
-    Renderer,
-    RenderError,
-    build_mime,
-    html_to_text,
-    mime_bytes,
-)
+from runner.rendering.mime import build_mime, mime_bytes
+from runner.rendering.templates import RenderedEmail, Renderer, RenderError
+from runner.rendering.text import html_to_text
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 TEMPLATE_NAMES = ["thank_you", "replenishment", "winback", "birthday", "review_request", "anniversary",

@@ -13,7 +13,8 @@ from functools import cached_property
 from typing import ClassVar, Self
 
 from ..models import SuppressionReason
-from ..render import SMTP_COMPAT32, RenderedEmail, mime_bytes
+from ..rendering.mime import SMTP_COMPAT32, mime_bytes
+from ..rendering.templates import RenderedEmail
 from ..settings import Setting, Settings
 
 

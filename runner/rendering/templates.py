@@ -1,4 +1,4 @@
-"""Rendering campaign messages: sandboxed Jinja templates, template checks, and the MIME message.
+"""Sandboxed Jinja templates: rendering a campaign's message, and checking its templates.
 
 Templates live in one folder: a message's `template: thank_you` renders `thank_you.html` and,
 when it exists, `thank_you.txt` (otherwise the text part is derived from the HTML), or the
@@ -11,23 +11,13 @@ documents the context, the filters and the layout.
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
-import email.policy
-import re
-import secrets
 import traceback
-from binascii import b2a_qp
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email import message_from_bytes
-from email.header import Header
-from email.message import Message
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from jinja2 import (
     FileSystemLoader,
@@ -39,15 +29,13 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .campaigns import Campaign, MessageSpec
-from .errors import LifecycleError, Problem
-from .i18n.filters import FILTERS
-from .i18n.locales import DEFAULT_LOCALE, parse_locale
-from .i18n.templates import language_variants, split_language, variant_for
-from .template_errors import explain
+from ..campaigns import Campaign, MessageSpec
+from ..errors import LifecycleError, Problem
+from ..i18n.filters import FILTERS
+from ..i18n.locales import DEFAULT_LOCALE, parse_locale
+from ..i18n.templates import language_variants, split_language, variant_for
+from .errors import explain
 from .text import html_to_text
-
-__all__ = ["RenderError", "RenderedEmail", "Renderer", "build_mime", "html_to_text", "mime_bytes"]
 
 # The campaign-file keys of the message's Jinja strings, in the order they are checked.
 _STRING_KEYS = (("subject", "subject"), ("preheader", "preheader"), ("from", "from_"), ("reply_to", "reply_to"))
@@ -330,94 +318,3 @@ def tidy_text(text: str) -> str:
 
 # ---------------------------------------------------------------- MIME
 
-@lru_cache(maxsize=1024)
-def _domain(address: str) -> str | None:
-    _, addr = parseaddr(address)
-    domain = addr.rpartition("@")[2] if "@" in addr else ""
-    return domain.strip("[]") or None
-
-
-class MessageParts(Protocol):
-    """What a MIME message is built from: a RenderedEmail, or a provider's OutgoingMessage."""
-
-    subject: str
-    from_: str
-    reply_to: str | None
-    text: str
-    html: str
-
-
-# Messages are written out directly rather than through email.mime and the generator, which took
-# most of a tick's time (header objects, folding, a regex compiled for every boundary): RFC 2047
-# encoded-words (folded at 76) for non-ASCII header values, ASCII ones as they are up to the
-# 998-character line limit, quoted-printable bodies (binascii's encoder), CRLF line endings. The
-# boundary starts with "=_", which quoted-printable never leaves in a body, so it needs no search.
-SMTP_COMPAT32 = email.policy.compat32.clone(linesep="\r\n", max_line_length=998)
-
-
-def _header(value: str) -> str:
-    if "\r" in value or "\n" in value:  # a line break would let a value add headers of its own
-        raise ValueError(f"a header value must be one line: {value!r}")
-    return value if value.isascii() else Header(value, "utf-8").encode(linesep="\r\n")
-
-
-# A bare address, which parseaddr and formataddr would give back unchanged.
-_BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
-
-
-@lru_cache(maxsize=1024)  # a campaign's From and Reply-To are the same for most of its emails
-def _address(value: str) -> str:
-    if _BARE_ADDRESS.fullmatch(value):
-        return value
-    name, addr = parseaddr(value)
-    if not addr or not addr.isascii():
-        return _header(value)
-    return _header(formataddr((name, addr), charset="utf-8"))
-
-
-def _quoted_printable(body: str) -> bytes:
-    """The body as quoted-printable UTF-8 with CRLF line endings (hard and soft)."""
-    if "\r" in body:
-        body = body.replace("\r\n", "\n").replace("\r", "\n")
-    crlf = body.replace("\n", "\r\n")
-    # binascii takes its soft line break from the first line ending it meets: make sure there is one
-    return b2a_qp((crlf + "\r\n").encode("utf-8"), istext=True)[:-2]
-
-
-def mime_bytes(rendered: MessageParts, *, to: str, headers: Mapping[str, str], date: dt.datetime,
-               message_id_domain: str | None = None) -> bytes:
-    """A multipart/alternative message (text/plain, then text/html) with every header set, as sent:
-    7-bit, CRLF.
-
-    `date` becomes the Date header (naive values are taken as UTC); the Message-ID is new, at
-    `message_id_domain`, else the From address's domain. `headers` are added last and replace any
-    header of the same name.
-    """
-    moment = date if date.tzinfo is not None else date.replace(tzinfo=dt.UTC)
-    fields = {"subject": ("Subject", _header(rendered.subject)), "from": ("From", _address(rendered.from_)),
-              "to": ("To", _address(to))}
-    if rendered.reply_to:
-        fields["reply-to"] = ("Reply-To", _address(rendered.reply_to))
-    fields["date"] = ("Date", format_datetime(moment))
-    fields["message-id"] = ("Message-ID", make_msgid(domain=message_id_domain or _domain(rendered.from_)
-                                                     or "localhost"))
-    for name, value in headers.items():
-        fields.pop(name.lower(), None)  # replaced, and moved last as the classic API did
-        fields[name.lower()] = (name, _header(value))
-    boundary = f"=_{secrets.token_hex(16)}"
-    head = "".join(f"{name}: {value}\r\n" for name, value in fields.values())
-    return b"".join((
-        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\nMIME-Version: 1.0\r\n{head}\r\n'.encode(),
-        *(b"--%s\r\nContent-Type: text/%s; charset=\"utf-8\"\r\nContent-Transfer-Encoding: quoted-printable"
-          b"\r\n\r\n%s\r\n" % (boundary.encode(), subtype, _quoted_printable(body))
-          for body, subtype in ((rendered.text, b"plain"), (rendered.html, b"html"))),
-        b"--%s--\r\n" % boundary.encode(),
-    ))
-
-
-def build_mime(rendered: MessageParts, *, to: str, headers: Mapping[str, str], date: dt.datetime,
-               message_id_domain: str | None = None) -> Message:
-    """`mime_bytes` as a Message object, for what needs one (smtplib's send_message); `as_bytes()`
-    gives the same bytes back."""
-    return message_from_bytes(mime_bytes(rendered, to=to, headers=headers, date=date,
-                                         message_id_domain=message_id_domain), policy=SMTP_COMPAT32)
