@@ -101,17 +101,8 @@ def import_deliveries(store: Store, path: str | Path, *, default_zone: ZoneInfo,
     report = ImportReport(str(path))
     with open_sheet(path, EXPORT) as sheet, store.engine.begin() as conn:
         importer = _DeliveryImport(conn, sheet, default_zone, report)
-        pending: list[_Delivery] = []
-        for row in sheet.rows():
-            report.rows_read += 1
-            delivery = sheet.check(importer.parse, row)
-            if delivery is not None:
-                pending.append(delivery)
-            if len(pending) >= CHUNK_ROWS:
-                importer.flush(pending)
-                pending = []
-                report_progress(progress, report.rows_read)
-        importer.flush(pending)
+        for chunk in sheet.parsed_chunks(importer.parse, report, progress, CHUNK_ROWS):
+            importer.flush(chunk)
         sheet.finish()
     report_progress(progress, report.rows_read)
     return report

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from ..errors import DataImportError, ImportProblem
+from .report import ImportReport, Progress, report_progress
 
 T = TypeVar("T")
 
@@ -203,6 +204,22 @@ class Sheet:
             for problem in exc.problems:
                 self.record(problem)
             return None
+
+    def parsed_chunks(self, parse: Callable[[Row], T], report: ImportReport, progress: Progress | None,
+                      size: int) -> Iterator[list[T]]:
+        """Every row parsed by `parse` (a bad one recorded, not returned), `size` records at a time, the
+        last chunk possibly short or empty; rows are counted on `report`, and `progress` hears of
+        them after each full chunk."""
+        chunk: list[T] = []
+        for row in self.rows():
+            report.rows_read += 1
+            if (record := self.check(parse, row)) is not None:
+                chunk.append(record)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+                report_progress(progress, report.rows_read)
+        yield chunk
 
     @property
     def clean(self) -> bool:

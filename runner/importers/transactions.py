@@ -88,17 +88,8 @@ def import_transactions(store: Store, path: str | Path, *, default_zone: ZoneInf
     with (open_sheet(path, EXPORT, whitespace=not _has_commas(path)) as sheet,
           store.engine.begin() as conn):
         importer = _TransactionImport(conn, sheet, default_zone, utc_naive(now), report, shop_currency)
-        pending: list[OrderIn] = []
-        for row in sheet.rows():
-            report.rows_read += 1
-            order = sheet.check(importer.parse, row)
-            if order is not None:
-                pending.append(order)
-            if len(pending) >= CHUNK_ROWS:
-                importer.flush(pending)
-                pending = []
-                report_progress(progress, report.rows_read)
-        importer.flush(pending)
+        for chunk in sheet.parsed_chunks(importer.parse, report, progress, CHUNK_ROWS):
+            importer.flush(chunk)
         importer.finish()
         sheet.finish()
         importer.check_currency(shop_currency)

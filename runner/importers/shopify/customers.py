@@ -229,16 +229,8 @@ def import_customers(store: Store, path: str | Path, *, now: dt.datetime,
     report = ImportReport(str(path))
     with open_sheet(path, EXPORT) as sheet, store.engine.begin() as conn:
         importer = _CustomerImport(conn, sheet, utc_naive(now), report)
-        chunk: list[_CustomerIn] = []
-        for row in sheet.rows():
-            report.rows_read += 1
-            if (record := sheet.check(importer.parse, row)) is not None:
-                chunk.append(record)
-            if len(chunk) >= CHUNK_ROWS:
-                importer.flush(chunk)
-                chunk = []
-                report_progress(progress, report.rows_read)
-        importer.flush(chunk)
+        for chunk in sheet.parsed_chunks(importer.parse, report, progress, CHUNK_ROWS):
+            importer.flush(chunk)
         sheet.finish()
     report_progress(progress, report.rows_read)
     return report
