@@ -15,14 +15,13 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, literal, or_
+from sqlalchemy import Select, and_, literal, or_
 
-from ..asof import Instant
 from ..models import Customer
 from ..sql import as_text
 from ..timezones import zone_or_default
-from .base import Trigger, Window, occurrence_select
-from .local_time import MAX_LOOKBACK, LocalHourParams, due_days, month_days, to_utc, zone_conditions
+from .base import Window, occurrence_select
+from .local_time import LocalDateTrigger, LocalHourParams, due_days, month_days, to_utc, zone_conditions
 
 # The anniversaries looked for: up to the 50th. Each past year is one index range in the query.
 YEARS = 50
@@ -51,28 +50,16 @@ def local_day_ranges(day: dt.date, zone: Any) -> list[Range]:
     return ranges
 
 
-class AnniversaryTrigger(Trigger):
+class AnniversaryTrigger(LocalDateTrigger):
     """Key `anniversary:<customer id>:<year>`: once per customer per year, whatever the date moves to."""
 
     type_name = "anniversary"
     Params = AnniversaryParams
     params: AnniversaryParams
 
-    max_lookback = MAX_LOOKBACK
-
     @property
     def _stamp(self) -> Any:
         return Customer.first_order_at if self.params.since == "first_order" else Customer.created_at
-
-    def occurrences(self, window: Window) -> list[Select[Any]]:
-        return self._selects(window, max(window.start, window.now - MAX_LOOKBACK))
-
-    def candidates(self, window: Window) -> list[Select[Any]]:
-        return [query.add_columns(Customer.created_at) for query in self._selects(window, window.start)]
-
-    def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
-        """The customer had an account by then (their first order, a year or more before, had been placed)."""
-        return occ.created_at <= at
 
     def _selects(self, window: Window, start: dt.datetime) -> list[Select[Any]]:
         queries = []

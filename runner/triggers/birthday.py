@@ -5,33 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnCollection, ColumnElement, Select, literal
+from sqlalchemy import Select, literal
 
-from ..asof import Instant
 from ..models import Customer
 from ..sql import as_text
-from .base import Trigger, Window, occurrence_select
-from .local_time import MAX_LOOKBACK, LocalHourParams, due_at_case, due_days, in_zones, month_days
+from .base import Window, occurrence_select
+from .local_time import LocalDateTrigger, LocalHourParams, due_at_case, due_days, in_zones, month_days
 
 
-class BirthdayTrigger(Trigger):
+class BirthdayTrigger(LocalDateTrigger):
     """Customers without a time zone use the shop's. The key holds the year: once per year."""
 
     type_name = "birthday"
     Params = LocalHourParams
     params: LocalHourParams
-
-    max_lookback = MAX_LOOKBACK
-
-    def occurrences(self, window: Window) -> list[Select[Any]]:
-        return self._selects(window, max(window.start, window.now - MAX_LOOKBACK))
-
-    def candidates(self, window: Window) -> list[Select[Any]]:
-        return [query.add_columns(Customer.created_at) for query in self._selects(window, window.start)]
-
-    def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
-        """The customer had an account by then."""
-        return occ.created_at <= at
 
     def _selects(self, window: Window, start: dt.datetime) -> list[Select[Any]]:
         return [occurrence_select(

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from abc import abstractmethod
 from collections import defaultdict
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, case, literal, or_
+from sqlalchemy import ColumnCollection, ColumnElement, Select, case, literal, or_
 
+from ..asof import Instant
 from ..models import Customer
 from ..timezones import zone_or_default
-from .base import TriggerParams, Window
+from .base import Trigger, TriggerParams, Window
 
 # A downtime longer than this records no expired occurrences beyond it (bounds the query size).
 MAX_LOOKBACK = dt.timedelta(days=40)
@@ -89,3 +91,25 @@ def in_zones(names: list[str | None]) -> ColumnElement[bool]:
 def due_at_case(entries: list[tuple[dt.datetime, list[str | None]]]) -> ColumnElement[Any]:
     """The due instant of each customer of a local date, chosen by their zone."""
     return case(*[(in_zones(names), literal(due)) for due, names in entries])
+
+
+class LocalDateTrigger(Trigger):
+    """A customer's yearly date at a local hour (birthdays, anniversaries): live evaluation reaches back
+    at most MAX_LOOKBACK; at a past instant a customer counts once their account existed."""
+
+    max_lookback = MAX_LOOKBACK
+
+    @abstractmethod
+    def _selects(self, window: Window, start: dt.datetime) -> list[Select[Any]]:
+        """The occurrences of the local dates after `start` and by window.now (see due_days)."""
+
+    def occurrences(self, window: Window) -> list[Select[Any]]:
+        return self._selects(window, max(window.start, window.now - MAX_LOOKBACK))
+
+    def candidates(self, window: Window) -> list[Select[Any]]:
+        return [query.add_columns(Customer.created_at) for query in self._selects(window, window.start)]
+
+    def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
+        """The customer had an account by then (an anniversary's first order, a year or more before, was
+        placed by then too)."""
+        return occ.created_at <= at
