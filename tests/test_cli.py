@@ -179,7 +179,8 @@ def test_validate_names_the_file_and_line_of_a_control_character(workdir: Path, 
 
 def test_validate_the_shipped_campaigns(workdir: Path, capsys):
     code, out, _ = run(capsys, "validate")
-    assert code == 0 and "9 campaign(s) valid" in out
+    shipped = len(list((ROOT / "campaigns").glob("[!_]*.yaml")))
+    assert code == 0 and f"{shipped} campaign(s) valid" in out
 
 
 def test_bad_at_is_a_usage_error(workdir: Path, capsys):

@@ -355,7 +355,7 @@ def test_a_generating_campaign_without_a_secret_is_refused_with_its_line(app, ca
 @pytest.mark.parametrize(("coupon", "expected"), [
     ("pool: P\n            generate: {prefix: X-}",
      "7: message.coupon: give exactly one of `pool: NAME` and `generate: {prefix: ..., length: ...}`"),
-    ("generate: {length: 4}", "8: message.coupon.generate.length: Input should be greater than or equal to 8"),
+    ("generate: {length: 4}", "8: message.coupon.generate.length must be between 8 and 24, got 4"),
     ("pool: P\n            size: 3", "9: unknown key 'size' (hint: valid keys here: generate, pool)"),
 ])
 def test_a_malformed_coupon_is_refused_with_its_line(app, campaigns_dir, coupon, expected):

@@ -266,7 +266,7 @@ def line_of(text: str, needle: str) -> int:
     (lambda t: t.replace("  - after: 30d", "  - aftr: 30d"), "  - aftr: 30d",
      "unknown key 'aftr'", "did you mean 'after'?"),
     (lambda t: t.replace("    from: trigger", "    from: first", 1), "    from: first",
-     "steps.1.from: Input should be 'previous' or 'trigger'", None),
+     "steps.1.from: unknown value 'first'", "valid values: previous, trigger"),
     (lambda t: t.replace("  - {}  ", "  - {after: 1d}"), "  - {after: 1d}",
      "steps.0.after: the first step goes out when the trigger fires", "set the wait in the trigger"),
     (lambda t: t.replace("steps:", "variants: [{name: a}, {name: b}]\nsteps:"), "variants:",
@@ -274,7 +274,7 @@ def line_of(text: str, needle: str) -> int:
     (lambda t: t[:t.index("steps:")] + t[t.index("# Any order"):], "exit:",
      "exit: only a journey (a campaign with `steps:`) has later steps to stop", "add `steps:`"),
     (lambda t: t.replace("exit: [ordered]", "exit: [bought]"), "exit: [bought]",
-     "exit.0: Input should be 'ordered' or 'clicked'", None),
+     "exit.0: unknown value 'bought'", "valid values: ordered, clicked"),
 ])
 def test_a_mistake_in_steps_or_exit_is_refused_at_its_line(tmp_path: Path, change, at, message, hint):
     from runner.campaigns import parse_campaign
