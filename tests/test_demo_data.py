@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Table, func, inspect, select
 from sqlmodel import SQLModel
 
-from runner.demo.shop import PRODUCTS, REPLENISHMENT_CYCLES, ShopSummary, generate_shop
+from runner.demo.catalogue import PRODUCTS, REPLENISHMENT_CYCLES
+from runner.demo.shop import ShopSummary, generate_shop
 from runner.errors import StoreError
 from runner.models import Customer, CustomerTag, Order, OrderLine, Product, Suppression
 from runner.store import Store, utc_naive

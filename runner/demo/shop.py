@@ -49,8 +49,30 @@ from ..models import (
     birthday_key,
 )
 from ..store import Store, sqlite_pragmas, utc_naive
+from .catalogue import (
+    CADENCE_DAYS,
+    COFFEES,
+    COLOMBIA,
+    DRIPPER,
+    ETHIOPIA,
+    FAVOURITE_WEIGHTS,
+    FILTER,
+    FIRST_NAMES,
+    GRINDER,
+    HOUSE,
+    KETTLE,
+    LAST_NAMES,
+    MUG,
+    PRODUCTS,
+    SCALE,
+    STAPLES,
+    SUPPRESSION_REASONS,
+    SUPPRESSION_WEIGHTS,
+    TIME_ZONE_WEIGHTS,
+    TIME_ZONES,
+    TRAVEL_MUG,
+)
 
-SHOP_URL = "https://shop.example.com"
 HISTORY_DAYS = 548  # orders are spread over the 18 months before `now`
 CHUNK_CUSTOMERS = 5000
 VIP_SHARE = 0.02  # the top 2% of spenders are tagged "vip"
@@ -61,74 +83,6 @@ _DAY = 86_400
 _HOUR = 3_600
 
 
-@dataclass(frozen=True)
-class DemoProduct:
-    """One product of the demo shop; `cycle_days` is how long one unit lasts (None: a durable)."""
-
-    sku: str
-    name: str
-    slug: str
-    price_cents: int
-    cycle_days: int | None = None
-
-    @property
-    def url(self) -> str:
-        return f"{SHOP_URL}/products/{self.slug}"
-
-    @property
-    def image_url(self) -> str:
-        return f"{SHOP_URL}/images/{self.slug}.jpg"
-
-
-PRODUCTS: tuple[DemoProduct, ...] = (
-    DemoProduct("COFFEE-ETHIOPIA-250G", "Ethiopia Yirgacheffe Coffee, 250 g", "ethiopia-yirgacheffe", 1650, 21),
-    DemoProduct("COFFEE-COLOMBIA-250G", "Colombia Huila Coffee, 250 g", "colombia-huila", 1400, 21),
-    DemoProduct("COFFEE-HOUSE-1KG", "House Blend Coffee, 1 kg", "house-blend-1kg", 3900, 56),
-    DemoProduct("COFFEE-DECAF-250G", "Swiss Water Decaf Coffee, 250 g", "swiss-water-decaf", 1500, 28),
-    DemoProduct("TEA-EARLGREY-100G", "Earl Grey Tea, 100 g", "earl-grey", 950, 30),
-    DemoProduct("TEA-SENCHA-100G", "Japanese Sencha Tea, 100 g", "sencha", 1200, 30),
-    DemoProduct("FILTER-V60-100", "V60 Paper Filters, 100 pack", "v60-filters", 600, 50),
-    DemoProduct("MUG-STONEWARE", "Stoneware Mug", "stoneware-mug", 1800),
-    DemoProduct("MUG-TRAVEL", "Insulated Travel Mug", "travel-mug", 2800),
-    DemoProduct("GRINDER-HAND", "Hand Grinder", "hand-grinder", 6900),
-    DemoProduct("KETTLE-GOOSENECK", "Gooseneck Kettle", "gooseneck-kettle", 5900),
-    DemoProduct("DRIPPER-V60", "V60 Dripper", "v60-dripper", 2400),
-    DemoProduct("SCALE-BREW", "Brew Scale", "brew-scale", 4500),
-)
-
-# How long one unit of each consumable lasts: what a demo replenishment campaign would use.
-REPLENISHMENT_CYCLES: dict[str, dt.timedelta] = {
-    p.sku: dt.timedelta(days=p.cycle_days) for p in PRODUCTS if p.cycle_days is not None
-}
-
-(ETHIOPIA, COLOMBIA, HOUSE, DECAF, EARLGREY, SENCHA, FILTER,
- MUG, TRAVEL_MUG, GRINDER, KETTLE, DRIPPER, SCALE) = range(len(PRODUCTS))
-_COFFEES = (ETHIOPIA, COLOMBIA, HOUSE, DECAF)
-_STAPLES = (ETHIOPIA, COLOMBIA, HOUSE, DECAF, EARLGREY, SENCHA)
-_FAVOURITE_WEIGHTS = (28, 28, 18, 8, 10, 8)
-# Days one unit of a customer's favourite lasts them: coffee drinkers reorder every 3-6 weeks.
-_CADENCE_DAYS = {ETHIOPIA: (21, 42), COLOMBIA: (21, 42), HOUSE: (42, 70), DECAF: (24, 45),
-                 EARLGREY: (28, 49), SENCHA: (28, 49)}
-
-FIRST_NAMES = (
-    "Emma", "Liam", "Olivia", "Noah", "Ava", "Lucas", "Mia", "Ethan", "Sofia", "Mateo", "Amelia",
-    "Leo", "Hannah", "Jonas", "Chloé", "Zoë", "José", "Łukasz", "Björn", "Siobhán", "Søren",
-    "Aiko", "Ren", "Priya", "Arjun", "Fatima", "Omar", "Grace", "Henry", "Isla", "Jack", "Nora",
-    "Felix", "Clara", "Max", "Lena", "Ana", "Diego", "Mei", "Kai",
-)
-LAST_NAMES = (
-    "Smith", "Johnson", "Brown", "Garcia", "Müller", "Schmidt", "Kowalski", "Nowak", "O'Brien",
-    "Murphy", "Tanaka", "Sato", "Nguyen", "Kim", "Rossi", "Dubois", "Martínez", "Núñez", "Jensen",
-    "Andersson", "Taylor", "Wilson", "Walker", "Patel", "Singh", "Cohen", "Silva", "Novák",
-    "Wójcik", "Fischer",
-)
-TIME_ZONES: tuple[str | None, ...] = (
-    None, "UTC", "Europe/Berlin", "Europe/London", "America/New_York", "America/Los_Angeles",
-    "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland",
-)
-_TIME_ZONE_WEIGHTS = (30, 6, 12, 12, 14, 10, 6, 5, 5)
-_SUPPRESSION_REASONS = (SuppressionReason.UNSUBSCRIBED, SuppressionReason.BOUNCED, SuppressionReason.COMPLAINED)
-_SUPPRESSION_WEIGHTS = (60, 30, 10)
 
 
 @dataclass(frozen=True)
@@ -252,9 +206,9 @@ class _ShopGenerator:
         tomorrow = today + dt.timedelta(days=1)
         self.birthday_today = (today.month, today.day)
         self.birthday_tomorrow = (tomorrow.month, tomorrow.day)
-        self.tz_cum = list(accumulate(_TIME_ZONE_WEIGHTS))
-        self.fav_cum = list(accumulate(_FAVOURITE_WEIGHTS))
-        self.reason_cum = list(accumulate(_SUPPRESSION_WEIGHTS))
+        self.tz_cum = list(accumulate(TIME_ZONE_WEIGHTS))
+        self.fav_cum = list(accumulate(FAVOURITE_WEIGHTS))
+        self.reason_cum = list(accumulate(SUPPRESSION_WEIGHTS))
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -287,12 +241,12 @@ class _ShopGenerator:
 
     def quantity(self, product: int) -> int:
         r = self.rng.random()
-        if product in _COFFEES:
+        if product in COFFEES:
             return 1 if r < 0.80 else 2 if r < 0.95 else 3
         return 1 if r < 0.92 else 2
 
     def cadence(self, favourite: int) -> float:
-        low, high = _CADENCE_DAYS[favourite]
+        low, high = CADENCE_DAYS[favourite]
         return self.rng.uniform(low, high) * _DAY
 
     # -- order histories ----------------------------------------------------------------------
@@ -395,20 +349,20 @@ class _ShopGenerator:
                     lines.append((SCALE, 1))
             elif r < 0.27:
                 lines.append((GRINDER, 1))
-                if favourite not in _COFFEES:
+                if favourite not in COFFEES:
                     lines.append((COLOMBIA, 1))
             if len(lines) < 4 and rng.random() < 0.12:
                 lines.append((MUG if rng.random() < 0.7 else TRAVEL_MUG, 1))
             return lines
         if rng.random() < 0.15:
-            other = _STAPLES[rng.randrange(len(_STAPLES))]
+            other = STAPLES[rng.randrange(len(STAPLES))]
             if other != favourite:
                 lines.append((other, 1))
         if brews_v60 and rng.random() < 0.35:
             lines.append((FILTER, 1 if rng.random() < 0.8 else 2))
         if len(lines) < 4 and rng.random() < 0.04:
             lines.append((GRINDER if rng.random() < 0.3 else MUG if rng.random() < 0.6 else TRAVEL_MUG, 1))
-            if lines[-1][0] == GRINDER and favourite not in _COFFEES and len(lines) < 4 \
+            if lines[-1][0] == GRINDER and favourite not in COFFEES and len(lines) < 4 \
                     and all(product != ETHIOPIA for product, _ in lines):
                 lines.append((ETHIOPIA, 1))
         return lines
@@ -447,7 +401,7 @@ class _ShopGenerator:
             tz = "Pacific/Auckland"
         elif plant == 8:
             tz = "Asia/Tokyo"
-        favourite = _STAPLES[_pick(rng, self.fav_cum)]
+        favourite = STAPLES[_pick(rng, self.fav_cum)]
         wholesale = plant == 10 or rng.random() < 0.004
         if wholesale or plant == 14:
             favourite = HOUSE
@@ -506,7 +460,7 @@ class _ShopGenerator:
         if wholesale:
             chunk.tags.append({"customer_id": i, "tag": "wholesale"})
         if not birthday_planted and (plant == 9 or (not planted and rng.random() < 0.02)):
-            reason = SuppressionReason.BOUNCED if plant == 9 else _SUPPRESSION_REASONS[_pick(rng, self.reason_cum)]
+            reason = SuppressionReason.BOUNCED if plant == 9 else SUPPRESSION_REASONS[_pick(rng, self.reason_cum)]
             self.suppressed_written += 1
             chunk.suppressions.append({
                 "id": self.suppressed_written, "email": f"customer-{i:0{self.width}d}@example.com",
