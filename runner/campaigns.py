@@ -28,8 +28,8 @@ from .policies.spec import Policy, PolicySpec
 from .segments import SEGMENT_NAMES
 from .triggers.base import Trigger
 from .variants import choose
-from .yamlfile import read_yaml
-from .yamlproblems import did_you_mean, line_of, plain, validation_problems
+from .yamlfiles.problems import did_you_mean, line_of, plain, validation_problems
+from .yamlfiles.reading import read_yaml
 
 
 def _check_cron(value: str) -> str:

@@ -20,14 +20,14 @@ from sqlmodel import Session
 from .campaigns import Campaign
 from .coupons.generated import generated_code
 from .i18n.locales import DEFAULT_LOCALE, locale_or_default
+from .links.nps import nps_context
+from .links.unsubscribe import unsubscribe_url
 from .models import Checkout, CheckoutLine, Customer, CustomerTag, Order, OrderLine, Product
 from .money import Money
-from .nps import nps_context
 from .recommend import bought_recently, related_skus
 from .settings import REVIEW_URL
 from .timezones import zone_or_default
 from .triggers.abandoned_checkout import checkout_id
-from .unsubscribe import unsubscribe_url
 
 
 class Item(Protocol):

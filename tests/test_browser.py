@@ -13,10 +13,10 @@ from shopkit import ShopBuilder
 from sqlmodel import select
 from webkit import KEY, serving, web_context
 
+from runner.links.nps import score_token
+from runner.links.unsubscribe import sign
 from runner.models import Customer, NpsResponse, Send, Suppression
-from runner.nps import score_token
 from runner.store import Store
-from runner.unsubscribe import sign
 
 pytestmark = needs_chromium
 

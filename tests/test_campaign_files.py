@@ -12,7 +12,7 @@ from shopkit import ROOT
 
 from runner.campaigns import Campaign, load_campaigns, parse_campaign
 from runner.errors import Problem
-from runner.yamlfile import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
+from runner.yamlfiles.reading import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES
 
 WINBACK = (ROOT / "campaigns" / "winback.yaml").read_text(encoding="utf-8")
 PARAMS_LINE = "    discount_percent: 15\n"  # the last line under message.params

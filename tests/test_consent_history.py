@@ -13,10 +13,10 @@ from sqlalchemy import event, select
 
 from runner.app import App
 from runner.importers import import_customers, import_orders
+from runner.links.unsubscribe import unsubscribe
 from runner.models import ConsentChange, Customer, SuppressionReason
 from runner.privacy import forget_customer
 from runner.suppressions import NewSuppression, add_suppressions
-from runner.unsubscribe import unsubscribe
 
 NOW = dt.datetime(2026, 11, 24, 9, 30)
 HEADER = "Customer ID,First Name,Last Name,Email,Accepts Email Marketing\n"

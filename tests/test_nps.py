@@ -26,13 +26,13 @@ from runner.app import App
 from runner.audience import audience_sql
 from runner.campaigns import Condition, parse_campaign
 from runner.cli import cli
+from runner.links.nps import SCORES, Outcome, answer, nps_context, score_token, verify_score
+from runner.links.unsubscribe import InvalidToken, sign, signed_token
 from runner.models import Customer, NpsResponse, Send
-from runner.nps import SCORES, Outcome, answer, nps_context, score_token, verify_score
 from runner.privacy.forget import forget_customer
 from runner.reports.nps import NpsFigures, nps_report
 from runner.store import Store
 from runner.triggers.base import Window
-from runner.unsubscribe import InvalidToken, sign, signed_token
 from runner.web import WebContext, create_app
 
 NOW = utc(2026, 11, 24, 9, 30)
@@ -87,7 +87,7 @@ def test_a_score_token_names_its_send_and_score_and_nothing_else_passes():
 
 
 def test_a_score_link_never_passes_as_an_unsubscribe_link():
-    from runner.unsubscribe import verify
+    from runner.links.unsubscribe import verify
 
     with pytest.raises(InvalidToken):
         verify(KEY, score_token(KEY, 42, 7))

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from runner.app import App
 from runner.errors import LifecycleError
 from runner.importers import import_customers, import_orders
+from runner.links.unsubscribe import unsubscribe
 from runner.models import (
     ConsentChange,
     Customer,
@@ -33,7 +34,6 @@ from runner.privacy.forgotten import HASH_KEY, HASHED_PREFIX
 from runner.providers.file import FileProvider
 from runner.settings import Settings
 from runner.suppressions import suppress
-from runner.unsubscribe import unsubscribe
 from runner.webhooks.base import ProviderEvent
 from runner.webhooks.receive import record_events
 

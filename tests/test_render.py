@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from runner.campaigns import Campaign, MessageSpec, parse_campaign
+from runner.links.nps import nps_context
 from runner.money import Money
-from runner.nps import nps_context
 from runner.rendering.mime import build_mime, mime_bytes
 from runner.rendering.templates import RenderedEmail, Renderer, RenderError
 from runner.rendering.text import html_to_text

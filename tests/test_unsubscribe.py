@@ -14,9 +14,9 @@ from starlette.testclient import TestClient
 from webkit import KEY, web_context
 
 from runner.errors import LifecycleError
+from runner.links.unsubscribe import InvalidToken, sign, unsubscribe_url, verify
 from runner.models import Customer, Suppression
 from runner.store import Store
-from runner.unsubscribe import InvalidToken, sign, unsubscribe_url, verify
 from runner.web import create_app
 
 

@@ -20,12 +20,12 @@ from webkit import KEY, web_context
 
 from runner.app import App
 from runner.errors import ProviderError
+from runner.links.unsubscribe import sign
 from runner.models import Suppression
 from runner.providers.base import OutgoingMessage, Provider, SendResult
 from runner.settings import Settings
 from runner.store import Store
 from runner.telemetry import count_webhook_event
-from runner.unsubscribe import sign
 from runner.web import ROUTE_GROUPS, WebContext, create_app
 from runner.web.base import SECURITY_HEADERS
 

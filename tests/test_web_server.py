@@ -19,10 +19,10 @@ from sqlmodel import select
 from webkit import KEY, raw_exchange, serving, web_context
 
 from runner.errors import WebError
+from runner.links.unsubscribe import sign
 from runner.models import Customer, Suppression
 from runner.settings import Settings
 from runner.store import Store
-from runner.unsubscribe import sign
 from runner.web import WebServer, create_app
 
 

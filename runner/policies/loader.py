@@ -1,6 +1,6 @@
 """Reading `_policy.yaml` beside the campaigns and giving each campaign its effective policy.
 
-The file is read and located the way campaign files are (`runner/yamlfile.py`, `file:line (hint)`
+The file is read and located the way campaign files are (`runner/yamlfiles/reading.py`, `file:line (hint)`
 problems); without it, no rule applies and campaigns are sent as they fall due.
 """
 
@@ -14,8 +14,8 @@ from ruamel.yaml.comments import CommentedMap
 
 from ..campaigns import Campaign
 from ..errors import Problem
-from ..yamlfile import read_yaml
-from ..yamlproblems import line_of, plain, validation_problems
+from ..yamlfiles.problems import line_of, plain, validation_problems
+from ..yamlfiles.reading import read_yaml
 from .spec import Policy, PolicySpec
 
 POLICY_FILE = "_policy.yaml"

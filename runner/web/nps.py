@@ -20,9 +20,9 @@ from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Route
 
 from ..errors import one_line
-from ..nps import SCORES, Answer, Outcome, answer, score_token, verify_score
+from ..links.nps import SCORES, Answer, Outcome, answer, score_token, verify_score
+from ..links.unsubscribe import InvalidToken
 from ..telemetry import count_nps_answer
-from ..unsubscribe import InvalidToken
 from .base import WebContext
 from .unsubscribe import UNAVAILABLE, page
 

@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import BaseRoute, Route
 
 from ..errors import one_line
-from ..unsubscribe import InvalidToken, is_suppressed, unsubscribe, verify
+from ..links.unsubscribe import InvalidToken, is_suppressed, unsubscribe, verify
 from .base import WebContext
 
 log = logging.getLogger("lifecycle.web")

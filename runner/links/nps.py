@@ -1,7 +1,7 @@
 """The Net Promoter Score question in an email: signed score links, and recording what a click answers.
 
 Each of the eleven links (0 to 10) carries a token signed like the unsubscribe link
-(`runner.unsubscribe.signed_token`) over "nps:<send id>:<score>", so a score can be given only
+(`runner.links.unsubscribe.signed_token`) over "nps:<send id>:<score>", so a score can be given only
 for an email that was sent, and only through a link that email carried; the "nps:" prefix keeps
 a score link from ever passing as an unsubscribe link, and the reverse. The web service
 (`runner.web.nps`) calls `answer` for each click: the first click records the score, a later
@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from .models import Customer, NpsResponse, Send
-from .privacy.forget import placeholder
-from .sql import dialect_insert
-from .store import Store, utc_naive
+from ..models import Customer, NpsResponse, Send
+from ..privacy.forget import placeholder
+from ..sql import dialect_insert
+from ..store import Store, utc_naive
 from .unsubscribe import InvalidToken, signed_payload, signed_token
 
 __all__ = ["QUESTION", "SCORES", "Answer", "Outcome", "answer", "nps_context", "score_token", "score_url",

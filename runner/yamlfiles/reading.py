@@ -16,7 +16,7 @@ from ruamel.yaml.events import AliasEvent, ScalarEvent
 from ruamel.yaml.nodes import MappingNode
 from ruamel.yaml.scanner import RoundTripScanner
 
-from .errors import Problem
+from ..errors import Problem
 
 # A campaign file is a few dozen YAML nodes in under 2 KB. The bounds below keep the cost of
 # reading any file, however hostile, to a fraction of a second and a few MB: the YAML library

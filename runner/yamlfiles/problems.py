@@ -16,8 +16,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .durations import HINT as DURATION_HINT
-from .errors import Problem
+from ..durations import HINT as DURATION_HINT
+from ..errors import Problem
 
 CRON_HINT = "five fields: minute hour day-of-month month day-of-week, e.g. '*/15 * * * *'"
 

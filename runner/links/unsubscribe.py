@@ -16,11 +16,11 @@ import re
 
 from sqlmodel import select
 
-from .errors import LifecycleError
-from .models import Suppression, SuppressionReason, normalise_email
-from .privacy.consent import UNSUBSCRIBE_LINK
-from .store import Store, utc_naive
-from .suppressions import suppress
+from ..errors import LifecycleError
+from ..models import Suppression, SuppressionReason, normalise_email
+from ..privacy.consent import UNSUBSCRIBE_LINK
+from ..store import Store, utc_naive
+from ..suppressions import suppress
 
 __all__ = ["InvalidToken", "is_suppressed", "sign", "signed_payload", "signed_token", "unsubscribe", "unsubscribe_url",
            "verify"]
