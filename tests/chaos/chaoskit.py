@@ -42,6 +42,7 @@ CONCURRENCY = 4  # LIFECYCLE_DISPATCH_CONCURRENCY: with BATCH_SIZE, the most one
 LEASE = max(DeliveryPolicy().lease, EVALUATION_LEASE)
 TICK_TIMEOUT = 120  # seconds before a tick that hangs fails the test
 LIFECYCLE = Path(sys.executable).with_name("lifecycle")  # the console script pip installed
+FAILPOINT = Path(__file__).with_name("failpoint")
 
 # The shipped campaigns and templates, with windows of weeks so that one tick has thousands to send.
 CAMPAIGNS = (
@@ -197,6 +198,11 @@ class Tick:
     def running(self) -> bool:
         return self.process.poll() is None
 
+    def stopped(self) -> bool:
+        """Stopped by SIGSTOP (its state in /proc is T): see failpoint/sitecustomize.py."""
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] == "T"
+
     def stderr(self) -> str:
         return self.err.read_text()
 
@@ -216,11 +222,17 @@ class Ticks:
     settings: dict[str, str]
     started: list[tuple[float, dt.datetime]] = field(default_factory=list)  # (time.monotonic(), --at) of each
 
-    def start(self, at: dt.datetime) -> Tick:
-        """A tick at `at`, running; its output goes to files in the work folder."""
+    def start(self, at: dt.datetime, stop_after_written: int | None = None) -> Tick:
+        """A tick at `at`, running; its output goes to files in the work folder.
+
+        With `stop_after_written`, the file provider stops the process once it has written that
+        many messages, before the tick records them (failpoint/sitecustomize.py).
+        """
         self.started.append((time.monotonic(), at))
         name = self.workdir / f"tick-{len(self.started):02d}"
         environ = {k: v for k, v in os.environ.items() if not k.startswith("LIFECYCLE_")} | self.settings
+        if stop_after_written is not None:
+            environ |= {"PYTHONPATH": str(FAILPOINT), "CHAOS_STOP_AFTER_WRITTEN": str(stop_after_written)}
         with open(f"{name}.out", "w") as stdout, open(f"{name}.err", "w") as stderr:
             process = subprocess.Popen([str(LIFECYCLE), "tick", "--at", at.isoformat()], cwd=self.workdir,
                                        env=environ, stdout=stdout, stderr=stderr, text=True)

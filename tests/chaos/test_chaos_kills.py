@@ -4,10 +4,10 @@ Round k starts a tick at NOW + k * ROUND_STEP, as cron would after a crash: by t
 of the tick killed before it (on the sends it had claimed, on a campaign it was evaluating) have
 run out, so each round also resends what the last kill left in flight. The kill comes once the
 provider has taken a random number more messages: every other time at once (before the tick can
-record what the provider took), the other times a random 0-400 ms later, so it lands anywhere:
-rendering, mid-request, recording, claiming. Then ticks run until the ledger is settled: nothing
-due may be lost, and each repeat must be a message the provider took from a killed tick's batch
-in flight.
+record what the provider took; for the file provider, a failpoint stops the tick there), the other
+times a random 0-400 ms later, so it lands anywhere: rendering, mid-request, recording, claiming.
+Then ticks run until the ledger is settled: nothing due may be lost, and each repeat must be a
+message the provider took from a killed tick's batch in flight.
 """
 
 from __future__ import annotations
@@ -39,24 +39,32 @@ class Kill:
 
 
 def kill_rounds(ticks: Ticks, ledger: Ledger, total: int, progress: Callable[[], int],
-                taken: Callable[[], Counter[int]], rng: random.Random, poll: float = 0.005) -> list[Kill]:
+                taken: Callable[[], Counter[int]], rng: random.Random, poll: float = 0.005,
+                failpoint: bool = False) -> list[Kill]:
     """KILLS ticks, each killed with SIGKILL at a random point of its dispatch of `total` messages.
 
     `progress` counts the messages the provider has taken so far, polled every `poll` seconds to
-    place the kill; `taken` counts them by send id.
+    place the kill; `taken` counts them by send id. With `failpoint` (the file provider, whose
+    writes a poll of the outbox sees too late to land in the window by luck), every other tick
+    stops itself right after a batch is written and before it is recorded, and is killed there.
     """
     stride = total // (KILLS + 2)  # room for every kill to land before the last message is sent
     kills = []
     for round_ in range(KILLS):
         at = NOW + round_ * ROUND_STEP
         before = taken()
-        target = progress() + rng.randint(BATCH_SIZE // 2, stride)
-        tick = ticks.start(at)
-        # B023 is about late binding: the lambda is called here, within this iteration
-        wait_until(lambda: progress() >= target or not tick.running(), timeout=120, poll=poll)  # noqa: B023
+        count = rng.randint(BATCH_SIZE // 2, stride)
         # Every other kill lands as soon as the provider has taken a request, before the tick can
         # record it: the window where a repeat is possible. The others land anywhere in a batch.
-        time.sleep(0 if round_ % 2 == 0 else rng.uniform(0, 0.4))
+        if failpoint and round_ % 2 == 0:
+            tick = ticks.start(at, stop_after_written=count)
+            wait_until(lambda: tick.stopped() or not tick.running(), timeout=120, poll=poll)  # noqa: B023
+        else:
+            target = progress() + count
+            tick = ticks.start(at)
+            # B023 is about late binding: the lambda is called here, within this iteration
+            wait_until(lambda: progress() >= target or not tick.running(), timeout=120, poll=poll)  # noqa: B023
+            time.sleep(0 if round_ % 2 == 0 else rng.uniform(0, 0.4))
         assert tick.running(), f"the tick ended before the kill: raise the margin ({tick.stderr()[:500]})"
         tick.kill_9()
         in_flight = ledger.in_flight(at)
@@ -127,7 +135,7 @@ def test_kill_9_mid_dispatch_to_the_file_provider_repeats_nothing(
 
     # Listing the outbox takes a while: poll less often, not to slow the tick down.
     kills = kill_rounds(ticks, ledger, len(chaos_shop.to_send), lambda: taken().total(), taken,
-                        random.Random(seed + 1), poll=0.05)
+                        random.Random(seed + 1), poll=0.05, failpoint=True)
     settle_after_kills(ticks, ledger)
     taken()
 
