@@ -10,10 +10,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain, islice
-from pathlib import Path
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import select
@@ -23,10 +22,8 @@ from .asof import holds_orders_after
 from .campaign_state import campaign_state, finish_evaluation, record_seen, take_evaluation
 from .campaigns import Campaign, load_campaigns
 from .context import Shop, build_contexts, sample_context
-from .coupons import export as coupon_export
 from .coupons import settings as cs
-from .coupons.generated import missing_secret
-from .coupons.pool import PoolImport, PoolStatus, import_codes, pool_status, pool_warnings, pools_in_use
+from .coupons.operations import CouponOperations
 from .coupons.preview import PoolPreview
 from .dispatch import DeliveryPolicy, dispatch, message_headers
 from .engine import Occurrence, find_occurrences, plan, store_time_zones, window_for
@@ -42,6 +39,7 @@ from .reports.campaigns import CampaignResult, campaign_results
 from .reports.customers import CustomerFigures, customer_figures, segment_members
 from .reports.nps import NpsReport, Period, nps_report
 from .reports.rules import segment_rules
+from .results import PreviewItem, TickReport
 from .segments import SegmentRules
 from .settings import Settings
 from .simulation.grid import TickGrid
@@ -54,36 +52,10 @@ log = logging.getLogger(__name__)
 PREVIEW_BATCH = 500  # occurrences whose contexts are loaded and rendered together
 
 
-@dataclass
-class TickReport:
-    """Counts per campaign: due (newly planned), sent, failed, retrying, deferred:<reason>, skipped:<reason>;
-    the campaigns whose evaluation this tick skipped because another tick was evaluating them, with why;
-    and warnings to act on (a coupon pool running low)."""
+class App(CouponOperations):
+    """Validates, ticks, previews and reports for one configuration; the coupon methods come from
+    `CouponOperations`."""
 
-    counts: dict[str, Counter[str]] = field(default_factory=dict)
-    not_evaluated: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def rows(self) -> list[dict[str, Any]]:
-        out = []
-        for campaign_id, c in self.counts.items():
-            by_reason = {kind: {k.split(":", 1)[1]: v for k, v in sorted(c.items()) if k.startswith(f"{kind}:")}
-                         for kind in ("deferred", "skipped")}
-            out.append({"campaign": campaign_id, "evaluated": campaign_id not in self.not_evaluated,
-                        "due": c["due"], "sent": c["sent"], "failed": c["failed"], "retrying": c["retrying"],
-                        **by_reason, "note": self.not_evaluated.get(campaign_id)})
-        return out
-
-
-@dataclass(frozen=True)
-class PreviewItem:
-    occurrence: Occurrence
-    email: RenderedEmail | None  # None when the occurrence would be skipped
-    error: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)  # the extra headers the email would carry
-
-
-class App:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings[s.DATABASE_URL])
@@ -130,10 +102,6 @@ class App:
             problems.extend(found)
         problems.extend(self._coupon_problems(campaigns))
         return campaigns, problems
-
-    def _coupon_problems(self, campaigns: list[Campaign]) -> list[Problem]:
-        """Campaigns that generate codes while no secret is set to generate them with."""
-        return [] if self.settings[cs.COUPON_SECRET] else missing_secret(coupon_export.generating(campaigns))
 
     def campaigns(self, now: dt.datetime, only: list[str] | None = None, *, enabled: bool = True) -> list[Campaign]:
         """The valid campaign set (refusing an invalid one), filtered to `only` and enabled campaigns."""
@@ -351,47 +319,6 @@ class App:
                 continue
             out.append(PreviewItem(occ, email, None, headers))
         return out
-
-    # ------------------------------------------------------------ coupons
-
-    def coupon_pools(self, now: dt.datetime, campaigns: list[Campaign]) -> list[PoolStatus]:
-        """Every coupon pool the store holds or one of `campaigns` uses, with how full it is."""
-        with self.store.reading() as session:
-            return pool_status(session, utc_naive(now), pools_in_use(campaigns), warn_days=self.settings[cs.WARN_DAYS],
-                               warn_below=self.settings[cs.WARN_BELOW])
-
-    def coupon_warnings(self, now: dt.datetime, campaigns: list[Campaign]) -> list[str]:
-        """A line for each pool that `campaigns` use and that runs low or dry; reads nothing when none uses one."""
-        with self.store.reading() as session:
-            return pool_warnings(session, utc_naive(now), pools_in_use(campaigns),
-                                 warn_days=self.settings[cs.WARN_DAYS], warn_below=self.settings[cs.WARN_BELOW])
-
-    def import_coupons(self, pool: str, path: Path, now: dt.datetime) -> PoolImport:
-        """Add a file's codes to a pool (all or nothing; what is there already is ignored)."""
-        self.store.check()
-        with self.store.session() as session:
-            return import_codes(session, pool, path, utc_naive(now))
-
-    def export_coupons(self, now: dt.datetime, campaigns: list[Campaign], path: Path,
-                       since: dt.datetime | None = None, due_within: dt.timedelta | None = None) -> int:
-        """Write the generated codes of `campaigns`' sends (planned at or after `since`), and with
-        `due_within` those of occurrences a tick would plan by then, as the discount import CSV."""
-        now = utc_naive(now)
-        self.store.check()
-        secret = self.shop().coupon_secret
-        with self.store.reading() as session:
-            zones = store_time_zones(session)
-
-            def rows() -> Iterator[tuple[str, str]]:
-                for campaign in coupon_export.generating(campaigns):
-                    codes = coupon_export.ledger_codes(session, campaign, secret, utc_naive(since) if since else None)
-                    if due_within is not None:
-                        window = window_for(campaign, now + due_within, campaign_state(session, campaign.id),
-                                            self.settings[s.DEFAULT_TIMEZONE], zones, self.settings[s.SHOP_CURRENCY])
-                        codes = chain(codes, coupon_export.due_codes(session, campaign, secret, window))
-                    yield from ((coupon_export.title(campaign), code) for code in codes)
-
-            return coupon_export.write_codes(path, rows())
 
     # ------------------------------------------------------------ test sends
 

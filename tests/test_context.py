@@ -12,10 +12,11 @@ from shopkit import ROOT, ShopBuilder, utc, write_campaign
 from sqlalchemy import event
 from sqlmodel import select
 
-from runner.app import App, PreviewItem
+from runner.app import App
 from runner.context import build_contexts
 from runner.engine import find_occurrences, store_time_zones, window_for
 from runner.recommend import refresh_affinity
+from runner.results import PreviewItem
 from runner.store import utc_naive
 
 WINBACK_DUE = utc(2026, 4, 1, 12, 0)  # 90 days after the orders of 1 January

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from .. import settings as s
-from ..app import TickReport
 from ..errors import LifecycleError
 from ..providers.base import Outcome
+from ..results import TickReport
 from .base import AT, Env, cli, parse_instant, pass_env, utcnow
 from .output import print_preview_summary, print_table, progress_counter, table
 

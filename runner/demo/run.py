@@ -8,10 +8,11 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from .. import settings as s
-from ..app import App, TickReport
+from ..app import App
 from ..errors import StoreError
 from ..models import Meta
 from ..recommend import refresh_affinity
+from ..results import TickReport
 from ..store import utc_naive
 from .checkouts import plant_checkouts
 from .shop import generate_shop, holds_shop_data

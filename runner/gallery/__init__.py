@@ -20,7 +20,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ..app import PreviewItem
+from ..results import PreviewItem
 
 MANIFEST = ".gallery.json"
 PHONE_WIDTH, DESKTOP_WIDTH = 375, 700
