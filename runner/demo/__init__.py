@@ -1,1 +1,2 @@
-"""The demo shop: synthetic data (`shop`), abandoned checkouts (`checkouts`) and `lifecycle demo` (`run`)."""
+"""The demo shop: synthetic data (`shop` loads what `generator` draws, with `baskets` and `catalogue`),
+abandoned checkouts (`checkouts`) and `lifecycle demo` (`run`)."""
