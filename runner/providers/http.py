@@ -29,7 +29,6 @@ import email.utils
 import logging
 import random as random_module
 import re
-import threading
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -39,16 +38,10 @@ import httpx
 
 from .. import __version__
 from ..errors import ProviderError
-from ..settings import (
-    DISPATCH_CONCURRENCY,
-    Setting,
-    Settings,
-    parse_non_negative_float,
-    parse_non_negative_int,
-    parse_positive_float,
-    parse_positive_int,
-)
+from ..settings import DISPATCH_CONCURRENCY, Setting, Settings
 from .base import Outcome, OutgoingMessage, Provider, SendResult, keep_accepted
+from .pacing import Pause, TokenBucket
+from .settings import HTTP_MAX_RETRIES, HTTP_MAX_RETRY_WAIT, HTTP_TIMEOUT, RATE_LIMIT, REQUEST_BATCH_SIZE, REQUEST_RATE
 
 log = logging.getLogger(__name__)
 
@@ -75,120 +68,12 @@ def describe_body(response: httpx.Response) -> str:
     return f"{response.headers.get('Content-Type', 'no Content-Type')}, {len(response.content)} bytes{shown}"
 
 
-def parse_optional_rate(raw: str) -> float | None:
-    """Empty means "the provider's default"; otherwise a number of at least 0 (0 = unlimited)."""
-    return parse_non_negative_float(raw) if raw.strip() else None
-
-
-def parse_optional_size(raw: str) -> int | None:
-    """Empty means "the provider's maximum"; otherwise a whole number of at least 1."""
-    return parse_positive_int(raw) if raw.strip() else None
-
-
-def parse_base_url(raw: str) -> str:
-    value = raw.strip().rstrip("/")
-    if not value.startswith(("https://", "http://")):
-        raise ValueError("expected a URL starting with https://")
-    return value
-
-
-RATE_LIMIT = Setting(
-    "LIFECYCLE_PROVIDER_RATE_LIMIT", "",
-    "messages per second handed to the mail provider by one worker (several workers: divide the "
-    "provider's limit among them); empty = the provider's default (unlimited for all built-ins), "
-    "0 = unlimited", parse_optional_rate)
-REQUEST_RATE = Setting(
-    "LIFECYCLE_PROVIDER_REQUEST_RATE", "",
-    "API requests per second from one worker (several workers: divide the provider's limit among "
-    "them); empty = the provider's default (resend: 2, the documented default limit; others "
-    "unlimited), 0 = unlimited", parse_optional_rate)
-REQUEST_BATCH_SIZE = Setting(
-    "LIFECYCLE_PROVIDER_BATCH_SIZE", "",
-    "messages per API request; empty = the provider's documented maximum (postmark 500, "
-    "resend 100, sendgrid and mailgun 1); larger values are capped at that maximum", parse_optional_size)
-HTTP_TIMEOUT = Setting(
-    "LIFECYCLE_HTTP_TIMEOUT", "10",
-    "seconds to wait for a mail API to connect, accept the request and answer", parse_positive_float)
-HTTP_MAX_RETRIES = Setting(
-    "LIFECYCLE_HTTP_MAX_RETRIES", "2",
-    "retries within one send after a 429, 5xx, timeout or dropped connection (2 = three tries); "
-    "what still fails is retried later by the dispatcher", parse_non_negative_int)
-HTTP_MAX_RETRY_WAIT = Setting(
-    "LIFECYCLE_HTTP_MAX_RETRY_WAIT", "60",
-    "most seconds one send may sleep between retries; a longer Retry-After hands the messages "
-    "back to the dispatcher as retryable instead", parse_non_negative_float)
-
-HTTP_SETTINGS: tuple[Setting, ...] = (
-    RATE_LIMIT, REQUEST_RATE, REQUEST_BATCH_SIZE, HTTP_TIMEOUT, HTTP_MAX_RETRIES, HTTP_MAX_RETRY_WAIT,
-)
-
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def sanitize_tag(value: str, max_length: int = 256) -> str:
     """A tag value made of ASCII letters, digits, underscores and dashes only (Resend's rule)."""
     return (_TAG_UNSAFE.sub("_", value).strip("_") or "none")[:max_length]
-
-
-class TokenBucket:
-    """Client-side pacing: `rate` tokens a second, bursts up to `capacity`; rate 0 never waits.
-
-    Taking more tokens than are left borrows against the future and sleeps the debt off, so a
-    request of n messages waits exactly as long as the rate requires. Time comes from the
-    injected `clock` and passes through the injected `sleep`. One bucket may be shared by
-    threads: each takes its tokens under a lock and sleeps its own debt off outside it, so
-    concurrent requests together keep to the rate.
-    """
-
-    def __init__(self, rate: float, capacity: float,
-                 clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
-        self.rate = rate
-        self.capacity = max(capacity, 1.0)
-        self._clock = clock
-        self._sleep = sleep
-        self._tokens = self.capacity
-        self._stamp = clock()
-        self._lock = threading.Lock()
-
-    def take(self, tokens: float) -> float:
-        """Take `tokens`, sleeping until the rate allows them; returns the seconds slept."""
-        if self.rate <= 0:
-            return 0.0
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            self._tokens -= tokens
-            if self._tokens >= 0:
-                return 0.0
-            wait = -self._tokens / self.rate
-        self._sleep(wait)
-        return wait
-
-
-class Pause:
-    """A wait the provider asked for (Retry-After), shared by every thread sending through one
-    provider: once one request is told to wait, no other request starts before the wait is over."""
-
-    def __init__(self, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        self._until = clock()
-        self._lock = threading.Lock()
-
-    def extend(self, seconds: float) -> None:
-        """Let no request start for `seconds` from now (a shorter pause than one already set changes nothing)."""
-        with self._lock:
-            self._until = max(self._until, self._clock() + seconds)
-
-    def wait(self) -> float:
-        """Sleep until the pause is over; returns the seconds slept."""
-        with self._lock:
-            wait = self._until - self._clock()
-        if wait <= 0:
-            return 0.0
-        self._sleep(wait)
-        return wait
 
 
 class HttpProvider(Provider):

@@ -17,7 +17,8 @@ import httpx
 from ..models import SuppressionReason
 from ..settings import Setting, Settings
 from .base import OutgoingMessage, SendResult
-from .http import HTTP_SETTINGS, HttpProvider, UnreadableAnswer, json_body, parse_base_url, sanitize_tag
+from .http import HttpProvider, UnreadableAnswer, json_body, sanitize_tag
+from .settings import HTTP_SETTINGS, parse_base_url
 
 REGION_URLS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 

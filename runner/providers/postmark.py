@@ -16,7 +16,8 @@ from ..errors import ProviderError
 from ..models import SuppressionReason
 from ..settings import Setting, Settings
 from .base import OutgoingMessage, SendResult
-from .http import HTTP_SETTINGS, HttpProvider, UnreadableAnswer, json_body, parse_base_url
+from .http import HttpProvider, UnreadableAnswer, json_body
+from .settings import HTTP_SETTINGS, parse_base_url
 
 POSTMARK_SERVER_TOKEN = Setting("LIFECYCLE_POSTMARK_SERVER_TOKEN", "",
                                 "Postmark server API token (Servers > API Tokens)", secret=True)

@@ -21,7 +21,8 @@ import httpx
 from ..models import SuppressionReason
 from ..settings import Setting
 from .base import OutgoingMessage, SendResult
-from .http import HTTP_SETTINGS, HttpProvider, UnreadableAnswer, json_body, parse_base_url, sanitize_tag
+from .http import HttpProvider, UnreadableAnswer, json_body, sanitize_tag
+from .settings import HTTP_SETTINGS, parse_base_url
 
 RESEND_API_KEY = Setting("LIFECYCLE_RESEND_API_KEY", "", "Resend API key (re_...) with sending access", secret=True)
 RESEND_BASE_URL = Setting("LIFECYCLE_RESEND_BASE_URL", "https://api.resend.com", "Resend API base URL",

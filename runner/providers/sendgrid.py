@@ -19,7 +19,8 @@ import httpx
 from ..models import SuppressionReason
 from ..settings import Setting
 from .base import OutgoingMessage, SendResult
-from .http import HTTP_SETTINGS, HttpProvider, UnreadableAnswer, json_body, parse_base_url
+from .http import HttpProvider, UnreadableAnswer, json_body
+from .settings import HTTP_SETTINGS, parse_base_url
 
 SENDGRID_API_KEY = Setting("LIFECYCLE_SENDGRID_API_KEY", "",
                            "SendGrid API key with the Mail Send permission", secret=True)

@@ -25,7 +25,8 @@ from ..errors import ProviderError
 from ..models import SuppressionReason
 from ..settings import Setting, Settings, parse_positive_float
 from .base import OutgoingMessage, Provider, SendResult, keep_accepted
-from .http import RATE_LIMIT, TokenBucket
+from .pacing import TokenBucket
+from .settings import RATE_LIMIT
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from provider_specs import SECRETS
 
 from runner.errors import ConfigError, ProviderError
 from runner.providers import Outcome, provider_from_settings
-from runner.providers.http import TokenBucket
 from runner.providers.mailgun import MailgunProvider
+from runner.providers.pacing import TokenBucket
 from runner.providers.postmark import PostmarkProvider
 from runner.providers.resend import ResendProvider, batch_idempotency_key
 from runner.providers.sendgrid import SendGridProvider
