@@ -30,6 +30,7 @@ from .campaigns import Campaign
 from .context import Shop, build_contexts
 from .coupons.pool import hand_out
 from .errors import LifecycleError, ProviderError
+from .journeys.exits import journey_exits
 from .models import Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
 from .privacy.consent import provider_rejection
 from .providers.base import Outcome, OutgoingMessage, Provider, SendResult
@@ -266,7 +267,8 @@ def _prepare(session: Session, campaign: Campaign, sends: list[Send], *, rendere
              counts: Counter[str], pool_dry: list[bool]) -> _Batch:
     """Skip the claimed sends whose customer may no longer be mailed, give the rest their coupon pool's
     codes (setting `pool_dry[0]` when the pool ran out), render them; commits each step."""
-    blocked = _still_allowed(session, campaign, sends)
+    # also a journey an exit ended since the step was planned: the exit wins, as at planning
+    blocked = _still_allowed(session, campaign, sends) | journey_exits(session, campaign, sends, now)
     ready: list[Send] = []
     for send in sends:
         if send.id in blocked:

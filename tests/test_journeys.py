@@ -115,6 +115,30 @@ def test_an_order_between_steps_stops_the_rest_and_records_why(
     assert [(s.step, s.sent, s.skipped) for s in result.steps] == [(1, 1, 0), (2, 0, 1)]
 
 
+def test_an_order_after_a_step_was_planned_stops_it_at_dispatch(
+        app: App, shop: ShopBuilder, campaigns_dir: Path, lapsed: int):
+    install_journey(campaigns_dir)
+    tick(app, day(60))
+    tick(app, day(90), FailingProvider(outbox(app)))  # step 2 planned, waiting for its retry
+    assert steps(app) == [(1, "sent", None), (2, "planned", None)]
+    shop.order(lapsed, day(90, 2))
+    row = tick(app, day(91))["winback-journey"]
+    assert row["sent"] == 0 and row["skipped"] == {"exit_ordered": 1}
+    tick(app, day(120))
+    assert steps(app) == [(1, "sent", None), (2, "skipped", "exit_ordered")]
+    assert ledger(app)[1].reason == "journey ended before step 2 of 3: the customer ordered since the journey began"
+    assert sum("15% off" in m for m in emails(app)) == 0
+
+
+def test_a_cancelled_order_after_a_step_was_planned_does_not_stop_it(
+        app: App, shop: ShopBuilder, campaigns_dir: Path, lapsed: int):
+    install_journey(campaigns_dir)
+    tick(app, day(60))
+    tick(app, day(90), FailingProvider(outbox(app)))
+    shop.order(lapsed, day(90, 2), cancelled=True)
+    assert tick(app, day(91))["winback-journey"]["sent"] == 1
+
+
 def test_a_cancelled_order_does_not_stop_the_journey(app: App, shop: ShopBuilder, campaigns_dir: Path, lapsed: int):
     install_journey(campaigns_dir)
     tick(app, day(60))
@@ -150,6 +174,23 @@ def test_a_click_on_the_previous_email_exits_when_that_exit_is_declared(
         session.commit()
     tick(app, day(70))
     assert steps(app)[1][1:] == expected
+
+
+def test_a_click_after_the_next_step_was_planned_stops_it_at_dispatch(
+        app: App, campaigns_dir: Path, lapsed: int):
+    write_campaign(campaigns_dir, JOURNEY.format(exit="[clicked]"))
+    tick(app, day(60))
+    tick(app, day(70), FailingProvider(outbox(app)))  # step 2 planned, waiting for its retry
+    first, second = ledger(app)
+    assert second.status == "planned"
+    with app.store.session() as session:
+        session.add(Event(provider="file", provider_event_id="e-1", type="clicked", send_id=first.id,
+                          customer_id=lapsed, email="ada@example.com", occurred_at=day(70, 1).replace(tzinfo=None),
+                          received_at=day(70, 1).replace(tzinfo=None)))
+        session.commit()
+    assert tick(app, day(71))["clicks"]["skipped"] == {"exit_clicked": 1}
+    assert steps(app)[1][1:] == ("skipped", "exit_clicked")
+    assert ledger(app)[1].reason == "journey ended before step 2 of 2: the customer clicked step 1's email"
 
 
 def test_a_restart_between_steps_sends_nothing_twice(settings: Settings, app: App, campaigns_dir: Path, lapsed: int):

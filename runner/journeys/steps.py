@@ -8,8 +8,9 @@ with `#<N+1>`, so the ledger's unique (campaign, occurrence key) holds each step
 
 An exit the campaign declares is checked when a step falls due: the step is then recorded as skipped
 with the exit as its reason, and since no step follows a step skipped for an exit, the journey ends
-there. A step skipped for any other reason (no consent, suppressed, expired, a sending policy) or
-failed does not end it: the next step counts its wait from that instant and is judged on its own.
+there; dispatch checks the exits again for a step planned earlier and held back (`exits`). A step
+skipped for any other reason (no consent, suppressed, expired, a sending policy) or failed does not
+end it: the next step counts its wait from that instant and is judged on its own.
 """
 
 from __future__ import annotations
@@ -18,16 +19,16 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, null, or_, select, true
+from sqlalchemy import Select, and_, case, func, literal, or_, select, true
 from sqlalchemy.orm import aliased
 
-from ..asof import live_at
 from ..audience import audience_sql
 from ..campaigns import Campaign, Condition
 from ..durations import format_duration
-from ..models import JOURNEY_EXITS, Customer, Event, EventType, Order, Send, SendStatus, SkipReason, Suppression
+from ..models import JOURNEY_EXITS, Customer, Send, SendStatus, Suppression
 from ..sql import plus_seconds
 from ..triggers.base import Window, relative
+from .exits import ended, exit_reason, journey_key
 
 #: the ledger states after which a step is settled and the next one may follow
 SETTLED = (SendStatus.SENT, SendStatus.SKIPPED, SendStatus.FAILED)
@@ -44,29 +45,6 @@ def audience(campaign: Campaign, step: int | None) -> list[Condition]:
     return [*campaign.spec.audience, *own]
 
 
-def _journey_key(previous: Any, step: int) -> ColumnElement[str]:
-    """The journey's key, from the key of the row of step `step - 1`."""
-    if step == 2:
-        return previous.occurrence_key
-    suffix = len(f"#{step - 1}")
-    return func.substr(previous.occurrence_key, 1, func.length(previous.occurrence_key) - suffix)
-
-
-def _exit_reason(campaign: Campaign, previous: Any, began: Any, now: dt.datetime) -> ColumnElement[Any]:
-    """The exit that stops this step (a SkipReason value), or NULL: an order live at `now` placed
-    since the journey began; a click on the previous step's email recorded by `now`."""
-    whens = []
-    if "ordered" in campaign.spec.exit:  # ix_orders_customer_placed
-        whens.append((exists(select(Order.id).where(Order.customer_id == previous.customer_id,
-                                                    Order.placed_at > began, live_at(Order, now))),
-                      literal(SkipReason.EXIT_ORDERED.value)))
-    if "clicked" in campaign.spec.exit:  # ix_event_send_type
-        whens.append((exists(select(Event.id).where(Event.send_id == previous.id, Event.type == EventType.CLICKED,
-                                                    Event.occurred_at <= now)),
-                      literal(SkipReason.EXIT_CLICKED.value)))
-    return case(*whens, else_=null()) if whens else null()
-
-
 def step_select(campaign: Campaign, step: int, window: Window, customer_id: int | None = None) -> Select[Any]:
     """The occurrences of step `step` (2 or later) due at window.now and not in the ledger yet: one row
     per settled row of the step before, with its customer's address facts and any exit that stops it.
@@ -75,18 +53,18 @@ def step_select(campaign: Campaign, step: int, window: Window, customer_id: int 
     still find are read (the index on campaign, step and updated_at): older ones fell due before."""
     spec = campaign.spec.steps[step - 1]
     previous, first, following = aliased(Send), aliased(Send), aliased(Send)
-    journey = _journey_key(previous, step)
+    journey = journey_key(previous, step - 1)
     settled = func.coalesce(previous.sent_at, previous.updated_at)
     began = (previous if step == 2 else first).due_at  # the first step falls due when the journey begins
     wait = plus_seconds(settled if spec.from_ == "previous" else began, literal(int(spec.after.total_seconds())))
     due_at = case((wait > settled, wait), else_=settled)  # never before the step before it settled
     reach = window.start - campaign.spec.expire_after
-    exit_reason = _exit_reason(campaign, previous, began, window.now)
+    stopped_by = exit_reason(campaign, previous, began, window.now)
     key = journey + literal(f"#{step}")
     query = (
         select(previous.customer_id, key.label("occurrence_key"), due_at.label("due_at"), previous.order_id,
                previous.order_line_id, settled.label("previous_at"), previous.status.label("previous_status"),
-               exit_reason.label("exit_reason"), Customer.email, Customer.accepts_marketing,
+               stopped_by.label("exit_reason"), Customer.email, Customer.accepts_marketing,
                Suppression.reason.label("suppressed"))
         .join(Customer, Customer.id == previous.customer_id)
         .outerjoin(Suppression, Suppression.email == Customer.email)
@@ -95,7 +73,7 @@ def step_select(campaign: Campaign, step: int, window: Window, customer_id: int 
                or_(previous.skip_reason.is_(None), previous.skip_reason.not_in([r.value for r in JOURNEY_EXITS])),
                previous.updated_at > reach - spec.after, following.id.is_(None),
                due_at <= window.now, due_at > reach,
-               or_(exit_reason.is_not(None), audience_sql(audience(campaign, step), window)))
+               or_(stopped_by.is_not(None), audience_sql(audience(campaign, step), window)))
         .where(true() if customer_id is None else previous.customer_id == customer_id)
         .order_by(due_at, key)
     )
@@ -108,9 +86,7 @@ def describe(campaign: Campaign, step: int, row: Mapping[str, Any], now: dt.date
     """Why a later step is due, or which exit stopped it: true at `now`, when it is found."""
     spec, count = campaign.spec.steps[step - 1], len(campaign.spec.steps)
     if row["exit_reason"] is not None:
-        why = {SkipReason.EXIT_ORDERED.value: "the customer ordered since the journey began",
-               SkipReason.EXIT_CLICKED.value: f"the customer clicked step {step - 1}'s email"}[row["exit_reason"]]
-        return f"journey ended before step {step} of {count}: {why}"
+        return ended(campaign, step, row["exit_reason"])
     wait = format_duration(spec.after)
     since = (f"step {step - 1} was {row['previous_status']}" if spec.from_ == "previous"
              else "the journey began")
