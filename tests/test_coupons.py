@@ -266,6 +266,29 @@ def test_import_errors_name_each_bad_row_and_write_nothing(app, tmp_path):
     assert [p.pool for p in app.coupon_pools(NOW, [])] == ["OTHER"]  # nothing of this file was written
 
 
+def test_import_refuses_codes_of_the_file_that_differ_only_in_case(app, tmp_path):
+    path = codes_file(tmp_path, ["SAVE-1", "SAVE-2", "save-1", "SAVE-2"])
+    with pytest.raises(DataImportError) as caught:
+        app.import_coupons("P", path, NOW)
+    (problem,) = caught.value.problems
+    assert problem.row == 4
+    assert problem.reason == "'save-1' differs only in case from 'SAVE-1' in row 2"
+    assert "whatever their case" in problem.hint
+    assert app.coupon_pools(NOW, []) == []  # nothing was written
+
+
+@pytest.mark.parametrize("pool", ["P", "OTHER"])
+def test_import_refuses_a_code_that_differs_only_in_case_from_one_in_the_store(app, tmp_path, pool):
+    app.import_coupons(pool, codes_file(tmp_path, ["Save-1", "KEEP"], name="first.csv"), NOW)
+    path = codes_file(tmp_path, ["NEW-1", *(f"C{n}" for n in range(1500)), "SAVE-1", "keep"])
+    with pytest.raises(DataImportError) as caught:
+        app.import_coupons("P", path, NOW)
+    assert [(p.row, p.reason) for p in caught.value.problems] == [
+        (1503, f"'SAVE-1' differs only in case from 'Save-1', already in pool {pool}"),
+        (1504, f"'keep' differs only in case from 'KEEP', already in pool {pool}")]
+    assert [(p.pool, p.codes) for p in app.coupon_pools(NOW, [])] == [(pool, 2)]  # nothing of this file was written
+
+
 # ---------------------------------------------------------------- the warning
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 CHUNK = 1000
 MAX_CODE_LENGTH = 255  # Shopify's limit
 CODE_COLUMNS = ("code", "codes", "discount code", "coupon code", "coupon")
+_SAME_CODE = "Shopify matches discount codes whatever their case, so these are one code: keep one of them"
 POOL_FILE = Export("list of coupon codes", "give one code a row, in a column named Code or in the first column")
 
 
@@ -80,24 +81,30 @@ def _code_problem(code: str) -> str | None:
 
 def import_codes(session: Session, pool: str, path: Path, now: dt.datetime) -> PoolImport:
     """Add a file's codes to a pool, all or nothing; codes repeated in the file or already in the pool are
-    counted and ignored, so importing the same file again adds nothing. A code another pool holds is an error."""
+    counted and ignored, so importing the same file again adds nothing. A code another pool holds is an error,
+    and so is a code that differs only in case from another of the file or the store (Shopify's codes ignore case)."""
     if not re.fullmatch(POOL_NAME, pool):
         raise LifecycleError(f"{pool!r} is not a pool name",
                              "name it with letters, digits, - and _ (up to 64 of them), as a campaign names it in "
                              "`coupon: {pool: NAME}`")
-    seen: set[str] = set()
-    added = repeated = already = 0
+    seen: dict[str, tuple[str, int]] = {}  # each code of the file, lower-cased, as first written and its row
+    added_rows: dict[str, int] = {}  # the row of each code this import adds
+    repeated = already = 0
     insert = dialect_insert(session.get_bind(), CouponCode)
     with open_sheet(path, POOL_FILE) as sheet:
         codes = _codes(sheet)
         while chunk := list(islice(codes, CHUNK)):
             fresh: list[tuple[int, str]] = []
             for number, code in chunk:
-                if code in seen:
+                first = seen.setdefault(code.lower(), (code, number))
+                if first[1] == number:
+                    fresh.append((number, code))
+                elif first[0] == code:
                     repeated += 1
                 else:
-                    seen.add(code)
-                    fresh.append((number, code))
+                    sheet.record(Row(sheet, number, []).problem(
+                        None, f"{shown(code)} differs only in case from {shown(first[0])} in row {first[1]}",
+                        _SAME_CODE))
             held = dict(session.execute(select(CouponCode.code, CouponCode.pool)
                                         .where(CouponCode.code.in_([code for _, code in fresh]))).all())
             for number, code in fresh:
@@ -105,19 +112,41 @@ def import_codes(session: Session, pool: str, path: Path, now: dt.datetime) -> P
                     sheet.record(Row(sheet, number, []).problem(
                         None, f"{shown(code)} is already in pool {held[code]}",
                         "a code can be handed out by one pool only: remove it from this file"))
-            new = [code for _, code in fresh if code not in held]
+            new = [(number, code) for number, code in fresh if code not in held]
             already += sum(1 for _, code in fresh if held.get(code) == pool)
             if new and sheet.clean:
-                session.execute(insert.values([{"pool": pool, "code": code, "imported_at": now} for code in new])
+                session.execute(insert.values([{"pool": pool, "code": code, "imported_at": now} for _, code in new])
                                 .on_conflict_do_nothing(index_elements=["code"]))
-            added += len(new)
+                added_rows.update((code, number) for number, code in new)
+        if added_rows:
+            _refuse_case_variants(session, sheet, added_rows)
         sheet.finish()  # raises, listing every bad row; the session is rolled back unwritten
     if not seen:
         session.rollback()
         raise DataImportError(str(path), None, None, "the file holds no code", POOL_FILE.hint)
     session.commit()
     status = pool_counts(session, [pool], now - dt.timedelta(days=1)).get(pool, (0, 0, 0))
-    return PoolImport(pool, added, repeated, already, codes=status[0], left=status[1])
+    return PoolImport(pool, len(added_rows), repeated, already, codes=status[0], left=status[1])
+
+
+def _refuse_case_variants(session: Session, sheet: Sheet, added_rows: Mapping[str, int]) -> None:
+    """Record a problem for each code just added that another code in the store spells with other cases.
+
+    The unique index on `code` tells "SAVE1" from "save1"; Shopify does not. One scan of the table
+    (grouped by lower-cased code) finds every such pair, whatever chunk or pool its codes are in."""
+    lowered = func.lower(CouponCode.code)
+    clashing = select(lowered).group_by(lowered).having(func.count() > 1)
+    by_lowered: dict[str, list[tuple[str, str]]] = {}
+    for code, pool in session.execute(select(CouponCode.code, CouponCode.pool).where(lowered.in_(clashing))):
+        by_lowered.setdefault(code.lower(), []).append((code, pool))
+    for spellings in by_lowered.values():
+        # The file's own variants were refused as they were read: the others here were in the store before.
+        earlier = sorted((code, pool) for code, pool in spellings if code not in added_rows)
+        for code, _ in spellings:
+            if code in added_rows and earlier:
+                sheet.record(Row(sheet, added_rows[code], []).problem(
+                    None, f"{shown(code)} differs only in case from {shown(earlier[0][0])}, already in pool "
+                          f"{earlier[0][1]}", _SAME_CODE))
 
 
 def hand_out(session: Session, pool: str, send_ids: Sequence[int], now: dt.datetime) -> dict[int, str]:
