@@ -88,6 +88,7 @@ def test_the_command_prints_a_table_json_and_csv(app, small_shop, settings, monk
     main(["customers", "--at", "2026-06-01T00:00:00", "--format", "json"])
     data = json.loads(capsys.readouterr().out)
     assert data["customers"] == 4 and data["retention_rate"] == 0.5
+    assert data["at"] == "2026-06-01T00:00:00Z"  # ISO 8601 in UTC, like every instant of the JSON output
     assert {s["name"] for s in data["segments"]} >= {"vip", "lapsed", "discount_shoppers"}
     main(["customers", "--at", "2026-06-01T00:00:00", "--format", "csv"])
     lines = capsys.readouterr().out.splitlines()
@@ -96,3 +97,11 @@ def test_the_command_prints_a_table_json_and_csv(app, small_shop, settings, monk
     table = capsys.readouterr().out
     assert "retention rate (365 days)" in table and "50.0%" in table and "discount_shoppers" in table
     assert max(len(line) for line in table.splitlines()) <= 80
+
+
+def test_the_json_instant_is_in_utc_whatever_zone_at_was_given_in(app, small_shop, settings, monkeypatch, capsys):
+    from runner.cli import main
+
+    monkeypatch.setattr("runner.settings.Settings.load", classmethod(lambda cls, *a, **k: settings))
+    main(["customers", "--at", "2026-06-01T02:00:00+02:00", "--format", "json"])
+    assert json.loads(capsys.readouterr().out)["at"] == "2026-06-01T00:00:00Z"
