@@ -22,6 +22,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select, true, update
 from sqlmodel import Session
@@ -32,6 +33,7 @@ from .coupons.pool import hand_out
 from .errors import LifecycleError, ProviderError
 from .journeys.exits import journey_exits
 from .models import Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
+from .policies.retries import retry_in_window
 from .privacy.consent import provider_rejection
 from .providers.base import Outcome, OutgoingMessage, Provider, SendResult
 from .rendering.templates import Renderer
@@ -227,7 +229,7 @@ def dispatch(session: Session, campaign: Campaign, *, renderer: Renderer, provid
         """Record the oldest batch's answer; True when it suppressed an address."""
         batch = in_flight.popleft()
         try:
-            return _settle(session, campaign, batch, now, policy, provider, counts)
+            return _settle(session, campaign, batch, now, policy, provider, counts, shop.default_zone)
         except Exception as exc:  # the batches still in flight are recorded before it is raised
             errors.append(exc)
             return False
@@ -337,7 +339,7 @@ def _give_back(batch: _Batch) -> None:
 
 
 def _settle(session: Session, campaign: Campaign, batch: _Batch, now: dt.datetime, policy: DeliveryPolicy,
-            provider: Provider, counts: Counter[str]) -> bool:
+            provider: Provider, counts: Counter[str], default_zone: ZoneInfo) -> bool:
     """Wait for a batch's answer and record it: each send's result, and the addresses rejected for good
     (True when there were any)."""
     assert batch.future is not None
@@ -365,6 +367,7 @@ def _settle(session: Session, campaign: Campaign, batch: _Batch, now: dt.datetim
             rejected.append(NewSuppression(message.to, result.suppress, customer_id=send.customer_id,
                                            detail=f"{(result.error or provider.name)[:500]} "
                                                   f"(campaign {campaign.id}, send {send.id})"))
+    retry_in_window(session, campaign, to_send, default_zone)  # a retry waits out quiet hours, as a first attempt
     # In the same transaction as the results: once they are recorded, no later batch or
     # campaign can plan or send to a rejected address.
     added = add_suppressions(session, rejected, now, source=provider_rejection(provider.name))

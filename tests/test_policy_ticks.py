@@ -7,12 +7,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from freezegun import freeze_time
 from shopkit import ShopBuilder, utc, write_campaign
 from sqlalchemy import select
+from test_dispatch import ScriptedProvider
 
 from runner.app import App
 from runner.gallery import write_gallery
 from runner.models import Event, Send
+from runner.providers.base import SendResult
 from runner.providers.file import FileProvider
 
 
@@ -188,6 +191,41 @@ def test_the_shop_time_zone_stands_in_for_an_unknown_one(settings, shop: ShopBui
     shop.order(ada, utc(2026, 11, 2, 9, 30))
     assert tick(app, utc(2026, 11, 2, 9, 30))["thanks"]["deferred"] == {"quiet_hours": 1}
     assert ledger(app)[("thanks", ada)].next_attempt_at == naive(utc(2026, 11, 2, 19, 0))
+
+
+@pytest.mark.parametrize("retry_after", [None, 3600])
+def test_a_retry_that_would_land_in_quiet_hours_waits_for_the_window_to_open(
+        app: App, shop: ShopBuilder, campaigns_dir, retry_after):
+    policy_file(campaigns_dir, 'send_window: {start: "08:00", end: "21:00"}')
+    order_campaign(campaigns_dir, "thanks")
+    angeleno = shop.customer("la@example.com", time_zone="America/Los_Angeles")
+    at = utc(2026, 11, 3, 4, 58)  # 20:58 PST: inside the window, two minutes before it closes
+    shop.order(angeleno, at)
+    outbox = Path(app.settings.environ["LIFECYCLE_OUTBOX_DIR"])
+    flaky = ScriptedProvider(outbox, [SendResult.retryable("HTTP 503", retry_after=retry_after)])
+    # The wall clock is frozen elsewhere: the retry is placed from the tick's `now`, never from the clock.
+    with freeze_time("2031-06-01 12:00:00"):
+        assert app.tick(at, app.campaigns(at), flaky).rows()[0]["retrying"] == 1
+    retry = ledger(app)[("thanks", angeleno)]
+    assert (retry.status, retry.attempts) == ("planned", 1)
+    assert retry.next_attempt_at == naive(utc(2026, 11, 3, 16, 0))  # 08:00 PST, not 21:03 or 21:58
+    assert retry.skip_reason == "quiet_hours"
+    assert tick(app, utc(2026, 11, 3, 6, 0))["thanks"]["sent"] == 0  # 22:00 PST
+    assert tick(app, utc(2026, 11, 3, 16, 0))["thanks"]["sent"] == 1
+
+
+def test_a_retry_inside_the_window_keeps_its_backoff(app: App, shop: ShopBuilder, campaigns_dir):
+    policy_file(campaigns_dir, 'send_window: {start: "08:00", end: "21:00"}')
+    order_campaign(campaigns_dir, "thanks")
+    angeleno = shop.customer("la@example.com", time_zone="America/Los_Angeles")
+    at = utc(2026, 11, 2, 20, 0)  # 12:00 PST
+    shop.order(angeleno, at)
+    outbox = Path(app.settings.environ["LIFECYCLE_OUTBOX_DIR"])
+    flaky = ScriptedProvider(outbox, [SendResult.retryable("HTTP 503", retry_after=600)])
+    app.tick(at, app.campaigns(at), flaky)
+    retry = ledger(app)[("thanks", angeleno)]
+    assert naive(at) + dt.timedelta(minutes=10) <= retry.next_attempt_at <= naive(at) + dt.timedelta(minutes=11)
+    assert retry.skip_reason is None
 
 
 # ---------------------------------------------------------------- sunset

@@ -4,5 +4,6 @@ engine applies to marketing mail (frequency cap, smart sending, priority, send w
 `spec` is the YAML schema and the resolved `Policy`; `loader` reads the policy file and gives
 each campaign its effective policy; `window` is send-window arithmetic in a customer's zone;
 `decide` is the pure rule for one occurrence; `evaluation` loads the facts for a chunk of
-occurrences in a few set-based queries and applies the rules across one evaluation.
+occurrences in a few set-based queries and applies the rules across one evaluation; `retries` holds a
+dispatcher's retry to the send window.
 """
