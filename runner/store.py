@@ -26,6 +26,11 @@ def utc_naive(moment: dt.datetime) -> dt.datetime:
     return moment
 
 
+def iso_utc(moment: dt.datetime) -> str:
+    """An instant as JSON output prints it: ISO 8601 in UTC with Z (naive values are taken as UTC)."""
+    return utc_naive(moment).isoformat() + "Z"
+
+
 def describe_database_error(exc: SQLAlchemyError) -> StoreError:
     """A database error as one line for a user or a log: the driver's first line, never the SQL or parameters.
 

@@ -297,6 +297,7 @@ def test_the_command_prints_the_figures_as_a_table_json_and_csv(tmp_path: Path, 
     assert shown.exit_code == 0, shown.output
     assert re.search(r"2026-11-01\s+10\s+5\s+2\s+3\s+\+20\s+-34 to \+74", shown.output)
     as_json = json.loads(runner.invoke(cli, ["nps", *period, "--format", "json"]).output)
+    assert (as_json["since"], as_json["until"]) == ("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z")
     assert as_json["total"] == as_json["periods"][0] | {"period": None}
     assert as_json["total"]["nps"] == 20.0
     rows = list(csv.DictReader(io.StringIO(runner.invoke(cli, ["nps", *period, "--format", "csv"]).output)))

@@ -20,6 +20,7 @@ from ..reports.campaigns import EVENT_TYPES, CampaignResult
 from ..reports.customers import CustomerFigures
 from ..reports.nps import NpsFigures
 from ..segments import SEGMENT_NAMES
+from ..store import iso_utc
 from .base import AT, Env, cli, parse_instant, pass_env
 from .output import table
 
@@ -262,7 +263,7 @@ def nps(env: Env, since: str | None, until: str | None, period: str, fmt: str) -
     found = env.app.nps_report(start, end, "month" if period == "month" else "week")
     rows = [*found.periods, found.total]
     if fmt == "json":
-        click.echo(json.dumps({"since": start.isoformat(), "until": end.isoformat(), "period": period,
+        click.echo(json.dumps({"since": iso_utc(start), "until": iso_utc(end), "period": period,
                                "periods": [f.as_dict() for f in found.periods], "total": found.total.as_dict()},
                               indent=2))
         return

@@ -10,6 +10,7 @@ import click
 from ..errors import LifecycleError
 from ..models import SuppressionReason, normalise_email
 from ..privacy.consent import MANUAL
+from ..store import iso_utc
 from .base import Env, cli, pass_env, utcnow
 from .output import progress_counter
 
@@ -77,7 +78,7 @@ def list_(env: Env, reason: str | None, as_json: bool) -> None:
         if as_json:
             separator = "["
             for row in rows:
-                record = {"email": row.email, "reason": row.reason, "created_at": row.created_at.isoformat() + "Z",
+                record = {"email": row.email, "reason": row.reason, "created_at": iso_utc(row.created_at),
                           "source": row.source, "detail": row.detail}
                 click.echo(separator + json.dumps(record), nl=False)
                 separator = ",\n"

@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..results import PreviewItem
+from ..store import iso_utc
 
 MANIFEST = ".gallery.json"
 PHONE_WIDTH, DESKTOP_WIDTH = 375, 700
@@ -106,9 +107,9 @@ def write_gallery(items: Iterable[PreviewItem], out: Path, now: dt.datetime,
         entry: dict[str, Any] = {
             "campaign": occ.campaign_id, "variant": occ.variant, "step": occ.step, "email": occ.email,
             "occurrence": occ.occurrence_key,
-            "due_at": occ.due_at.isoformat() + "Z", "reason": occ.reason, "status": status,
+            "due_at": iso_utc(occ.due_at), "reason": occ.reason, "status": status,
             "skip_reason": occ.skip_reason.value if occ.skip_reason else None,
-            "deferred_until": occ.deferred_until.isoformat() + "Z" if occ.deferred_until else None,
+            "deferred_until": iso_utc(occ.deferred_until) if occ.deferred_until else None,
             "error": item.error, "subject": item.email.subject if item.email else None, "file": None,
         }
         if item.email is not None:

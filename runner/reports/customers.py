@@ -32,7 +32,7 @@ from sqlalchemy import (
 from ..asof import live_at
 from ..models import Customer, Order
 from ..segments import SEGMENTS, Figures, SegmentRules, order_figures
-from ..store import utc_naive
+from ..store import iso_utc
 
 _meta = MetaData()
 # One row per customer with an order by `at`; lives only as long as the report's connection.
@@ -103,7 +103,7 @@ class CustomerFigures:
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["at"] = utc_naive(self.at).isoformat() + "Z"  # ISO 8601 in UTC, like every instant printed as JSON
+        data["at"] = iso_utc(self.at)
         data["lifetime_value_cents"] = self.lifetime_value_cents
         data["lifespan_years"] = self.lifespan_years
         data["revenue_per_customer_cents"] = self.revenue_per_customer_cents

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from ..durations import format_duration
 from ..models import SkipReason
+from ..store import iso_utc
 from .grid import TickGrid
 from .replay import SimulatedOccurrence
 
@@ -98,7 +99,7 @@ class SimulationSummary:
                               "skipped": {o: totals[o] for o in OUTCOMES[1:]},
                               "sent_per_day": totals["sent"] / len(self.days()),
                               "peak_day": peak[0].isoformat() if peak else None, "peak_sent": peak[1] if peak else 0})
-        return {"from": self.grid.start.isoformat() + "Z", "to": self.grid.last.isoformat() + "Z",
+        return {"from": iso_utc(self.grid.start), "to": iso_utc(self.grid.last),
                 "step": format_duration(self.grid.step), "ticks": self.grid.count,
                 "assumed_consent": self.assumed_consent, "campaigns": campaigns,
                 "days": self.daily_rows()}
