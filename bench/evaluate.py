@@ -26,74 +26,13 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.floors import Found, floor_due, replenishment_offsets, stamp  # noqa: E402
 from runner.app import App  # noqa: E402
 from runner.campaigns import Campaign  # noqa: E402
 from runner.engine import find_occurrences, store_time_zones  # noqa: E402
 from runner.settings import Settings  # noqa: E402
 from runner.triggers.base import Window  # noqa: E402
-from runner.triggers.replenishment import ReplenishmentTrigger, like_pattern  # noqa: E402
-
-Found = set[tuple[str, int, str]]
-
-
-def stamp(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def offsets(trigger: ReplenishmentTrigger) -> set[int]:
-    p = trigger.params
-    return {int((cycle * quantity - p.lead).total_seconds()) for cycle in p.cycles.values()
-            for quantity in range(1, p.max_quantity + 1)}
-
-
-def floor_sql(trigger: ReplenishmentTrigger) -> str:
-    """One branch per pattern and quantity: lines of that pattern (and no earlier one) and quantity,
-    placed in the slice that falls due in the window, due at placed_at + a constant."""
-    p = trigger.params
-    lead = int(p.lead.total_seconds())
-    branches, earlier = [], []
-    for glob, cycle in p.cycles.items():
-        pattern = f"l.sku LIKE '{like_pattern(glob)}' ESCAPE '\\'"
-        not_earlier = "".join(f" AND NOT {e}" for e in earlier)
-        for quantity in range(1, p.max_quantity + 1):
-            offset = int(cycle.total_seconds()) * quantity - lead
-            if quantity == 1:
-                held = "l.quantity <= 1"
-            elif quantity == p.max_quantity:
-                held = f"l.quantity >= {quantity}"
-            else:
-                held = f"l.quantity = {quantity}"
-            branches.append(
-                f"SELECT l.id, l.customer_id, datetime(l.placed_at, '{offset} seconds') AS due_at, l.sku, "
-                f"l.placed_at FROM order_line l "
-                f"WHERE l.placed_at > :low_{offset} AND l.placed_at <= :high_{offset} "
-                f"AND {pattern}{not_earlier} AND {held}")
-        earlier.append(pattern)
-    return f"""
-        WITH due AS ({' UNION ALL '.join(branches)})
-        SELECT 'line:' || due.id, due.customer_id, due.due_at
-        FROM due JOIN order_line l ON l.id = due.id JOIN orders o ON o.id = l.order_id
-        JOIN customer c ON c.id = due.customer_id
-        LEFT JOIN suppression s ON s.email = c.email
-        LEFT JOIN send ON send.campaign_id = :campaign AND send.occurrence_key = 'line:' || due.id
-        WHERE o.cancelled_at IS NULL AND send.id IS NULL
-          AND due.due_at > :start_text AND due.due_at <= :now_text
-          AND NOT EXISTS (SELECT 1 FROM order_line later JOIN orders lo ON lo.id = later.order_id
-                          WHERE later.customer_id = due.customer_id AND later.sku = due.sku
-                            AND later.placed_at > due.placed_at AND later.placed_at <= :now
-                            AND lo.cancelled_at IS NULL)
-    """
-
-
-def run_floor(conn: sqlite3.Connection, sql: str, campaign: Campaign, window: Window) -> Found:
-    """The placed_at bounds of each branch are computed here, as text the way the store keeps them."""
-    bounds = {}
-    for offset in offsets(campaign.trigger):
-        bounds[f"low_{offset}"] = stamp(window.start - dt.timedelta(seconds=offset))
-        bounds[f"high_{offset}"] = stamp(window.now - dt.timedelta(seconds=offset))
-    rows = conn.execute(sql, {"now": stamp(window.now), "campaign": campaign.id, "start_text": stamp(window.start),
-                              "now_text": stamp(window.now), **bounds}).fetchall()
-    return {(key, customer, due) for key, customer, due in rows}
+from runner.triggers.replenishment import ReplenishmentTrigger  # noqa: E402
 
 
 def run_runner(app: App, campaign: Campaign, window: Window) -> Found:
@@ -106,7 +45,7 @@ def lines_in_slices(conn: sqlite3.Connection, trigger: ReplenishmentTrigger, win
     return sum(conn.execute("SELECT count(*) FROM order_line WHERE placed_at > ? AND placed_at <= ?",
                             (stamp(window.start - dt.timedelta(seconds=offset)),
                              stamp(window.now - dt.timedelta(seconds=offset)))).fetchone()[0]
-               for offset in offsets(trigger))
+               for offset in replenishment_offsets(trigger))
 
 
 def main() -> None:
@@ -125,7 +64,6 @@ def main() -> None:
         zones = store_time_zones(session)
     conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
     lines = conn.execute("SELECT count(*) FROM order_line").fetchone()[0]
-    sql = floor_sql(campaign.trigger)
     print(f"{args.db.name}: {lines:,} order lines; replenishment evaluated at {now}, median of {args.rounds} rounds")
     for label, length in (("a day", dt.timedelta(days=1)), ("an hour", dt.timedelta(hours=1)),
                           ("nothing new (same instant)", dt.timedelta(0))):
@@ -136,7 +74,7 @@ def main() -> None:
             for name in ("runner", "floor") if round_ % 2 == 0 else ("floor", "runner"):
                 started = time.perf_counter()
                 result = (run_runner(app, campaign, window) if name == "runner"
-                          else run_floor(conn, sql, campaign, window))
+                          else floor_due(conn, campaign, window))
                 elapsed = time.perf_counter() - started
                 times[name].append(elapsed)
                 found[name] = result
