@@ -3,6 +3,7 @@ a list of ids as one parameter."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
 from .errors import StoreError
@@ -139,6 +141,35 @@ def _week_start_sqlite(element: week_start, compiler: Any, **kw: Any) -> str:
 @compiles(week_start)
 def _week_start_default(element: week_start, compiler: Any, **kw: Any) -> str:
     return f"to_char(date_trunc('week', {compiler.process(list(element.clauses)[0], **kw)}), 'YYYY-MM-DD')"
+
+
+class in_zones_and_ranges(ColumnElement[Any]):  # noqa: N801
+    """`(zone AND stamp >= start AND stamp < end) OR ...`: rows whose `zone_column` is one of `zones`
+    (None: NULL) and whose `stamp` falls in one of the [start, end) ranges of naive-UTC instants, each
+    term one search of a (zone, stamp) index. The zones and instants are written into the SQL as
+    literals (the instants as the store writes its own): hundreds of ranges cost no bound parameters
+    and no expression objects, and the compiled statement is cached for the same zones and ranges."""
+
+    inherit_cache = True
+    _traverse_internals = [("zone_column", InternalTraversal.dp_clauseelement),  # noqa: RUF012 - as SQLAlchemy declares it
+                           ("stamp", InternalTraversal.dp_clauseelement),
+                           ("zones", InternalTraversal.dp_plain_obj), ("ranges", InternalTraversal.dp_plain_obj)]
+
+    def __init__(self, zone_column: ColumnElement[Any], zones: Iterable[str | None], stamp: ColumnElement[Any],
+                 ranges: Iterable[tuple[dt.datetime, dt.datetime]]) -> None:
+        self.zone_column, self.stamp = zone_column, stamp
+        self.zones, self.ranges = tuple(zones), tuple(ranges)
+
+
+@compiles(in_zones_and_ranges)
+def _in_zones_and_ranges(element: in_zones_and_ranges, compiler: Any, **kw: Any) -> str:
+    column, stamp = compiler.process(element.zone_column, **kw), compiler.process(element.stamp, **kw)
+    known = [compiler.render_literal_value(name, String()) for name in element.zones if name]
+    zones = ([f"{column} IN ({', '.join(known)})"] if known else []) + (
+        [f"{column} IS NULL"] if None in element.zones else [])
+    terms = [f"({zone} AND {stamp} >= '{start:%Y-%m-%d %H:%M:%S.%f}' AND {stamp} < '{end:%Y-%m-%d %H:%M:%S.%f}')"
+             for zone in zones for start, end in element.ranges]
+    return f"({' OR '.join(terms)})" if terms else "1 = 0"
 
 
 def as_text(expr: ColumnElement[Any]) -> ColumnElement[str]:

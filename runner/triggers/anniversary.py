@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, literal, or_
+from sqlalchemy import Select, literal
 
 from ..models import Customer
-from ..sql import as_text
+from ..sql import as_text, in_zones_and_ranges
 from ..timezones import zone_or_default
 from .base import Window, occurrence_select
-from .local_time import LocalDateTrigger, LocalHourParams, due_days, month_days, to_utc, zone_conditions
+from .local_time import LocalDateTrigger, LocalHourParams, due_days, month_days, to_utc
 
 # The anniversaries looked for: up to the 50th. Each past year is one index range in the query.
 YEARS = 50
@@ -31,6 +32,11 @@ Range = tuple[dt.datetime, dt.datetime]
 
 class AnniversaryParams(LocalHourParams):
     since: Literal["first_order", "account"] = "first_order"
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_day_ranges(day: dt.date, zone: Any) -> tuple[Range, ...]:
+    return tuple(local_day_ranges(day, zone))
 
 
 def local_day_ranges(day: dt.date, zone: Any) -> list[Range]:
@@ -68,21 +74,19 @@ class AnniversaryTrigger(LocalDateTrigger):
                 # zones due at the same instant today may have kept other clocks in past years
                 by_ranges: dict[tuple[Range, ...], list[str | None]] = defaultdict(list)
                 for name in names:
-                    by_ranges[tuple(local_day_ranges(day, zone_or_default(name, window.default_zone)))].append(name)
+                    by_ranges[_cached_day_ranges(day, zone_or_default(name, window.default_zone))].append(name)
                 queries += [self._select(day, due, names, ranges) for ranges, names in by_ranges.items()]
         return queries
 
     def _select(self, day: dt.date, due: dt.datetime, names: list[str | None],
                 ranges: tuple[Range, ...]) -> Select[Any]:
-        stamp = self._stamp
-        # one AND per zone condition and range, so that each is one search of the (time_zone, stamp) index
+        # one term per zone condition and range, so that each is one search of the (time_zone, stamp) index
         return occurrence_select(
             customer_id=Customer.id,
             occurrence_key=literal("anniversary:") + as_text(Customer.id) + literal(f":{day.year}"),
             due_at=literal(due),
             detail=literal(day.isoformat()),
-        ).where(or_(*[and_(zone, stamp >= start, stamp < end)
-                    for zone in zone_conditions(names) for start, end in ranges]))
+        ).where(in_zones_and_ranges(Customer.time_zone, names, self._stamp, ranges))
 
     def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
         what = "first order" if self.params.since == "first_order" else "account"
