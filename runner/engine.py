@@ -138,7 +138,8 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
             .where(true() if customer_id is None else occ.c.customer_id == customer_id)
             .order_by(occ.c.due_at, occ.c.occurrence_key)
         )
-        for row in session.execute(full.execution_options(yield_per=CHUNK)).mappings():
+        # on the session's connection (Core): no ORM row loading, a plain select of columns needs none
+        for row in session.connection().execute(full.execution_options(yield_per=CHUNK)).mappings():
             due_at, customer = row["due_at"], row["customer_id"]
             # skip_reason, inlined
             skip = (SkipReason.SUPPRESSED if row["suppressed"] is not None
@@ -150,7 +151,7 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
                 first_step,
             )
     for step, query in later_steps(campaign, window, customer_id):
-        for row in session.execute(query.execution_options(yield_per=CHUNK)).mappings():
+        for row in session.connection().execute(query.execution_options(yield_per=CHUNK)).mappings():
             exit_reason = row["exit_reason"]
             yield Occurrence(
                 campaign_id=campaign.id, occurrence_key=row["occurrence_key"], customer_id=row["customer_id"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, exists, literal, or_, select
@@ -51,10 +52,13 @@ class LapsedTrigger(Trigger):
         return occurrence_select(customer_id=customer_id, due_at=due_at, detail=last_order,
                                  occurrence_key=literal("lapse:") + as_text(customer_id) + literal(":") + last_order)
 
+    @functools.cached_property
+    def _lapses_after(self) -> str:  # the same for every occurrence: written once, not per row
+        return f"(lapses after {format_duration(self.params.after)})"
+
     def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
         last = row["due_at"] - self.params.after
-        return (f"no order since {last:%Y-%m-%d}, {relative(last, now)} "
-                f"(lapses after {format_duration(self.params.after)})")
+        return f"no order since {last:%Y-%m-%d}, {relative(last, now)} {self._lapses_after}"
 
 
 def newer_live_order(newer: Any, customer_id: Any, placed_at: Any, order_id: Any, at: Instant) -> ColumnElement[bool]:

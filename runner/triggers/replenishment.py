@@ -7,7 +7,19 @@ from collections.abc import Iterator
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, exists, literal, select, true, union_all
+from sqlalchemy import (
+    ColumnCollection,
+    ColumnElement,
+    DateTime,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    literal,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 
 from ..asof import Instant, not_cancelled_by
@@ -43,7 +55,7 @@ class ReplenishmentTrigger(Trigger):
 
     The first pattern that matches a SKU gives its cycle; quantity scaling stops at
     `max_quantity`. The evaluation searches only the slices of placed_at that can fall due in
-    the window (`_select`). A later
+    the window (`_statement`). A later
     order of the same SKU by the same customer (not cancelled, placed by `now`) cancels it.
     """
 
@@ -52,13 +64,15 @@ class ReplenishmentTrigger(Trigger):
     Params = ReplenishmentParams
     params: ReplenishmentParams
 
+    def __init__(self, params: ReplenishmentParams) -> None:
+        super().__init__(params)
+        self._statements: dict[str, Select[Any]] = {}
+
     def occurrences(self, window: Window) -> list[Select[Any]]:
-        reordered = _reordered(OrderLine.customer_id, OrderLine.sku, OrderLine.placed_at, window.now)
-        return self._select(window, where=(Order.cancelled_at.is_(None), ~reordered))
+        return self._bound(window, "occurrences")
 
     def candidates(self, window: Window) -> list[Select[Any]]:
-        return self._select(window, columns=(Order.cancelled_at, OrderLine.sku,
-                                             OrderLine.placed_at.label("line_placed_at")))
+        return self._bound(window, "candidates")
 
     def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
         reordered = _reordered(occ.customer_id, occ.sku, occ.line_placed_at, at, as_of=True)
@@ -80,28 +94,46 @@ class ReplenishmentTrigger(Trigger):
                 yield and_(matches, *[~e for e in earlier], held), cycle * quantity - p.lead
             earlier.append(matches)
 
-    def _select(self, window: Window, *, columns: tuple[Any, ...] = (),
-                where: tuple[ColumnElement[bool], ...] = ()) -> list[Select[Any]]:
-        """One UNION ALL arm per slice that can fall due in the window, each a range search of the
-        placed_at index as wide as the window, due at placed_at plus the slice's constant: the query
-        reads the lines that can be due, not every line of the longest cycle's span, and an empty
-        window (nothing new since the last evaluation) reads nothing. The slices are disjoint, so no
-        line is found twice."""
+    def _bound(self, window: Window, kind: str) -> list[Select[Any]]:
+        """The statement of `kind` built once (`_statement`), with the window's bounds as its parameters.
+        An empty window (nothing new since the last evaluation) reads nothing."""
         if window.start >= window.now:
             return []
-        arms = []
-        for condition, span in self.slices():
-            due_at = plus_seconds(OrderLine.placed_at, literal(int(span.total_seconds())))
-            arms.append(
-                occurrence_select(customer_id=OrderLine.customer_id,
-                                  occurrence_key=literal("line:") + as_text(OrderLine.id), due_at=due_at,
-                                  order_id=OrderLine.order_id, order_line_id=OrderLine.id, detail=OrderLine.sku)
-                .add_columns(*columns)
-                .join(Order, Order.id == OrderLine.order_id)
-                .where(OrderLine.placed_at > window.start - span, OrderLine.placed_at <= window.now - span,
-                       condition, due_at > window.start, due_at <= window.now, *where)
-            )
-        return [union_all(*arms)] if arms else []  # type: ignore[list-item]  # a compound select, used as one
+        bounds: dict[str, Any] = {"repl_start": window.start, "repl_now": window.now}
+        for number, (_, span) in enumerate(self.slices()):
+            bounds[f"repl_low_{number}"], bounds[f"repl_high_{number}"] = window.start - span, window.now - span
+        return [self._statement(kind).params(bounds)]
+
+    def _statement(self, kind: str) -> Select[Any]:
+        """One UNION ALL arm per slice, each a range search of the placed_at index as wide as the window,
+        due at placed_at plus the slice's constant: the query reads the lines that can be due, not every
+        line of the longest cycle's span. The slices are disjoint, so no line is found twice. Built once
+        per trigger and kind, with the window's bounds left as named parameters: building two dozen arms
+        costs more than finding an hour's occurrences."""
+        if kind not in self._statements:
+            start, now = bindparam("repl_start", type_=DateTime()), bindparam("repl_now", type_=DateTime())
+            columns: tuple[Any, ...] = ()
+            where: tuple[ColumnElement[bool], ...] = ()
+            if kind == "occurrences":
+                reordered = _reordered(OrderLine.customer_id, OrderLine.sku, OrderLine.placed_at, now)
+                where = (Order.cancelled_at.is_(None), ~reordered)
+            else:
+                columns = (Order.cancelled_at, OrderLine.sku, OrderLine.placed_at.label("line_placed_at"))
+            arms = []
+            for number, (condition, span) in enumerate(self.slices()):
+                due_at = plus_seconds(OrderLine.placed_at, literal(int(span.total_seconds())))
+                low, high = (bindparam(f"repl_{edge}_{number}", type_=DateTime()) for edge in ("low", "high"))
+                arms.append(
+                    occurrence_select(customer_id=OrderLine.customer_id,
+                                      occurrence_key=literal("line:") + as_text(OrderLine.id), due_at=due_at,
+                                      order_id=OrderLine.order_id, order_line_id=OrderLine.id, detail=OrderLine.sku)
+                    .add_columns(*columns)
+                    .join(Order, Order.id == OrderLine.order_id)
+                    .where(OrderLine.placed_at > low, OrderLine.placed_at <= high, condition, due_at > start,
+                           due_at <= now, *where)
+                )
+            self._statements[kind] = union_all(*arms)  # type: ignore[assignment]  # a compound select, used as one
+        return self._statements[kind]
 
     def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
         when = relative(row["due_at"] + self.params.lead, now)
