@@ -30,6 +30,10 @@ from ..sql import plus_seconds
 from ..triggers.base import Window, relative
 from .exits import ended, exit_reason, journey_key
 
+#: the ledger rows a step's query reads: the step before, the journey's first step, and the step itself.
+#: Made once: an alias of a table builds its columns anew on first use, which costs more than the query.
+_PREVIOUS, _FIRST, _FOLLOWING = aliased(Send), aliased(Send), aliased(Send)
+
 #: the ledger states after which a step is settled and the next one may follow
 SETTLED = (SendStatus.SENT, SendStatus.SKIPPED, SendStatus.FAILED)
 
@@ -52,7 +56,7 @@ def step_select(campaign: Campaign, step: int, window: Window, customer_id: int 
     Only rows of the step before settled since `after` before the earliest due instant it could
     still find are read (the index on campaign, step and updated_at): older ones fell due before."""
     spec = campaign.spec.steps[step - 1]
-    previous, first, following = aliased(Send), aliased(Send), aliased(Send)
+    previous, first, following = _PREVIOUS, _FIRST, _FOLLOWING
     journey = journey_key(previous, step - 1)
     settled = func.coalesce(previous.sent_at, previous.updated_at)
     began = (previous if step == 2 else first).due_at  # the first step falls due when the journey begins

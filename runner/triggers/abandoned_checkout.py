@@ -21,6 +21,7 @@ from ..sql import as_text
 from .base import Trigger, TriggerParams, Window, delayed, occurrence_select, relative
 
 KEY_PREFIX = "checkout:"
+_LATER_ORDER = aliased(Order)  # made once: an alias builds its columns anew on first use
 
 
 def checkout_id(occurrence_key: str) -> int:
@@ -31,7 +32,7 @@ def checkout_id(occurrence_key: str) -> int:
 def open_at(customer_id: Any, created_at: Any, completed_at: Any, at: Instant) -> ColumnElement[bool]:
     """The checkout is still unfinished at `at`: not completed by then, and its customer placed no order
     from its creation until then (one probe of the orders' (customer_id, placed_at) index)."""
-    order = aliased(Order)
+    order = _LATER_ORDER
     bought = exists(select(order.id).where(order.customer_id == customer_id, order.placed_at >= created_at,
                                            order.placed_at <= at))
     return and_(not_cancelled_by(completed_at, at), ~bought)

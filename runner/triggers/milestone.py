@@ -25,6 +25,8 @@ from ..money import Money, to_minor
 from ..sql import as_text
 from .base import Trigger, TriggerParams, Window, delayed, occurrence_select, relative
 
+_EARLIER = aliased(Order)  # the customer's orders before the crossing one; made once (its columns cost)
+
 
 class MilestoneParams(TriggerParams):
     orders: list[Annotated[int, Field(ge=1)]] = Field(
@@ -74,7 +76,7 @@ class MilestoneTrigger(Trigger):
 
     def _crossings(self, window: Window) -> list[Select[Any]]:
         due_at, in_window = delayed(Order.placed_at, self.params.delay, window)
-        earlier = aliased(Order)
+        earlier = _EARLIER
         # what the customer had when the order was placed: a later cancellation does not undo a
         # crossing, so the answer is the same at every instant (live, at a past instant, simulated)
         before = and_(earlier.customer_id == Order.customer_id, not_cancelled_by(earlier.cancelled_at, Order.placed_at),

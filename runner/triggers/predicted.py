@@ -24,6 +24,8 @@ from ..sql import as_text, plus_seconds, stamp_key
 from .base import Trigger, TriggerParams, Window, occurrence_select, relative
 from .lapsed import newer_live_order
 
+_NEWER = aliased(Order)  # a newer order of the customer; made once (its columns cost on first use)
+
 
 class PredictedReorderParams(TriggerParams):
     orders: int = Field(default=3, ge=2, description="orders the customer has placed at least (K)")
@@ -54,7 +56,7 @@ class PredictedReorderTrigger(Trigger):
     params: PredictedReorderParams
 
     def occurrences(self, window: Window) -> list[Select[Any]]:
-        newer = aliased(Order)
+        newer = _NEWER
         return [self._select(window).where(
             Order.cancelled_at.is_(None),
             ~newer_live_order(newer, Order.customer_id, Order.placed_at, Order.id, window.now))]
