@@ -108,6 +108,8 @@ def due_selects(campaign: Campaign, window: Window) -> Iterator[tuple[Subquery, 
     window.now: the trigger's own occurrences where the store holds nothing later, its candidates
     still due then otherwise."""
     trigger = campaign.trigger
+    if window.start >= window.now:  # no instant is due in an empty window: nothing to ask the store
+        return
     if not window.as_of:
         for query in trigger.occurrences(window):
             yield query.subquery("occ"), true()

@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
-from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, func, literal, or_, select
+from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, case, func, literal, or_, select, true
 from sqlalchemy.orm import aliased
 
 from ..asof import Instant, not_cancelled_by
 from ..durations import Duration
 from ..models import Order
 from ..money import Money, to_minor
-from ..sql import as_text
+from ..sql import as_text, plus_seconds
 from .base import Trigger, TriggerParams, Window, delayed, occurrence_select, relative
 
 _EARLIER = aliased(Order)  # the customer's orders before the crossing one; made once (its columns cost)
@@ -65,46 +65,51 @@ class MilestoneTrigger(Trigger):
     params: MilestoneParams
 
     def occurrences(self, window: Window) -> list[Select[Any]]:
-        return [query.where(Order.cancelled_at.is_(None)) for query in self._crossings(window)]
+        return [self._crossings(window, live=True)]
 
     def candidates(self, window: Window) -> list[Select[Any]]:
-        return [query.add_columns(Order.cancelled_at) for query in self._crossings(window)]
+        return [self._crossings(window, live=False)]
 
     def still_due(self, occ: ColumnCollection[str, Any], at: Instant) -> ColumnElement[bool]:
         """The crossing order was not cancelled by then."""
         return not_cancelled_by(occ.cancelled_at, at)
 
-    def _crossings(self, window: Window) -> list[Select[Any]]:
-        due_at, in_window = delayed(Order.placed_at, self.params.delay, window)
+    def _crossings(self, window: Window, *, live: bool) -> Select[Any]:
+        """One query: each order placed in the window with what its customer had before it (one outer
+        join on the (customer_id, placed_at) index, grouped by order), then one CASE naming the threshold
+        it crosses, if any: the order count first, else the highest amount. `live`: only orders not
+        cancelled; otherwise every order, with its cancellation for `still_due`."""
+        _, in_window = delayed(Order.placed_at, self.params.delay, window)
         earlier = _EARLIER
         # what the customer had when the order was placed: a later cancellation does not undo a
         # crossing, so the answer is the same at every instant (live, at a past instant, simulated)
         before = and_(earlier.customer_id == Order.customer_id, not_cancelled_by(earlier.cancelled_at, Order.placed_at),
                       earlier.placed_at <= Order.placed_at,  # the index range; the tie on the instant below
                       or_(earlier.placed_at < Order.placed_at, earlier.id < Order.id))
-        orders_before = select(func.count()).where(before).scalar_subquery()
-        spent_before = (select(func.coalesce(func.sum(earlier.total_cents), 0))
-                        .where(before, earlier.currency == window.currency).scalar_subquery())
-
-        def crossing(key: str, crossed: ColumnElement[bool]) -> Select[Any]:
-            return (occurrence_select(customer_id=Order.customer_id, due_at=due_at, order_id=Order.id,
-                                      detail=Order.name,
-                                      occurrence_key=literal("milestone:") + as_text(Order.customer_id)
-                                      + literal(f":{key}"))
-                    .where(in_window, crossed))
-
+        counted = (
+            select(Order.id, Order.customer_id, Order.name, Order.placed_at, Order.currency, Order.total_cents,
+                   Order.cancelled_at, func.count(earlier.id).label("orders_before"),
+                   func.coalesce(func.sum(case((earlier.currency == window.currency, earlier.total_cents))),
+                                 0).label("spent_before"))
+            .outerjoin(earlier, before)
+            .where(in_window, Order.cancelled_at.is_(None) if live else true())
+            .group_by(Order.id)
+        ).subquery("counted")
+        order = counted.c
         counts = sorted(set(self.params.orders))
-        queries = [crossing(f"orders:{count}", orders_before == count - 1) for count in counts]
-        amounts = sorted({to_minor(str(amount), window.currency) for amount in self.params.spent})
-        for cents, above in zip(amounts, [*amounts[1:], None][:len(amounts)], strict=True):
-            # before < cents <= before + total, with the subquery written once (BETWEEN evaluates it once)
-            crossed = [Order.currency == window.currency, spent_before.between(cents - Order.total_cents, cents - 1)]
-            if above is not None:  # one email per order: the highest amount it crosses
-                crossed.append(spent_before + Order.total_cents < above)
-            if counts:  # ... and none when it crosses an order count, which has its own email
-                crossed.append(orders_before.not_in([count - 1 for count in counts]))
-            queries.append(crossing(f"spent:{window.currency}:{cents}", and_(*crossed)))
-        return queries
+        whens = [(order.orders_before == count - 1, literal(f"orders:{count}")) for count in counts]
+        amounts = sorted({to_minor(str(amount), window.currency) for amount in self.params.spent}, reverse=True)
+        whens += [(and_(order.currency == window.currency, order.spent_before < cents,
+                        order.spent_before + order.total_cents >= cents), literal(f"spent:{window.currency}:{cents}"))
+                  for cents in amounts]
+        crossed = case(*whens)
+        query = (occurrence_select(customer_id=order.customer_id, order_id=order.id, detail=order.name,
+                                   due_at=plus_seconds(order.placed_at,
+                                                       literal(int(self.params.delay.total_seconds()))),
+                                   occurrence_key=literal("milestone:") + as_text(order.customer_id) + literal(":")
+                                   + crossed)
+                 .where(crossed.is_not(None)))
+        return query if live else query.add_columns(order.cancelled_at)
 
     @staticmethod
     def _threshold(occurrence_key: str) -> tuple[int | None, Money | None]:
