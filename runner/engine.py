@@ -143,10 +143,10 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
         # on the session's connection (Core): no ORM row loading, a plain select of columns needs none
         for row in session.connection().execute(full.execution_options(yield_per=CHUNK)).mappings():
             due_at, customer = row["due_at"], row["customer_id"]
-            # skip_reason, inlined
-            skip = (SkipReason.SUPPRESSED if row["suppressed"] is not None
-                    else SkipReason.NO_CONSENT if marketing and not row["accepts_marketing"]
-                    else SkipReason.EXPIRED if due_at <= expired_by else None)
+            # skip_reason with its campaign lookups done once: a call and four lookups less per row
+            skip = blocked_reason(row["suppressed"] is not None, row["accepts_marketing"], marketing)
+            if skip is None and due_at <= expired_by:
+                skip = SkipReason.EXPIRED
             yield Occurrence(
                 campaign_id, row["occurrence_key"], customer, row["email"], row["order_id"], row["order_line_id"],
                 due_at, step_of + describe_row(row, now), skip, None, variant_for(customer) if varies else None,
