@@ -129,16 +129,16 @@ def quoted_printable(body: str) -> str:
     return b2a_qp(crlf.encode("utf-8"), istext=True)[:-2].decode("ascii")
 
 
-def lean_mime(email_: RenderedEmail, to: str, headers: Mapping[str, str]) -> bytes:
+def lean_mime(email_: RenderedEmail, to: str, headers: Mapping[str, str], date: dt.datetime = DATE) -> bytes:
     """multipart/alternative written out directly: the bodies quoted-printable, the boundary a random
-    token with `=_` (which quoted-printable never leaves in a body)."""
+    token with `=_` (which quoted-printable never leaves in a body); stamped with `date`."""
     boundary = f"=_{uuid.uuid4().hex}"
     head = [f"Content-Type: multipart/alternative; boundary=\"{boundary}\"", "MIME-Version: 1.0",
             f"Subject: {lean_header(email_.subject)}", f"From: {lean_address(email_.from_)}",
             f"To: {to}"]  # a customer's address as the store keeps it: bare, ASCII
     if email_.reply_to:
         head.append(f"Reply-To: {lean_address(email_.reply_to)}")
-    head += [f"Date: {format_datetime(DATE)}", f"Message-ID: {make_msgid(domain='example.com')}"]
+    head += [f"Date: {format_datetime(date)}", f"Message-ID: {make_msgid(domain='example.com')}"]
     head += [f"{name}: {lean_header(value)}" for name, value in headers.items()]
     parts = [f"--{boundary}\r\nContent-Type: text/{kind}; charset=\"utf-8\"\r\n"
              f"Content-Transfer-Encoding: quoted-printable\r\n\r\n{quoted_printable(body)}\r\n"
