@@ -23,8 +23,16 @@ from typing import Any, NamedTuple
 from render import PlainRenderer, lean_mime  # this script's folder is on sys.path
 
 from runner.campaigns import Campaign
-from runner.context import (Shop, _context, checkout_context, coupon_context, customer_context, line_context,
-                            order_context, product_context)
+from runner.context import (
+    Shop,
+    _context,
+    checkout_context,
+    coupon_context,
+    customer_context,
+    line_context,
+    order_context,
+    product_context,
+)
 from runner.dispatch import idempotency_key, message_headers
 from runner.i18n.locales import locale_or_default
 from runner.links.nps import nps_context
