@@ -29,13 +29,13 @@ from runner.context import (
     checkout_context,
     coupon_context,
     customer_context,
+    lazy_nps,
     line_context,
     order_context,
     product_context,
 )
 from runner.dispatch import idempotency_key, message_headers
 from runner.i18n.locales import locale_or_default
-from runner.links.nps import nps_context
 from runner.links.unsubscribe import unsubscribe_url
 from runner.money import Money
 from runner.recommend import BOUGHT_LOOKBACK
@@ -251,7 +251,7 @@ class FloorDispatch:
                  if s in products],
                 send.occurrence_key, send.due_at, send.reason,
                 unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email), send.variant,
-                send.step, nps_context(shop.public_url, shop.signing_key, send.id),
+                send.step, lazy_nps(shop.public_url, shop.signing_key, send.id),
                 coupon_context(campaign, shop, send.occurrence_key, None)))
         return contexts
 

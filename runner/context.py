@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -58,6 +58,39 @@ class Shop:
 
     def as_context(self) -> dict[str, str]:
         return {"name": self.name, "url": self.url, "address": self.address}
+
+
+class Lazy(Mapping[str, Any]):
+    """A context value built on its first read: a template that never reads it never pays for it
+    (the NPS question's eleven signed links, which most templates do not show)."""
+
+    __slots__ = ("_build", "_value")
+
+    def __init__(self, build: Callable[[], Mapping[str, Any]]) -> None:
+        self._build = build
+        self._value: Mapping[str, Any] | None = None
+
+    def _built(self) -> Mapping[str, Any]:
+        if self._value is None:
+            self._value = self._build()
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._built()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+    def __repr__(self) -> str:
+        return repr(self._built())
+
+
+def lazy_nps(public_url: str, key: bytes, send_id: int | None) -> Lazy:
+    """`nps` in the template, its links signed when a template first reads it."""
+    return Lazy(lambda: nps_context(public_url, key, send_id))
 
 
 def review_url(pattern: str, sku: str, product: Product | None, shop_url: str) -> str:
@@ -210,7 +243,7 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
             unsubscribe_url(shop.public_url, shop.signing_key, customer.id, customer.email), item.variant,
             item.step,
             # ledger rows have an id; previews and test sends have none, and get sample score links
-            nps_context(shop.public_url, shop.signing_key, getattr(item, "id", None)),
+            lazy_nps(shop.public_url, shop.signing_key, getattr(item, "id", None)),
             coupon_context(campaign, shop, item.occurrence_key, (pool_codes or {}).get(item.occurrence_key))))
     return contexts
 
@@ -254,7 +287,7 @@ def _context(campaign: Campaign, shop: Shop, now: dt.datetime, locale: str, cust
              order: dict[str, Any] | None, checkout: dict[str, Any] | None, lines: list[dict[str, Any]],
              line: dict[str, Any] | None,
              recommendations: list[dict[str, Any] | None], key: str, due_at: dt.datetime, reason: str,
-             unsubscribe: str, variant: str | None, step: int | None, nps: dict[str, Any],
+             unsubscribe: str, variant: str | None, step: int | None, nps: Mapping[str, Any],
              coupon: dict[str, Any] | None) -> dict[str, Any]:
     """The one shape of a template context (docs/templates.md)."""
     params = dict(campaign.message_for(variant, step).params)

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, true, update
+from sqlalchemy import and_, bindparam, or_, select, true, update
 from sqlmodel import Session
 
 from .campaigns import Campaign
@@ -124,6 +124,14 @@ def _still_allowed(session: Session, campaign: Campaign, sends: list[Send]) -> d
     blocked = {customer_id: reason for customer_id, consent, suppressed in rows
                if (reason := blocked_reason(suppressed is not None, consent, campaign.marketing))}
     return {s.id: blocked[s.customer_id] for s in sends if s.customer_id in blocked}  # type: ignore[misc]
+
+
+#: what `_record` does to a send the provider accepted, for a batch of them at once (`_settle`); the
+#: batch's Send objects are not used after it
+_RECORD_SENT = (update(Send.__table__).where(Send.__table__.c.id == bindparam("send_id"))  # type: ignore[attr-defined]
+                .values(status=SendStatus.SENT, sent_at=bindparam("now"), updated_at=bindparam("now"),
+                        provider=bindparam("provider"), provider_message_id=bindparam("message_id"), last_error=None,
+                        claim_token=None, lease_until=None))
 
 
 def _record(send: Send, result: SendResult, now: dt.datetime, policy: DeliveryPolicy, provider: str) -> str:
@@ -276,7 +284,9 @@ def _prepare(session: Session, campaign: Campaign, sends: list[Send], *, rendere
         if send.id in blocked:
             _skip(send, blocked[send.id], now, counts)  # type: ignore[index]
         else:
-            send.variant = campaign.variant_to_send(send.variant, send.customer_id)
+            variant = campaign.variant_to_send(send.variant, send.customer_id)
+            if variant != send.variant:  # assigned only when it changes: an unchanged send needs no flush
+                send.variant = variant
             ready.append(send)
     pool_codes: dict[str, str] = {}
     if ready and campaign.coupon is not None and campaign.coupon.pool is not None:
@@ -359,14 +369,20 @@ def _settle(session: Session, campaign: Campaign, batch: _Batch, now: dt.datetim
         session.commit()
         raise ProviderError(error, "this is a bug in the provider plugin; the batch is recorded as failed")
     rejected: list[NewSuppression] = []
+    accepted: list[dict[str, object]] = []
     for send, message, result in zip(to_send, messages, results, strict=True):
-        if result.outcome is not Outcome.ACCEPTED:
-            count_provider_error(provider.name, result.outcome.value)
+        if result.outcome is Outcome.ACCEPTED:
+            accepted.append({"send_id": send.id, "message_id": result.provider_message_id})
+            continue
+        count_provider_error(provider.name, result.outcome.value)
         counts[_record(send, result, now, policy, provider.name)] += 1
         if result.suppress is not None:
             rejected.append(NewSuppression(message.to, result.suppress, customer_id=send.customer_id,
                                            detail=f"{(result.error or provider.name)[:500]} "
                                                   f"(campaign {campaign.id}, send {send.id})"))
+    if accepted:  # the common outcome as one executemany, not an ORM update of each row
+        session.execute(_RECORD_SENT, [{**row, "now": now, "provider": provider.name} for row in accepted])
+        counts["sent"] += len(accepted)
     retry_in_window(session, campaign, to_send, default_zone)  # a retry waits out quiet hours, as a first attempt
     # In the same transaction as the results: once they are recorded, no later batch or
     # campaign can plan or send to a rejected address.
