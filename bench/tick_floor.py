@@ -249,11 +249,20 @@ def with_floors(ready: Path, campaigns: list[Campaign], now: dt.datetime) -> tup
     return kept, left_out
 
 
+def message(raw: bytes, send_id: int) -> tuple[Any, ...]:
+    """What a mail client reads (render.content), its X-Send-ID checked to be the row's own id and left
+    out: ids follow the order rows were inserted in, which may differ between triggers of several queries."""
+    headers, kind, parts = content(raw)
+    if dict(headers).get("X-Send-ID") != str(send_id):
+        sys.exit(f"message of send {send_id} has X-Send-ID {dict(headers).get('X-Send-ID')}")
+    return tuple(h for h in headers if h[0] != "X-Send-ID"), kind, parts
+
+
 def outcome(db: Path) -> dict[tuple[str, str], tuple[Any, ...]]:
     """Each ledger row's fields compared, and for a sent row its message as a mail client reads it."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        rows = conn.execute(f"SELECT {', '.join(LEDGER)}, provider_message_id FROM send").fetchall()
-    return {(r[0], r[1]): (*r[2:-1], content(Path(r[-1]).read_bytes()) if r[-1] else None) for r in rows}
+        rows = conn.execute(f"SELECT {', '.join(LEDGER)}, id, provider_message_id FROM send").fetchall()
+    return {(r[0], r[1]): (*r[2:-2], message(Path(r[-1]).read_bytes(), r[-2]) if r[-1] else None) for r in rows}
 
 
 def check_equal(work: Path) -> int:
@@ -261,8 +270,12 @@ def check_equal(work: Path) -> int:
     differ = [key for key in runner.keys() | floor.keys() if runner.get(key) != floor.get(key)]
     if differ:
         key = sorted(differ)[0]
+        mine, theirs = runner.get(key) or (), floor.get(key) or ()
+        fields = [*LEDGER[2:], "message"]
+        shown = [f"  {name}: runner {str(a)[:300]}\n  {' ' * len(name)}  floor  {str(b)[:300]}"
+                 for name, a, b in zip(fields, mine, theirs, strict=False) if a != b] or [f"  {mine} / {theirs}"]
         sys.exit(f"the floor's tick differs from the runner's in {len(differ):,} of {len(runner):,} ledger rows, "
-                 f"e.g. {key}:\n  runner {runner.get(key)}\n  floor  {floor.get(key)}")
+                 f"e.g. {key}:\n" + "\n".join(shown))
     return len(runner)
 
 
