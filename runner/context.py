@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, Table, func, select
+from sqlmodel import Session, SQLModel
 
 from .campaigns import Campaign
 from .coupons.generated import generated_code
@@ -177,6 +177,15 @@ def coupon_context(campaign: Campaign, shop: Shop, key: str, pool_code: str | No
     return {"code": pool_code or f"(from pool {spec.pool})", "pool": spec.pool}
 
 
+def _rows(session: Session, model: type[SQLModel], condition: ColumnElement[bool],
+          *order_by: Any) -> Iterator[Any]:
+    """The model's rows that meet `condition`, as result rows read by attribute like the model's instances
+    (the context only reads them): a batch loads a few thousand, without the ORM's instances, identity
+    map and change tracking."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return iter(session.execute(select(table).where(condition).order_by(*order_by)))
+
+
 def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], shop: Shop,
                    now: dt.datetime, pool_codes: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """One template context per item, in order; `pool_codes`: the code each item (by occurrence key)
@@ -188,26 +197,24 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
     """
     customer_ids = {i.customer_id for i in items}
     order_ids = {i.order_id for i in items if i.order_id is not None}
-    customers = {c.id: c for c in session.exec(select(Customer).where(Customer.id.in_(customer_ids))).scalars()}
+    customers = {c.id: c for c in _rows(session, Customer, Customer.id.in_(customer_ids))}
     tags: dict[int, list[str]] = defaultdict(list)
     for customer_id, tag in session.execute(select(CustomerTag.customer_id, CustomerTag.tag)
                                             .where(CustomerTag.customer_id.in_(customer_ids))
                                             .order_by(CustomerTag.tag)):
         tags[customer_id].append(tag)
     spending = customer_spending(session, customer_ids)
-    orders = {o.id: o for o in session.exec(select(Order).where(Order.id.in_(order_ids))).scalars()}
+    orders = {o.id: o for o in _rows(session, Order, Order.id.in_(order_ids))}
     lines: dict[int, list[OrderLine]] = defaultdict(list)
-    query = select(OrderLine).where(OrderLine.order_id.in_(order_ids)).order_by(OrderLine.id)
-    for line in session.exec(query).scalars():
+    for line in _rows(session, OrderLine, OrderLine.order_id.in_(order_ids), OrderLine.id):
         lines[line.order_id].append(line)
     checkout_of = ({i.occurrence_key: checkout_id(i.occurrence_key) for i in items}
                    if campaign.trigger.about == "checkout" else {})
-    checkouts = {c.id: c for c in session.exec(select(Checkout).where(
-        Checkout.id.in_(set(checkout_of.values())))).scalars()} if checkout_of else {}
+    checkouts = {c.id: c for c in _rows(session, Checkout, Checkout.id.in_(set(checkout_of.values())))
+                 } if checkout_of else {}
     cart: dict[int, list[CheckoutLine]] = defaultdict(list)
     if checkouts:
-        query = select(CheckoutLine).where(CheckoutLine.checkout_id.in_(checkouts)).order_by(CheckoutLine.id)
-        for cart_line in session.exec(query).scalars():
+        for cart_line in _rows(session, CheckoutLine, CheckoutLine.checkout_id.in_(checkouts), CheckoutLine.id):
             cart[cart_line.checkout_id].append(cart_line)
     bought_lines = {i.occurrence_key: lines.get(i.order_id or -1) or cart.get(checkout_of.get(i.occurrence_key, -1))
                     or [] for i in items}
@@ -216,7 +223,7 @@ def build_contexts(session: Session, campaign: Campaign, items: Sequence[Item], 
                            excluded={i.occurrence_key: bought.get(i.customer_id, set()) for i in items})
     wanted = ({ln.sku for group in [*lines.values(), *cart.values()] for ln in group}
               | {s for skus in related.values() for s in skus})
-    products = {p.sku: p for p in session.exec(select(Product).where(Product.sku.in_(wanted))).scalars()}
+    products = {p.sku: p for p in _rows(session, Product, Product.sku.in_(wanted))}
 
     contexts = []
     for item in items:
