@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
+import re
 import resource
 import shutil
 import sqlite3
@@ -59,6 +61,8 @@ from runner.settings import Settings  # noqa: E402
 from runner.triggers.base import Window  # noqa: E402
 
 BATCH_SIZE = 500
+MESSAGE_ID = re.compile(rb"^Message-ID:.*$", re.MULTILINE)
+BOUNDARY = re.compile(rb"=_[0-9a-f]{32}")
 PHASES = ("due set", "ledger", "claim + record", "contexts", "render", "MIME + write", "other", "tick")
 LEDGER = ("campaign_id", "occurrence_key", "customer_id", "due_at", "status", "skip_reason", "variant")
 
@@ -249,29 +253,43 @@ def with_floors(ready: Path, campaigns: list[Campaign], now: dt.datetime) -> tup
     return kept, left_out
 
 
-def message(raw: bytes, send_id: int) -> tuple[Any, ...]:
-    """What a mail client reads (render.content), its X-Send-ID checked to be the row's own id and left
-    out: ids follow the order rows were inserted in, which may differ between triggers of several queries."""
-    headers, kind, parts = content(raw)
-    if dict(headers).get("X-Send-ID") != str(send_id):
-        sys.exit(f"message of send {send_id} has X-Send-ID {dict(headers).get('X-Send-ID')}")
-    return tuple(h for h in headers if h[0] != "X-Send-ID"), kind, parts
+def message(raw: bytes, send_id: int) -> bytes:
+    """A digest of the message's bytes with its Message-ID and MIME boundary (random on both sides) blanked, and its
+    X-Send-ID checked to be the row's own id and left out: ids follow the order rows were inserted in,
+    which may differ between triggers of several queries."""
+    if f"\r\nX-Send-ID: {send_id}\r\n".encode() not in raw:
+        sys.exit(f"the message of send {send_id} carries another X-Send-ID")
+    raw = raw.replace(f"\r\nX-Send-ID: {send_id}\r\n".encode(), b"\r\n")
+    return hashlib.sha256(BOUNDARY.sub(b"=_", MESSAGE_ID.sub(b"Message-ID:", raw))).digest()
 
 
 def outcome(db: Path) -> dict[tuple[str, str], tuple[Any, ...]]:
-    """Each ledger row's fields compared, and for a sent row its message as a mail client reads it."""
+    """Each ledger row's fields compared, and for a sent row its message's digest and its file."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         rows = conn.execute(f"SELECT {', '.join(LEDGER)}, id, provider_message_id FROM send").fetchall()
-    return {(r[0], r[1]): (*r[2:-2], message(Path(r[-1]).read_bytes(), r[-2]) if r[-1] else None) for r in rows}
+    return {(r[0], r[1]): (*r[2:-2], message(Path(r[-1]).read_bytes(), r[-2]) if r[-1] else None, r[-1])
+            for r in rows}
+
+
+def same(runner: tuple[Any, ...] | None, floor: tuple[Any, ...] | None) -> bool:
+    """Equal rows, their messages equal byte for byte or, failing that, as a mail client reads them
+    (headers and decoded parts, bench/render.py's `content`)."""
+    if runner is None or floor is None or runner[:-2] != floor[:-2]:
+        return False
+    if runner[-2] == floor[-2]:
+        return True
+    if None in (runner[-1], floor[-1]):
+        return False
+    return bool(content(Path(runner[-1]).read_bytes()) == content(Path(floor[-1]).read_bytes()))
 
 
 def check_equal(work: Path) -> int:
     runner, floor = outcome(work / "runner.db"), outcome(work / "floor.db")
-    differ = [key for key in runner.keys() | floor.keys() if runner.get(key) != floor.get(key)]
+    differ = [key for key in runner.keys() | floor.keys() if not same(runner.get(key), floor.get(key))]
     if differ:
         key = sorted(differ)[0]
         mine, theirs = runner.get(key) or (), floor.get(key) or ()
-        fields = [*LEDGER[2:], "message"]
+        fields = [*LEDGER[2:], "message digest", "file"]
         shown = [f"  {name}: runner {str(a)[:300]}\n  {' ' * len(name)}  floor  {str(b)[:300]}"
                  for name, a, b in zip(fields, mine, theirs, strict=False) if a != b] or [f"  {mine} / {theirs}"]
         sys.exit(f"the floor's tick differs from the runner's in {len(differ):,} of {len(runner):,} ledger rows, "
@@ -319,6 +337,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             for name in ("runner", "floor") if round_ % 2 == 0 else ("floor", "runner"):
                 results[name].append(side(name, ready, campaigns_dir, work, args.at, only))
+                (work / "results.json").write_text(json.dumps(results))  # kept should a later round not finish
             if round_ == 0:
                 rows = check_equal(work)
                 print(f"  checked equal: {rows:,} ledger rows, {results['runner'][0]['emails']:,} .eml files")
