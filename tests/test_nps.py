@@ -104,6 +104,27 @@ def test_templates_get_eleven_links_and_previews_get_samples_that_record_nothing
         verify_score(KEY, "sample-3")
 
 
+def test_a_context_signs_the_score_links_only_when_a_template_reads_them(monkeypatch: pytest.MonkeyPatch):
+    from jinja2.sandbox import SandboxedEnvironment
+
+    import runner.context
+    built: list[int | None] = []
+
+    def counted(public_url: str, key: bytes, send_id: int | None) -> dict[str, object]:
+        built.append(send_id)
+        return nps_context(public_url, key, send_id)
+
+    monkeypatch.setattr(runner.context, "nps_context", counted)
+    nps = runner.context.lazy_nps("https://mail.example.com", KEY, 42)
+    env = SandboxedEnvironment()
+    assert env.from_string("{{ customer }}").render(customer="Ada", nps=nps) == "Ada" and built == []
+    shown = env.from_string("{{ nps.question }}|{% for link in nps.links %}{{ link.url }} {% endfor %}").render(nps=nps)
+    assert shown == nps_context("https://mail.example.com", KEY, 42)["question"] + "|" + "".join(
+        f"{link['url']} " for link in nps_context("https://mail.example.com", KEY, 42)["links"])
+    assert built == [42]  # once, however often it is read
+    assert dict(nps) == nps_context("https://mail.example.com", KEY, 42)
+
+
 # ---------------------------------------------------------------- recording
 
 def test_the_first_click_records_and_a_later_click_changes_the_score_with_its_time(app: App, shop: ShopBuilder):
