@@ -3,6 +3,7 @@ a list of ids as one parameter."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -143,6 +144,12 @@ def _week_start_default(element: week_start, compiler: Any, **kw: Any) -> str:
 
 def as_text(expr: ColumnElement[Any]) -> ColumnElement[str]:
     return cast(expr, String)
+
+
+def sqlite_stamp(moment: dt.datetime) -> str:
+    """A timestamp as SQLAlchemy's DateTime keeps it in SQLite ("2026-11-23 10:00:00.000000", any zone
+    dropped, not converted), for rows written straight to the driver."""
+    return (moment if moment.tzinfo is None else moment.replace(tzinfo=None)).isoformat(" ", "microseconds")
 
 
 def dialect_insert(engine_or_conn: Engine | Connection, table: Any) -> Any:
