@@ -614,6 +614,22 @@ def test_mime_bytes_parse_back_as_the_same_email(renderer: Renderer) -> None:
         == "utf-8"
 
 
+@pytest.mark.parametrize("subject", [
+    "Grüße, Zoë", "é" * 100, "🎂" * 30, "日本語のお知らせ " * 9,
+    "Wir vermissen dich, Jürgen ✓ " + "a" * 41 + "ü" + "b" * 80,  # a character across a word's end
+])
+def test_non_ascii_headers_are_encoded_words_on_lines_a_reader_accepts(subject: str) -> None:
+    rendered = RenderedEmail(subject=subject, preheader="", html="<p>x</p>", text="x\n", from_="a@shop.example.com")
+    raw = mime_bytes(rendered, to="ada@example.com", headers={"X-Note": subject}, date=NOW)
+    encoded = [line for line in raw.partition(b"\r\n\r\n")[0].split(b"\r\n")
+               if line.startswith((b"Subject: ", b"X-Note: ", b" "))]
+    assert max(len(line) for line in encoded) <= 78
+    words = [word for line in encoded for word in line.split() if word.startswith(b"=?")]
+    assert words and all(len(word) <= 75 for word in words)
+    parsed = BytesParser(policy=email.policy.default).parsebytes(raw)
+    assert parsed.defects == [] and parsed["Subject"] == parsed["X-Note"] == subject
+
+
 @pytest.mark.parametrize("body", [
     "plain ascii\n",
     "Hi Zoë,\n\n" + "= x " * 40 + "\nTrailing spaces   \nTrailing tab\t\n.\nFrom the shop\n",

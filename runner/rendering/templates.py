@@ -128,6 +128,7 @@ class Renderer:
             env.globals["locale"] = locale
         self._strings: dict[str, Template] = {}  # Jinja does not cache from_string()
         self._variants: dict[tuple[str, str], str] | None = None  # language variants found while pinned
+        self._pinned: dict[str, Template | None] = {}  # templates (None: absent) looked up while pinned
 
     @contextmanager
     def pinned(self) -> Iterator[None]:
@@ -148,6 +149,7 @@ class Renderer:
             yield
         finally:
             self._variants, self.files.auto_reload = None, True
+            self._pinned.clear()
 
     def _variant(self, template: str, locale: str) -> str:
         if self._variants is None:
@@ -178,12 +180,19 @@ class Renderer:
 
     def _template(self, name: str, *, optional: bool = False) -> Template | None:
         """The compiled template `name` (cached); None when optional and absent. Raises Jinja errors."""
+        if self._variants is not None and name in self._pinned:
+            pinned = self._pinned[name]
+            if pinned is not None or optional:
+                return pinned
         try:
-            return self.files.get_template(name)
+            found: Template | None = self.files.get_template(name)
         except TemplateNotFound as exc:
-            if optional and exc.name == name:
-                return None
-            raise
+            if not (optional and exc.name == name):
+                raise
+            found = None
+        if self._variants is not None:
+            self._pinned[name] = found
+        return found
 
     def _string(self, source: str) -> Template:
         template = self._strings.get(source)
