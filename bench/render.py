@@ -52,6 +52,7 @@ from runner.i18n.filters import FILTERS  # noqa: E402
 from runner.models import SendStatus  # noqa: E402
 from runner.providers.base import OutgoingMessage  # noqa: E402
 from runner.recommend import refresh_affinity  # noqa: E402
+from runner.rendering.mime import QP_LINES  # noqa: E402
 from runner.rendering.templates import RenderedEmail, Renderer, tidy_text  # noqa: E402
 from runner.settings import Settings  # noqa: E402
 
@@ -167,6 +168,14 @@ def runner_render(renderer: Renderer, work: list[Job], default_from: str) -> lis
         return [renderer.render(m, c, default_from=default_from) for m, c, _ in work]
 
 
+def runner_mime(emails: list[RenderedEmail], work: list[Job]) -> list[bytes]:
+    """As the file provider writes them. The quoted-printable lines kept from earlier rounds are
+    forgotten first: within a round, as in a tick, only lines repeated from one email to the next
+    are found encoded already."""
+    QP_LINES.clear()
+    return [outgoing(r, c["customer"]["email"], h).mime_bytes for r, (_, c, h) in zip(emails, work, strict=True)]
+
+
 def timed(work: Callable[[], object]) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     work()
@@ -201,8 +210,7 @@ def main() -> None:
     phases: dict[str, Callable[[], object]] = {
         "runner render": lambda: runner_render(renderer, work, default_from),
         "floor render": lambda: [plain.render(m, c, default_from) for m, c, _ in work],
-        "runner MIME": lambda: [outgoing(r, c["customer"]["email"], h).mime_bytes
-                                for r, (_, c, h) in zip(runner_emails, work, strict=True)],
+        "runner MIME": lambda: runner_mime(runner_emails, work),
         "floor MIME": lambda: [lean_mime(r, c["customer"]["email"], h)
                                for r, (_, c, h) in zip(floor_emails, work, strict=True)],
     }

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from itertools import islice
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Insert, Subquery, and_, select, true
+from sqlalchemy import ColumnElement, Connection, Dialect, Subquery, and_, select, true
 from sqlmodel import Session
 
 from .audience import audience_sql
 from .campaigns import Campaign
+from .errors import StoreError
 from .journeys.steps import audience, describe, later_steps
 from .models import CampaignState, Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
 from .segments import SegmentRules
-from .sql import dialect_insert
+from .sql import sqlite_stamp
 from .store import Store
 from .triggers.base import Window
 
@@ -185,24 +186,43 @@ def plan(store: Store, campaign: Campaign, window: Window, policies: Policies | 
     return counts
 
 
-def ledger_insert(bind: Connection) -> Insert:
-    """The ledger's INSERT that does nothing for an occurrence the ledger holds already (another tick or
-    worker planned it), on the table itself: executed with a list of rows it is one executemany, without
-    the ORM's per-row bookkeeping."""
-    return dialect_insert(bind, Send.__table__).on_conflict_do_nothing(index_elements=["campaign_id",
-                                                                                         "occurrence_key"])
+# The ledger columns `record` writes (the others keep their defaults: NULL, or the row's id).
+LEDGER_COLUMNS = ("campaign_id", "occurrence_key", "customer_id", "order_id", "order_line_id", "due_at", "reason",
+                  "variant", "step", "status", "skip_reason", "attempts", "next_attempt_at", "created_at",
+                  "updated_at")
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # positional, as the drivers take them
+
+
+def ledger_insert_sql(dialect: Dialect) -> str:
+    """The ledger's INSERT, doing nothing for an occurrence the ledger holds already (another tick or
+    worker planned it): the same text on SQLite and PostgreSQL but for the placeholders."""
+    mark = _PLACEHOLDERS.get(dialect.paramstyle)
+    if mark is None:
+        raise StoreError(f"the store's driver takes {dialect.paramstyle} parameters, which the ledger cannot write",
+                         "use a sqlite:/// or postgresql+psycopg:// LIFECYCLE_DATABASE_URL")
+    return (f"INSERT INTO send ({', '.join(LEDGER_COLUMNS)}) VALUES ({', '.join([mark] * len(LEDGER_COLUMNS))}) "
+            "ON CONFLICT (campaign_id, occurrence_key) DO NOTHING")
 
 
 def record(connection: Connection, occurrences: list[Occurrence], stamp: dt.datetime) -> None:
-    """Insert the occurrences as ledger rows (planned, deferred or skipped), in the caller's transaction."""
+    """Insert the occurrences as ledger rows (planned, deferred or skipped), in the caller's transaction.
+
+    One `executemany` of plain tuples straight to the driver: SQLAlchemy's per-row parameter processing
+    cost as much as the insert itself. Timestamps are passed as the column type would pass them (on
+    SQLite the text the store keeps, `sqlite_stamp`; PostgreSQL's driver takes datetimes).
+    """
     if not occurrences:
         return
-    planned = SendStatus.PLANNED
-    connection.execute(ledger_insert(connection), [{
-        "campaign_id": o.campaign_id, "occurrence_key": o.occurrence_key, "customer_id": o.customer_id,
-        "order_id": o.order_id, "order_line_id": o.order_line_id, "due_at": o.due_at, "reason": o.reason,
-        "variant": o.variant, "step": o.step,
-        "status": o.status.value, "skip_reason": o.skip_reason.value if o.skip_reason else None,
-        "attempts": 0, "next_attempt_at": (o.deferred_until or o.due_at) if o.status is planned else None,
-        "created_at": stamp, "updated_at": stamp,
-    } for o in occurrences])
+    when = sqlite_stamp if connection.dialect.name == "sqlite" else _as_is
+    planned, now = SendStatus.PLANNED, when(stamp)
+    rows = []
+    for o in occurrences:
+        status = o.status
+        rows.append((o.campaign_id, o.occurrence_key, o.customer_id, o.order_id, o.order_line_id, when(o.due_at),
+                     o.reason, o.variant, o.step, status.value, o.skip_reason.value if o.skip_reason else None, 0,
+                     when(o.deferred_until or o.due_at) if status is planned else None, now, now))
+    connection.exec_driver_sql(ledger_insert_sql(connection.dialect), rows)
+
+
+def _as_is(moment: dt.datetime) -> dt.datetime:
+    return moment

@@ -176,6 +176,12 @@ def as_text(expr: ColumnElement[Any]) -> ColumnElement[str]:
     return cast(expr, String)
 
 
+def sqlite_stamp(moment: dt.datetime) -> str:
+    """A timestamp as SQLAlchemy's DateTime keeps it in SQLite ("2026-11-23 10:00:00.000000", any zone
+    dropped, not converted), for rows written straight to the driver."""
+    return (moment if moment.tzinfo is None else moment.replace(tzinfo=None)).isoformat(" ", "microseconds")
+
+
 def dialect_insert(engine_or_conn: Engine | Connection, table: Any) -> Any:
     """The dialect's INSERT, which offers on_conflict_do_nothing / on_conflict_do_update."""
     name = engine_or_conn.dialect.name

@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from shopkit import ROOT, ShopBuilder, utc, write_campaign
-from sqlalchemy import select
+from sqlalchemy import DateTime, select
+from sqlalchemy.dialects import sqlite
 
 from runner.app import App
 from runner.engine import Occurrence, record
 from runner.models import Send, SkipReason
 from runner.providers.file import FileProvider
+from runner.sql import sqlite_stamp
 from runner.triggers.base import Window
 
 
@@ -347,20 +349,42 @@ def test_audience_amounts_use_the_shop_currency_and_empty_values_count_as_the_sh
 
 
 def test_recording_the_same_occurrences_twice_keeps_one_ledger_row_each(app: App, shop: ShopBuilder):
-    """Another tick or worker planned them already: the second insert is ignored, not an error."""
+    """Another tick or worker planned them already: the second insert is ignored, not an error. Every
+    column comes back as it was recorded (the rows go to the driver without SQLAlchemy's types)."""
     at = dt.datetime(2026, 3, 2, 10)
     customer = shop.customer("ada@example.com")
     found = [Occurrence(campaign_id="thank-you", occurrence_key=f"order:{n}", customer_id=customer,
-                        email="ada@example.com", order_id=None, order_line_id=None, due_at=at - dt.timedelta(hours=n),
-                        reason="bench", skip_reason=SkipReason.NO_CONSENT if n == 2 else None) for n in (1, 2, 3)]
+                        email="ada@example.com", order_id=None, order_line_id=None,
+                        due_at=at - dt.timedelta(hours=n, microseconds=n - 1), reason=f"bench {n}",
+                        skip_reason=SkipReason.NO_CONSENT if n == 2 else None) for n in (1, 2, 3)]
+    found.append(Occurrence(campaign_id="thank-you", occurrence_key="order:4", customer_id=customer,
+                            email="ada@example.com", order_id=None, order_line_id=None, due_at=at, reason="held",
+                            skip_reason=SkipReason.QUIET_HOURS, deferred_until=at + dt.timedelta(hours=8),
+                            variant="b", step=2))
     for _ in range(2):
         with app.store.session() as session:
             record(session.connection(), found, at)
             session.commit()
     rows = ledger(app)
-    assert [(s.occurrence_key, s.status, s.skip_reason, s.next_attempt_at) for s in rows] == [
-        ("order:1", "planned", None, at - dt.timedelta(hours=1)),
-        ("order:2", "skipped", "no_consent", None),
-        ("order:3", "planned", None, at - dt.timedelta(hours=3)),
+    due = [o.due_at for o in found]
+    assert [(s.occurrence_key, s.status, s.skip_reason, s.due_at, s.next_attempt_at, s.reason, s.variant, s.step,
+             s.attempts) for s in rows] == [
+        ("order:1", "planned", None, due[0], due[0], "bench 1", None, None, 0),
+        ("order:2", "skipped", "no_consent", due[1], None, "bench 2", None, None, 0),
+        ("order:3", "planned", None, due[2], due[2], "bench 3", None, None, 0),
+        ("order:4", "planned", "quiet_hours", at, at + dt.timedelta(hours=8), "held", "b", 2, 0),
     ]
-    assert all(s.created_at == s.updated_at == at for s in rows)
+    assert due[1].microsecond == 999_999 and all(s.created_at == s.updated_at == at for s in rows)
+    with app.store.session() as session:  # compared in SQL with timestamps SQLAlchemy binds itself
+        between = (Send.due_at < due[1] + dt.timedelta(microseconds=1), Send.due_at >= due[2])
+        assert session.scalars(select(Send.occurrence_key).where(*between).order_by(Send.id)).all() == [
+            "order:2", "order:3"]
+
+
+@pytest.mark.parametrize("moment", [dt.datetime(2026, 11, 23, 10), dt.datetime(2026, 1, 2, 3, 4, 5, 6),
+                                    dt.datetime(999, 12, 31, 23, 59, 59, 999999),
+                                    dt.datetime(2026, 11, 23, 10, tzinfo=ZoneInfo("Europe/Berlin"))])
+def test_the_ledger_writes_sqlite_timestamps_as_sqlalchemy_does(moment: dt.datetime) -> None:
+    """Stored text is compared as text: the same format as the column type's, or ranges go wrong."""
+    dialect = sqlite.dialect()
+    assert sqlite_stamp(moment) == DateTime().dialect_impl(dialect).bind_processor(dialect)(moment)

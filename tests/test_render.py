@@ -7,6 +7,7 @@ import email
 import email.policy
 import os
 import textwrap
+from binascii import b2a_qp
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from runner.campaigns import Campaign, MessageSpec, parse_campaign
 from runner.links.nps import nps_context
 from runner.money import Money
-from runner.rendering.mime import build_mime, mime_bytes
+from runner.rendering.mime import _quoted_printable, build_mime, mime_bytes
 from runner.rendering.templates import RenderedEmail, Renderer, RenderError
 from runner.rendering.text import html_to_text
 
@@ -349,6 +350,22 @@ def test_templates_cannot_mutate_the_shared_context(tmp_path: Path) -> None:
     assert context["params"] == {"discount_code": "REAL"}
 
 
+def test_a_dict_key_reads_as_in_plain_jinja(tmp_path: Path) -> None:
+    """`a.b` on a dict is its key b, unless b is one of the dict's own attributes (which the sandbox
+    checks); a missing key is an error, not a blank."""
+    write(tmp_path, "keys.html", "{{ params.code }} {{ params.items()|list|length }} {{ params.keys is callable }}\n")
+    context = make_context(params={"code": "WB10", "items": "not this", "keys": "nor this"})
+    assert Renderer(tmp_path).render(message("keys"), context, default_from=FROM).html == "WB10 3 True"
+    write(tmp_path, "missing.html", "{{ params.nothing }}\n")
+    with pytest.raises(RenderError, match="nothing"):
+        Renderer(tmp_path).render(message("missing"), context, default_from=FROM)
+
+
+def test_a_subject_without_jinja_renders_as_itself(renderer: Renderer) -> None:
+    rendered = render(renderer, "birthday", make_context(), subject="  Happy\n birthday {from us}  ")
+    assert rendered.subject == "Happy birthday {from us}"
+
+
 def test_text_part_is_derived_from_html_when_there_is_no_txt(tmp_path: Path) -> None:
     write(tmp_path, "plain.html", """\
         <html><head><title>{{ subject }}</title></head><body>
@@ -595,6 +612,38 @@ def test_mime_bytes_parse_back_as_the_same_email(renderer: Renderer) -> None:
     assert [parsed[name] for name in HEADERS] == list(HEADERS.values())
     assert build_mime(rendered, to="ada@example.com", headers={}, date=NOW).get_payload(0).get_content_charset() \
         == "utf-8"
+
+
+@pytest.mark.parametrize("subject", [
+    "Grüße, Zoë", "é" * 100, "🎂" * 30, "日本語のお知らせ " * 9,
+    "Wir vermissen dich, Jürgen ✓ " + "a" * 41 + "ü" + "b" * 80,  # a character across a word's end
+])
+def test_non_ascii_headers_are_encoded_words_on_lines_a_reader_accepts(subject: str) -> None:
+    rendered = RenderedEmail(subject=subject, preheader="", html="<p>x</p>", text="x\n", from_="a@shop.example.com")
+    raw = mime_bytes(rendered, to="ada@example.com", headers={"X-Note": subject}, date=NOW)
+    encoded = [line for line in raw.partition(b"\r\n\r\n")[0].split(b"\r\n")
+               if line.startswith((b"Subject: ", b"X-Note: ", b" "))]
+    assert max(len(line) for line in encoded) <= 78
+    words = [word for line in encoded for word in line.split() if word.startswith(b"=?")]
+    assert words and all(len(word) <= 75 for word in words)
+    parsed = BytesParser(policy=email.policy.default).parsebytes(raw)
+    assert parsed.defects == [] and parsed["Subject"] == parsed["X-Note"] == subject
+
+
+@pytest.mark.parametrize("body", [
+    "plain ascii\n",
+    "Hi Zoë,\n\n" + "= x " * 40 + "\nTrailing spaces   \nTrailing tab\t\n.\nFrom the shop\n",
+    "<p>" + "é" * 100 + "</p>",
+    "\n\nlines\n\n\nbetween\r\ncarriage\rreturns\n",
+    "x" * 75 + " \n" + "y" * 76 + "\n" + "z" * 77 + "=\n" + "\u00a0" * 30,
+])
+def test_quoted_printable_encodes_line_by_line_as_the_whole_body_would_be(body: str) -> None:
+    """Each distinct line is encoded once and kept: the joined lines must be what binascii gives for the
+    whole body, the first time and when every line comes from what was kept."""
+    whole = body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n") + "\r\n"
+    expected = b2a_qp(whole.encode("utf-8"), istext=True)[:-2]
+    assert _quoted_printable(body) == expected
+    assert _quoted_printable(body) == expected
 
 
 def test_a_pinned_batch_renders_the_templates_as_they_were_when_it_started(tmp_path: Path) -> None:

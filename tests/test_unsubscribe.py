@@ -35,6 +35,15 @@ def test_sign_and_verify_round_trip() -> None:
     assert mac == b64(hmac.new(KEY, "42:Zoë+news@Example.com".encode(), hashlib.sha256).digest())
 
 
+def test_tokens_signed_one_after_another_with_two_keys_are_each_their_own_hmac() -> None:
+    """The keyed HMAC is kept per key and copied for each token: no token carries another's state."""
+    other = b"another shop's key"
+    for key, customer in [(KEY, 1), (other, 2), (KEY, 3), (KEY, 1), (other, 2)]:
+        payload = f"{customer}:c{customer}@example.com".encode()
+        assert sign(key, customer, f"c{customer}@example.com") == (
+            f"{b64(payload)}.{b64(hmac.new(key, payload, hashlib.sha256).digest())}")
+
+
 def test_unsubscribe_url() -> None:
     token = sign(KEY, 1, "a@example.com")
     assert unsubscribe_url("https://mail.example.com/", KEY, 1, "a@example.com") == (

@@ -52,8 +52,13 @@ def date_text(value: dt.date | dt.datetime | None, locale: str, fmt: str | None 
         return ""
     if fmt and "%" in fmt:
         return value.strftime(fmt)
-    pattern, parsed = _date_pattern(fmt or "long", locale)
-    return pattern.apply(value.date() if isinstance(value, dt.datetime) else value, parsed)
+    return _date_in(value.date() if isinstance(value, dt.datetime) else value, fmt or "long", locale)
+
+
+@lru_cache(maxsize=4096)  # a batch's emails show the same few days
+def _date_in(day: dt.date, fmt: str, locale: str) -> str:
+    pattern, parsed = _date_pattern(fmt, locale)
+    return pattern.apply(day, parsed)
 
 
 def datetime_text(value: dt.datetime | None, locale: str, fmt: str | None = None) -> str:

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 import re
+from functools import lru_cache
 
 from sqlmodel import select
 
@@ -55,8 +56,15 @@ def _decode(part: str) -> bytes:
     return raw
 
 
+@lru_cache(maxsize=8)  # one signing key per shop: keying HMAC is half its cost on a short payload
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
 def _mac(key: bytes, payload: bytes) -> bytes:
-    return hmac.new(key, payload, hashlib.sha256).digest()
+    mac = _keyed(key).copy()  # a fresh copy each time: the cached one is never updated
+    mac.update(payload)
+    return mac.digest()
 
 
 def signed_token(key: bytes, payload: bytes) -> str:

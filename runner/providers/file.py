@@ -26,12 +26,15 @@ class FileProvider(Provider):
 
     def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         results = []
+        made: set[Path] = set()  # folders made (or found) in this batch: one mkdir per campaign, not per email
         for message in messages:
             folder = self.outbox / ("test" if message.is_test else message.campaign_id)
             path = folder / f"{message.idempotency_key}.eml"
             try:
                 if not path.exists():
-                    folder.mkdir(parents=True, exist_ok=True)
+                    if folder not in made:
+                        folder.mkdir(parents=True, exist_ok=True)
+                        made.add(folder)
                     partial = path.with_suffix(".eml.part")
                     partial.write_bytes(message.mime_bytes)
                     os.replace(partial, path)  # a crash never leaves a half-written .eml

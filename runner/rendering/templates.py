@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +70,37 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# ---------------------------------------------------------------- the sandbox
+
+# What `a.b` finds as an attribute of a plain dict before it looks for the key b (its methods and
+# the attributes every object has).
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with two shortcuts that change nothing it allows or renders.
+
+    - `a.b` on a plain dict (every part of a context but its amounts and dates is one) is the key b
+      when b is not one of the dict's own attributes. The sandbox would first ask for the
+      attribute, fail with an exception, then return the item unchecked, as here; attributes (and
+      everything that is not a plain dict) still go through its checks.
+    - A template's globals are a plain dict, not a ChainMap over the environment's: Jinja copies them
+      into every render's context, which iterates a ChainMap in Python. The environment's globals
+      are set before any template is loaded and never change.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+
 # ---------------------------------------------------------------- the renderer
 
 class Renderer:
@@ -78,7 +109,7 @@ class Renderer:
     def __init__(self, templates_dir: Path, locale: str = DEFAULT_LOCALE) -> None:
         self.templates_dir = Path(templates_dir)
         self.locale = locale
-        self.files = ImmutableSandboxedEnvironment(
+        self.files = _Sandbox(
             loader=FileSystemLoader(self.templates_dir),
             autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=False),
             undefined=StrictUndefined,
@@ -89,7 +120,7 @@ class Renderer:
             auto_reload=True,
             cache_size=1000,
         )
-        self.strings = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+        self.strings = _Sandbox(autoescape=False, undefined=StrictUndefined)
         for env in (self.files, self.strings):
             env.filters.update(FILTERS)
             # The shop's locale, for where a render's own `locale` does not reach: a macro imported
@@ -97,6 +128,7 @@ class Renderer:
             env.globals["locale"] = locale
         self._strings: dict[str, Template] = {}  # Jinja does not cache from_string()
         self._variants: dict[tuple[str, str], str] | None = None  # language variants found while pinned
+        self._pinned: dict[str, Template | None] = {}  # templates (None: absent) looked up while pinned
 
     @contextmanager
     def pinned(self) -> Iterator[None]:
@@ -117,6 +149,7 @@ class Renderer:
             yield
         finally:
             self._variants, self.files.auto_reload = None, True
+            self._pinned.clear()
 
     def _variant(self, template: str, locale: str) -> str:
         if self._variants is None:
@@ -147,12 +180,19 @@ class Renderer:
 
     def _template(self, name: str, *, optional: bool = False) -> Template | None:
         """The compiled template `name` (cached); None when optional and absent. Raises Jinja errors."""
+        if self._variants is not None and name in self._pinned:
+            pinned = self._pinned[name]
+            if pinned is not None or optional:
+                return pinned
         try:
-            return self.files.get_template(name)
+            found: Template | None = self.files.get_template(name)
         except TemplateNotFound as exc:
-            if optional and exc.name == name:
-                return None
-            raise
+            if not (optional and exc.name == name):
+                raise
+            found = None
+        if self._variants is not None:
+            self._pinned[name] = found
+        return found
 
     def _string(self, source: str) -> Template:
         template = self._strings.get(source)
@@ -187,6 +227,8 @@ class Renderer:
 
     def render_string(self, source: str, context: Mapping[str, Any], *, what: str = "string") -> str:
         """One of the message's Jinja strings (subject, preheader, from), on a single line."""
+        if "{" not in source:  # no Jinja in it (a fixed From, say): it renders as itself
+            return _one_line(source)
         try:
             return _one_line(self._string(source).render(context))
         except Exception as exc:  # any failure inside a template is the template's
