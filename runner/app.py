@@ -34,6 +34,7 @@ from .policies.loader import with_policies
 from .providers import Provider, provider_from_settings
 from .providers.base import OutgoingMessage, SendResult
 from .recommend import refresh_affinity, refresh_if_stale
+from .thresholds import refresh_vip_threshold
 from .rendering.templates import RenderedEmail, Renderer
 from .reports.campaigns import CampaignResult, campaign_results
 from .reports.customers import CustomerFigures, customer_figures, segment_members
@@ -221,6 +222,16 @@ class App(CouponOperations):
                 return refresh_if_stale(session, now)
             refresh_affinity(session, now)
             return True
+
+    def refresh_vip_threshold(self, now: dt.datetime, *, only_if_stale: bool = False) -> bool:
+        """Record the VIP segment's spend threshold as of `now` (one ranked scan of the buying customers),
+        which `milestone`'s `segment: vip` compares orders with, or only when the last one is a day old or
+        there is none; returns whether it recorded one. Not part of a tick: the daemon runs it with the
+        product-affinity rebuild, cron users with `lifecycle refresh-affinity`."""
+        now = utc_naive(now)
+        self.store.check()
+        with self.store.session() as session:
+            return refresh_vip_threshold(session, now, self.segment_rules, only_if_stale=only_if_stale)
 
     # ------------------------------------------------------------ reports
 
