@@ -50,6 +50,7 @@ from runner.providers.file import FileProvider  # noqa: E402
 from runner.providers.postmark import PostmarkProvider  # noqa: E402
 from runner.recommend import refresh_affinity  # noqa: E402
 from runner.settings import Settings  # noqa: E402
+from runner.thresholds import refresh_vip_threshold  # noqa: E402
 from runner.triggers.base import Window  # noqa: E402
 
 TOKEN = "bench-token"
@@ -176,6 +177,9 @@ def main() -> None:
             started = time.perf_counter()
             refresh_affinity(session, naive)
             print(f"{'product affinity refresh (daily)':<34} {time.perf_counter() - started:8.2f} s")
+            started = time.perf_counter()  # one ranked scan of every buying customer: never on a tick
+            refresh_vip_threshold(session, naive, app.segment_rules)
+            print(f"{'VIP threshold refresh (daily)':<34} {time.perf_counter() - started:8.2f} s")
             if args.policy:
                 started = time.perf_counter()
                 sends, events = seed_history(session, naive)

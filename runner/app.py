@@ -34,7 +34,6 @@ from .policies.loader import with_policies
 from .providers import Provider, provider_from_settings
 from .providers.base import OutgoingMessage, SendResult
 from .recommend import refresh_affinity, refresh_if_stale
-from .thresholds import refresh_vip_threshold
 from .rendering.templates import RenderedEmail, Renderer
 from .reports.campaigns import CampaignResult, campaign_results
 from .reports.customers import CustomerFigures, customer_figures, segment_members
@@ -47,6 +46,7 @@ from .simulation.grid import TickGrid
 from .simulation.replay import Shape, SimulatedOccurrence, simulate_campaign
 from .store import Store, utc_naive
 from .telemetry import TICK_DURATION
+from .thresholds import refresh_vip_threshold
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 from shopkit import ShopBuilder, utc, write_campaign
-from test_engine import install, ledger, sent_keys, tick
-
 from sqlalchemy import select
+from test_engine import install, ledger, sent_keys, tick
 
 from runner.app import App
 from runner.importers.aggregates import refresh_customer_aggregates

@@ -67,6 +67,8 @@ def _import(env: Env, kind: str, path: Path) -> None:
         _print_problems(exc)
         raise
     click.echo(report.summary())
+    if kind in ("orders", "transactions"):  # a first import, or the first of the day: `segment: vip` needs one
+        app.refresh_vip_threshold(kwargs["now"], only_if_stale=True)
     shown = report.warnings if env.verbose else report.warnings[:5]
     for warning in shown:
         click.echo(f"warning: {warning}", err=True)

@@ -1,4 +1,4 @@
-"""The segment_threshold table: the VIP spend threshold as each nightly refresh found it, for `milestone`'s `segment: vip`.
+"""The segment_threshold table: the VIP spend threshold each nightly refresh found, for `milestone`'s `segment: vip`.
 
 Revision ID: 0014
 Revises: 0013
