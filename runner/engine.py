@@ -13,9 +13,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Insert, Subquery, and_, select, true
+from sqlalchemy import ColumnElement, Connection, Insert, Select, Subquery, and_, select, true
 from sqlmodel import Session
 
 from .audience import audience_sql
@@ -115,15 +116,13 @@ def due_selects(campaign: Campaign, window: Window) -> Iterator[tuple[Subquery, 
         yield occ, trigger.still_due(occ.c, window.now)
 
 
-def find_occurrences(session: Session, campaign: Campaign, window: Window,
-                     customer_id: int | None = None) -> Iterator[Occurrence]:
-    """Occurrences due in the window that the ledger does not hold yet, for customers in the audience
-    (or only for `customer_id`); for a journey, the trigger's occurrences are its first step, and each
-    later step is found from the ledger rows of the step before (runner/journeys/steps.py)."""
+def first_step_selects(campaign: Campaign, window: Window, customer_id: int | None = None) -> Iterator[Select[Any]]:
+    """The selects of the occurrences due in the window that the ledger does not hold yet, for customers
+    in the audience (or only for `customer_id`), with the customer's address, consent and suppression:
+    what an evaluation runs for the trigger (a journey's first step), and what `bench/tick.py` explains."""
     first_step = 1 if campaign.spec.steps else None
-    step_of = f"step 1 of {len(campaign.spec.steps)}: " if first_step else ""
     for occ, due in due_selects(campaign, window):
-        full = (
+        yield (
             select(occ, Customer.email, Customer.accepts_marketing, Suppression.reason.label("suppressed"))
             .join(Customer, Customer.id == occ.c.customer_id)
             .outerjoin(Suppression, Suppression.email == Customer.email)
@@ -132,6 +131,16 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
             .where(true() if customer_id is None else occ.c.customer_id == customer_id)
             .order_by(occ.c.due_at, occ.c.occurrence_key)
         )
+
+
+def find_occurrences(session: Session, campaign: Campaign, window: Window,
+                     customer_id: int | None = None) -> Iterator[Occurrence]:
+    """Occurrences due in the window that the ledger does not hold yet, for customers in the audience
+    (or only for `customer_id`); for a journey, the trigger's occurrences are its first step, and each
+    later step is found from the ledger rows of the step before (runner/journeys/steps.py)."""
+    first_step = 1 if campaign.spec.steps else None
+    step_of = f"step 1 of {len(campaign.spec.steps)}: " if first_step else ""
+    for full in first_step_selects(campaign, window, customer_id):
         for row in session.execute(full.execution_options(yield_per=CHUNK)).mappings():
             skip = skip_reason(campaign, row["suppressed"] is not None, row["accepts_marketing"], row["due_at"],
                                window.now)
