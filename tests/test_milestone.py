@@ -289,3 +289,20 @@ def test_only_vip_can_be_a_milestone_segment(app: App, campaigns_dir):
     assert [p.message for p in problems] == [
         "trigger.segment: only vip can be entered as a milestone (spending at or above the VIP percentile), "
         "not 'repeat'; pick customers in the other segments with an audience `segment:`"]
+
+
+def test_a_tick_leaves_the_threshold_to_the_daemons_nightly_job(app: App, shop: ShopBuilder, campaigns_dir):
+    from runner.daemon import Daemon
+
+    install(campaigns_dir, "vip-milestone")
+    vip_shop(shop)
+    at = utc(2026, 11, 20, 12, 0)
+    tick(app, at)
+    with app.store.session() as session:
+        assert latest_vip_threshold(session, SegmentRules()) is None
+    daemon = Daemon(app, clock=lambda: at)
+    daemon.load()
+    assert daemon.scheduler.get_job("refresh-affinity-if-stale").kwargs == {"only_if_stale": True}
+    daemon.refresh_affinity(only_if_stale=True)  # the job at start: the affinity table, then the threshold
+    with app.store.session() as session:
+        assert latest_vip_threshold(session, SegmentRules()) == (at.replace(tzinfo=None), 30000)
