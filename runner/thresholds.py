@@ -2,7 +2,7 @@
 
 The `vip` segment's threshold (the least spend among the top customers at LIFECYCLE_SEGMENT_VIP_PERCENTILE,
 runner/segments.py) takes a ranked scan of every buying customer's orders: about half a second at 100,000
-customers and seconds at a million (docs/performance.md). The milestone trigger's `segment: vip` compares
+customers, 20 s at a million on a shared machine (docs/performance.md). The milestone trigger's `segment: vip` compares
 the orders of each window with it every tick, so it reads it from the segment_threshold table instead,
 which a refresh appends a row to: the daemon's nightly job (LIFECYCLE_AFFINITY_SCHEDULE, and at start
 when the table holds no row of the last day), `lifecycle refresh-affinity` from cron.
