@@ -224,14 +224,11 @@ class App(CouponOperations):
             return True
 
     def refresh_vip_threshold(self, now: dt.datetime, *, only_if_stale: bool = False) -> bool:
-        """Record the VIP segment's spend threshold as of `now` (one ranked scan of the buying customers),
-        which `milestone`'s `segment: vip` compares orders with, or only when the last one is a day old or
-        there is none; returns whether it recorded one. Not part of a tick: the daemon runs it with the
-        product-affinity rebuild, cron users with `lifecycle refresh-affinity`."""
-        now = utc_naive(now)
+        """Record the VIP spend threshold `milestone`'s `segment: vip` reads (runner/thresholds.py), or only when
+        the last is a day old; returns whether it did. Like the affinity rebuild, never part of a tick."""
         self.store.check()
         with self.store.session() as session:
-            return refresh_vip_threshold(session, now, self.segment_rules, only_if_stale=only_if_stale)
+            return refresh_vip_threshold(session, utc_naive(now), self.segment_rules, only_if_stale=only_if_stale)
 
     # ------------------------------------------------------------ reports
 
