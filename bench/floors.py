@@ -129,11 +129,14 @@ def predicted_reorder_floor(conn: sqlite3.Connection, campaign: Campaign, window
 
 def milestone_floor(conn: sqlite3.Connection, campaign: Campaign, window: Window) -> Found:
     """Each order placed in the window with what its customer had before it (one join on the
-    (customer_id, placed_at) index, grouped), then one CASE naming the threshold it crosses, the order
-    count first and the highest amount next."""
+    (customer_id, placed_at) index, grouped), then one CASE naming the threshold it crosses: entering
+    the VIP segment first, then the order count, then the highest amount."""
     p = campaign.trigger.params
     currency = window.currency
-    arms = [f"WHEN n = {count - 1} THEN 'orders:{count}'" for count in sorted(set(p.orders))]
+    vip = p.segment == "vip"
+    # entering the VIP segment first: every currency's spend against the threshold in effect at the order
+    arms = ["WHEN all_spent < vip AND all_spent + total_cents >= vip THEN 'segment:vip'"] if vip else []
+    arms += [f"WHEN n = {count - 1} THEN 'orders:{count}'" for count in sorted(set(p.orders))]
     arms += [f"WHEN currency = :currency AND spent < {cents} AND spent + total_cents >= {cents} "
              f"THEN 'spent:{currency}:{cents}'"
              for cents in sorted({to_minor(str(amount), currency) for amount in p.spent}, reverse=True)]
@@ -143,13 +146,22 @@ def milestone_floor(conn: sqlite3.Connection, campaign: Campaign, window: Window
                 SELECT o.customer_id, datetime(o.placed_at, '{_seconds(p.delay)} seconds') AS due_at,
                        o.currency, o.total_cents, count(e.id) AS n,
                        coalesce(sum(CASE WHEN e.currency = :currency THEN e.total_cents END), 0) AS spent
+                       {_VIP_COLUMNS if vip else ""}
                 FROM orders o LEFT JOIN orders e ON e.customer_id = o.customer_id
                      AND e.placed_at <= o.placed_at AND (e.placed_at < o.placed_at OR e.id < o.id)
                      AND (e.cancelled_at IS NULL OR e.cancelled_at > o.placed_at)
                 WHERE o.placed_at > :low AND o.placed_at <= :high AND o.cancelled_at IS NULL
                 GROUP BY o.id))
         WHERE crossed IS NOT NULL"""
-    return _finish(conn, campaign, window, due, {**_delayed_bounds(window, p.delay), "currency": currency})
+    return _finish(conn, campaign, window, due, {**_delayed_bounds(window, p.delay), "currency": currency,
+                                                 "percentile": window.segment_rules.vip_percentile})
+
+
+_VIP_COLUMNS = """, coalesce(sum(e.total_cents), 0) AS all_spent, coalesce(
+    (SELECT value FROM segment_threshold WHERE segment = 'vip' AND percentile = :percentile
+     AND computed_at <= o.placed_at ORDER BY computed_at DESC LIMIT 1),
+    (SELECT value FROM segment_threshold WHERE segment = 'vip' AND percentile = :percentile
+     ORDER BY computed_at LIMIT 1)) AS vip"""
 
 
 def _local_dues(window: Window, hour: int, minute: int) -> Iterator[tuple[dt.date, dt.datetime, str | None]]:

@@ -21,7 +21,9 @@ from sqlmodel import SQLModel
 from runner.demo.checkouts import plant_checkouts
 from runner.demo.shop import generate_shop
 from runner.errors import LifecycleError
+from runner.segments import SegmentRules
 from runner.store import Store
+from runner.thresholds import refresh_vip_threshold
 
 
 def parse_now(text: str) -> dt.datetime:
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 
         summary = generate_shop(store, customers=args.customers, now=now, seed=args.seed, progress=progress)
         plant_checkouts(store, now=now, customers=args.customers)  # counted with the other tables below
+        with store.session() as session:  # as the demo does: vip-milestone's `segment: vip` compares with it
+            refresh_vip_threshold(session, now.replace(tzinfo=None), SegmentRules())
         generated = time.perf_counter() - started
         with store.engine.connect() as conn:
             counts = {name: conn.execute(select(func.count()).select_from(table)).scalar_one()

@@ -6,8 +6,12 @@
 The tick runs against a copy of the store (the original stays reusable) with the real file
 provider writing to a temporary outbox, or with --provider postmark through the real Postmark
 provider to a local Postmark stand-in (bench/postmark_sink.py, in a thread of this process).
-Figures: seconds per phase, occurrences found, emails sent, peak resident memory, and whether each
-trigger query searches an index or scans a table.
+Every campaign file of the folder is evaluated, those shipped disabled included (marked so).
+Figures: seconds per phase, occurrences found, emails sent, peak resident memory, and the query plan
+of each evaluation query as a tick runs it (the trigger's occurrences joined with the customer, the
+suppression list, the ledger and the audience; a journey's later steps too), with any SCAN of one
+of BIG_TABLES flagged: a query that reads a whole big table grows with the store, not the window.
+--markdown prints the evaluations again as the table docs/performance.md holds.
 
 The campaigns run without the shop's `_policy.yaml` unless --policy names one. With it, the copy
 of the store first gets a marketing history to count (HISTORY_SENDS emails to every consenting
@@ -20,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -31,7 +37,7 @@ from itertools import islice
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlmodel import Session
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +48,8 @@ from postmark_sink import PostmarkSink  # noqa: E402  (this script's folder is o
 from runner.app import App  # noqa: E402
 from runner.campaign_state import campaign_state  # noqa: E402
 from runner.campaigns import Campaign  # noqa: E402
-from runner.engine import find_occurrences, store_time_zones, window_for  # noqa: E402
+from runner.engine import find_occurrences, first_step_selects, store_time_zones, window_for  # noqa: E402
+from runner.journeys.steps import later_steps  # noqa: E402
 from runner.policies.evaluation import PolicyEvaluation, by_priority  # noqa: E402
 from runner.policies.loader import POLICY_FILE  # noqa: E402
 from runner.providers.base import Provider  # noqa: E402
@@ -50,6 +57,7 @@ from runner.providers.file import FileProvider  # noqa: E402
 from runner.providers.postmark import PostmarkProvider  # noqa: E402
 from runner.recommend import refresh_affinity  # noqa: E402
 from runner.settings import Settings  # noqa: E402
+from runner.thresholds import refresh_vip_threshold  # noqa: E402
 from runner.triggers.base import Window  # noqa: E402
 
 TOKEN = "bench-token"
@@ -57,22 +65,49 @@ HISTORY_SENDS = 8
 HISTORY_DAYS = 28
 CHUNK = 1000
 ROUNDS = 5
+# tables that grow with the shop: a SCAN of one of them (not a SEARCH of an index range) is flagged
+BIG_TABLES = ("customer", "orders", "order_line", "send", "event", "checkout", "checkout_line", "reorder_forecast",
+              "consent_change", "nps_response", "suppression")
 
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def campaign_folder(source: Path, policy: Path | None, into: Path) -> Path:
-    """The campaign files of `source` (not its `_` files), those off by default turned on so that every
-    shipped trigger is measured, with `policy` as the shop's policy file."""
+def campaign_folder(source: Path, policy: Path | None, into: Path) -> set[str]:
+    """The campaign files of `source` (not its `_` files) copied `into`, those off by default turned on so
+    that every shipped trigger is measured, with `policy` as the shop's policy file. Returns the file
+    stems (the campaign ids of the shipped files) that were off."""
     into.mkdir()
+    disabled = set()
     for path in source.glob("*.y*ml"):
         if not path.name.startswith("_"):
-            (into / path.name).write_text(path.read_text().replace("\nenabled: false\n", "\nenabled: true\n"))
+            content = path.read_text()
+            if "\nenabled: false\n" in content:
+                disabled.add(path.stem)
+            (into / path.name).write_text(content.replace("\nenabled: false\n", "\nenabled: true\n"))
     if policy:
         shutil.copy(policy, into / POLICY_FILE)
-    return into
+    return disabled
+
+
+def query_plan(session: Session, store_engine: Engine, campaign: Campaign, window: Window) -> list[str]:
+    """The SCAN and SEARCH lines of SQLite's plan of every query a tick runs to evaluate the campaign."""
+    queries = [*first_step_selects(campaign, window), *(query for _, query in later_steps(campaign, window))]
+    plans = []
+    for query in queries:
+        compiled = query.compile(store_engine, compile_kwargs={"literal_binds": True})
+        # exec_driver_sql: literal keys such as ":2026" must not be read as bind parameters
+        rows = session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
+        plans += [r[-1] for r in rows if r[-1].startswith(("SCAN", "SEARCH"))]
+    return list(dict.fromkeys(plans))
+
+
+def big_table_scans(plans: list[str]) -> list[str]:
+    """The plan lines that read a whole big table (or a whole index of one): `SCAN orders`, `SCAN send_1 ...`."""
+    scanned = (re.match(r"SCAN (\w+)", line) for line in plans)
+    return [line for line, found in zip(plans, scanned, strict=True)
+            if found and re.sub(r"_\d+$", "", found.group(1)) in BIG_TABLES]
 
 
 def seed_history(session: Session, now: dt.datetime) -> tuple[int, int]:
@@ -148,14 +183,20 @@ def main() -> None:
     parser.add_argument("--provider", choices=["file", "postmark"], default="file",
                         help="file: .eml files in a temporary outbox; postmark: the Postmark API path to a local sink")
     parser.add_argument("--policy", type=Path, help="a policy file (e.g. campaigns/_policy.yaml) to evaluate with")
-    parser.add_argument("--evaluate-only", action="store_true", help="stop after timing the evaluations (no tick)")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="stop after timing the evaluations (no affinity refresh, no tick)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="evaluate every campaign this many times and print the median (the first warms the cache)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="also print the evaluations as a Markdown table (campaign, time, occurrences, plan)")
     args = parser.parse_args()
     now = dt.datetime.fromisoformat(args.at)
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "store.db"
         shutil.copy(args.db, db)
-        campaigns_dir = campaign_folder(args.campaigns, args.policy, Path(tmp) / "campaigns")
+        campaigns_dir = Path(tmp) / "campaigns"
+        disabled = campaign_folder(args.campaigns, args.policy, campaigns_dir)
         settings = Settings({"LIFECYCLE_DATABASE_URL": f"sqlite:///{db}",
                              "LIFECYCLE_CAMPAIGNS_DIR": str(campaigns_dir),
                              "LIFECYCLE_TEMPLATES_DIR": str(ROOT / "templates"),
@@ -173,9 +214,17 @@ def main() -> None:
         print(f"tick at {now.isoformat()}; peak RSS before: {peak_mb():,.0f} MiB\n")
 
         with app.store.session() as session:
-            started = time.perf_counter()
-            refresh_affinity(session, naive)
-            print(f"{'product affinity refresh (daily)':<34} {time.perf_counter() - started:8.2f} s")
+            if not args.evaluate_only:  # what the emails recommend: no part of an evaluation
+                started = time.perf_counter()
+                refresh_affinity(session, naive)
+                print(f"{'product affinity refresh (daily)':<34} {time.perf_counter() - started:8.2f} s")
+            ranked = []
+            for _ in range(args.rounds):  # one ranked scan of every buying customer: daily, never on a tick
+                started = time.perf_counter()
+                refresh_vip_threshold(session, naive, app.segment_rules)
+                ranked.append(time.perf_counter() - started)
+            print(f"{'VIP threshold refresh (daily)':<34} {statistics.median(ranked):8.2f} s  "
+                  f"(median of {args.rounds})")
             if args.policy:
                 started = time.perf_counter()
                 sends, events = seed_history(session, naive)
@@ -185,18 +234,35 @@ def main() -> None:
             shop = app.shop()
             windows = {c.id: window_for(c, naive, campaign_state(session, c.id), shop.default_zone, zones,
                                         shop.currency) for c in campaigns}
+            walls: dict[str, list[float]] = {c.id: [] for c in campaigns}
+            cpus: dict[str, list[float]] = {c.id: [] for c in campaigns}
+            found: dict[str, int] = {}
+            for _ in range(args.rounds):  # round-robin, so that every campaign sees the cache alike
+                for campaign in campaigns:
+                    wall, cpu, found[campaign.id], _ = timed_evaluation(session, campaign, windows[campaign.id], None)
+                    walls[campaign.id].append(wall)
+                    cpus[campaign.id].append(cpu)
+            print(f"evaluation of each campaign, median of {args.rounds} round(s): wall / CPU seconds")
+            rows = []
             for campaign in campaigns:
-                window = windows[campaign.id]
-                elapsed, _, found, _ = timed_evaluation(session, campaign, window, None)
-                plans = []
-                for query in campaign.trigger.occurrences(window):
-                    compiled = query.compile(app.store.engine, compile_kwargs={"literal_binds": True})
-                    # exec_driver_sql: literal keys such as ":2026" must not be read as bind parameters
-                    rows = session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
-                    plans += [r[-1] for r in rows if r[-1].startswith(("SCAN", "SEARCH"))]
-                scans = [p for p in plans if p.startswith("SCAN")]
-                print(f"evaluate {campaign.id:<25} {elapsed:8.2f} s  {found:>7,} occurrences  "
-                      f"plan: {'; '.join(dict.fromkeys(plans)) or '-'}{'  <-- SCAN' if scans else ''}")
+                plans = query_plan(session, app.store.engine, campaign, windows[campaign.id])
+                scans = big_table_scans(plans)
+                name = campaign.id + (" (shipped disabled)" if campaign.id in disabled else "")
+                wall, cpu = statistics.median(walls[campaign.id]), statistics.median(cpus[campaign.id])
+                rows.append((name, wall, cpu, found[campaign.id], plans, scans))
+                print(f"evaluate {name:<38} {wall:6.2f} / {cpu:5.2f} s  {found[campaign.id]:>7,} occurrences  "
+                      f"plan: {'; '.join(plans) or '-'}{'  <-- SCAN of a big table' if scans else ''}")
+            print(f"{'evaluate all':<47} {sum(r[1] for r in rows):6.2f} / {sum(r[2] for r in rows):5.2f} s  "
+                  f"{sum(r[3] for r in rows):>7,} occurrences; {sum(bool(r[5]) for r in rows)} campaign(s) scan a "
+                  "big table")
+            if args.markdown:  # the lines every campaign's plan has (the ledger, the customer...) said once
+                common = set.intersection(*(set(r[4]) for r in rows)) if rows else set()
+                print("\n| campaign | wall / CPU | occurrences | plan |\n| --- | ---: | ---: | --- |")
+                for name, wall, cpu, count, plans, scans in rows:
+                    shown = "; ".join(f"`{p}`" for p in plans if p not in common)
+                    flag = " **(scans a big table)**" if scans else ""
+                    print(f"| {name} | {wall:.2f} s / {cpu:.2f} s | {count:,} | {shown}{flag} |")
+                print(f"\nand in every campaign's plan: {'; '.join(f'`{p}`' for p in sorted(common))}")
             if args.policy:
                 compare_policies(session, campaigns, windows, naive, shop.default_zone)
         if args.evaluate_only:

@@ -13,9 +13,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Dialect, Subquery, and_, select, true
+from sqlalchemy import ColumnElement, Connection, Dialect, Select, Subquery, and_, select, true
 from sqlmodel import Session
 
 from .audience import audience_sql
@@ -120,6 +121,23 @@ def due_selects(campaign: Campaign, window: Window) -> Iterator[tuple[Subquery, 
         yield occ, trigger.still_due(occ.c, window.now)
 
 
+def first_step_selects(campaign: Campaign, window: Window, customer_id: int | None = None) -> Iterator[Select[Any]]:
+    """The selects of the occurrences due in the window that the ledger does not hold yet, for customers
+    in the audience (or only for `customer_id`), with the customer's address, consent and suppression:
+    what an evaluation runs for the trigger (a journey's first step), and what `bench/tick.py` explains."""
+    first_step = 1 if campaign.spec.steps else None
+    for occ, due in due_selects(campaign, window):
+        yield (
+            select(occ, Customer.email, Customer.accepts_marketing, Suppression.reason.label("suppressed"))
+            .join(Customer, Customer.id == occ.c.customer_id)
+            .outerjoin(Suppression, Suppression.email == Customer.email)
+            .outerjoin(Send, and_(Send.campaign_id == campaign.id, Send.occurrence_key == occ.c.occurrence_key))
+            .where(Send.id.is_(None), due, audience_sql(audience(campaign, first_step), window))
+            .where(true() if customer_id is None else occ.c.customer_id == customer_id)
+            .order_by(occ.c.due_at, occ.c.occurrence_key)
+        )
+
+
 def find_occurrences(session: Session, campaign: Campaign, window: Window,
                      customer_id: int | None = None) -> Iterator[Occurrence]:
     """Occurrences due in the window that the ledger does not hold yet, for customers in the audience
@@ -131,16 +149,7 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
     campaign_id, describe_row, variant_for = campaign.id, campaign.trigger.describe, campaign.variant_for
     now, marketing, expired_by = window.now, campaign.marketing, window.now - campaign.spec.expire_after
     varies = bool(campaign.variant_names)
-    for occ, due in due_selects(campaign, window):
-        full = (
-            select(occ, Customer.email, Customer.accepts_marketing, Suppression.reason.label("suppressed"))
-            .join(Customer, Customer.id == occ.c.customer_id)
-            .outerjoin(Suppression, Suppression.email == Customer.email)
-            .outerjoin(Send, and_(Send.campaign_id == campaign.id, Send.occurrence_key == occ.c.occurrence_key))
-            .where(Send.id.is_(None), due, audience_sql(audience(campaign, first_step), window))
-            .where(true() if customer_id is None else occ.c.customer_id == customer_id)
-            .order_by(occ.c.due_at, occ.c.occurrence_key)
-        )
+    for full in first_step_selects(campaign, window, customer_id):
         # on the session's connection (Core): no ORM row loading, a plain select of columns needs none
         for row in session.connection().execute(full.execution_options(yield_per=CHUNK)).mappings():
             due_at, customer = row["due_at"], row["customer_id"]

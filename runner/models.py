@@ -431,6 +431,19 @@ class Meta(SQLModel, table=True):
     value: str
 
 
+class SegmentThreshold(SQLModel, table=True):
+    """A percentile segment's threshold as one refresh found it (runner/thresholds.py): the `vip` segment's
+    least spend, in minor units, at `percentile`, from the orders live at `computed_at`. Rows are kept, one
+    per refresh, so that an order is compared with the threshold in effect when it was placed."""
+
+    __tablename__ = "segment_threshold"
+
+    segment: str = Field(primary_key=True)
+    percentile: float = Field(primary_key=True)
+    computed_at: dt.datetime = Field(sa_type=DateTime, primary_key=True)
+    value: int
+
+
 class ProductAffinity(SQLModel, table=True):
     """How often two products were bought in one order recently; feeds "often bought with"."""
 

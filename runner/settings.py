@@ -194,7 +194,8 @@ HTTP_TRUSTED_PROXIES = Setting("LIFECYCLE_HTTP_TRUSTED_PROXIES", "127.0.0.1",
                                "X-Forwarded-Proto headers are believed (for the client address in the access "
                                "log); * trusts any")
 AFFINITY_SCHEDULE = Setting("LIFECYCLE_AFFINITY_SCHEDULE", "30 3 * * *",
-                            "when `lifecycle run` rebuilds the product-affinity table (\"often bought with\"), "
+                            "when `lifecycle run` rebuilds the product-affinity table (\"often bought with\") "
+                            "and records the VIP spend threshold (`milestone` with `segment: vip`), "
                             "a crontab line in LIFECYCLE_DEFAULT_TIMEZONE; without the daemon, run "
                             "`lifecycle refresh-affinity` from cron", parse_crontab)
 

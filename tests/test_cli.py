@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 from pathlib import Path
@@ -215,8 +216,8 @@ def test_send_test_of_a_campaign_whose_template_reads_its_triggers_facts(workdir
 
 def test_a_test_send_in_a_euro_shop_shows_euros(workdir: Path, capsys, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LIFECYCLE_SHOP_CURRENCY", "EUR")
-    (workdir / "campaigns" / "vip-milestone.yaml").write_text(
-        (workdir / "campaigns" / "vip-milestone.yaml").read_text().replace("orders: [5]", "orders: []"))
+    vip = workdir / "campaigns" / "vip-milestone.yaml"  # an amount instead of the segment and the count
+    vip.write_text(re.sub(r"segment: vip.*", "spent: [500]", vip.read_text()).replace("orders: [5]", "orders: []"))
     run(capsys, "init")
     assert run(capsys, "send-test", "--to", "me@shop.example.com", "--campaign", "vip-milestone")[0] == 0
     (eml,) = (workdir / "outbox" / "test").glob("*.eml")
@@ -295,6 +296,16 @@ def test_import_orders_warns_when_the_orders_are_not_in_the_shops_currency(workd
     assert "warning: 3 of 6 orders are in USD (2) and NZD (1), not in the shop's currency EUR" in err
 
 
+def test_an_orders_import_records_the_vip_threshold_then_refresh_affinity_another(workdir: Path, capsys):
+    run(capsys, "init")
+    assert run(capsys, "import", "orders", str(ROOT / "tests" / "fixtures" / "shopify_orders.csv"))[0] == 0
+    code, out, _ = run(capsys, "refresh-affinity", "--at", AT)
+    assert code == 0 and out.splitlines()[1].startswith("VIP spend threshold recorded in ")
+    with sqlite3.connect(workdir / "lifecycle.db") as conn:  # the import's (now), then the one at AT
+        rows = conn.execute("SELECT segment, percentile, computed_at FROM segment_threshold").fetchall()
+    assert len(rows) == 2 and {(r[0], r[1]) for r in rows} == {("vip", 90.0)} and AT[:10] in {r[2][:10] for r in rows}
+
+
 def test_reimporting_the_same_orders_file_leaves_the_store_file_untouched(workdir: Path, capsys):
     orders = str(ROOT / "tests" / "fixtures" / "shopify_orders.csv")
     run(capsys, "init")
@@ -319,6 +330,7 @@ def test_refresh_affinity_rebuilds_the_often_bought_with_table(workdir: Path, ca
     assert run(capsys, "init")[0] == 0
     code, out, _ = run(capsys, "refresh-affinity", "--at", AT)
     assert code == 0 and out.startswith("Product affinity rebuilt from the orders of the last year in ")
+    assert out.splitlines()[1] == "No VIP spend threshold recorded: no customer has ordered yet"
     with sqlite3.connect(workdir / "lifecycle.db") as conn:
         stamp = conn.execute("SELECT value FROM meta WHERE key = 'affinity_refreshed_at'").fetchone()
     assert stamp is not None and stamp[0].startswith(AT[:10])

@@ -81,7 +81,7 @@ def make_context(*, with_order: bool = True, recommendations: bool = True, param
                        # what the anniversary and milestone triggers add (Trigger.facts)
                        "anniversary": {"year": 2026, "years": 1,
                                        "since": dt.datetime(2025, 1, 5, 9, 0, tzinfo=BERLIN)},
-                       "milestone": {"orders": 5, "ordinal": "5th", "spent": None}},
+                       "milestone": {"orders": 5, "ordinal": "5th", "spent": None, "segment": None}},
         "unsubscribe_url": UNSUBSCRIBE,
         "nps": nps_context("https://mail.example.com", b"key", 42),
         "now": NOW,
@@ -215,15 +215,21 @@ def test_review_request_links_each_product_to_its_review_page(renderer: Renderer
     assert "Write a review" not in rendered.html  # one button only when one product was bought
 
 
-def test_vip_milestone_names_the_count_or_the_amount(renderer: Renderer) -> None:
+def test_vip_milestone_names_the_segment_the_count_or_the_amount(renderer: Renderer) -> None:
     by_count = render(renderer, "vip_milestone", make_context(params=OFFER))
     assert "Order #1001 was your 5th order with Example Shop." in by_count.text
     assert "15% off" in by_count.text and "BACK15" in by_count.text
     context = make_context(with_order=False)
-    context["occurrence"]["milestone"] = {"orders": None, "ordinal": None, "spent": Money(50000)}
+    context["occurrence"]["milestone"] = {"orders": None, "ordinal": None, "spent": Money(50000), "segment": None}
     by_amount = render(renderer, "vip_milestone", context)
     assert "With your latest order, you've now spent more than $500.00 with Example Shop." in by_amount.text
     assert "more than $500.00" in by_amount.html
+    context = make_context()
+    context["occurrence"]["milestone"] = {"orders": None, "ordinal": None, "spent": None, "segment": "vip"}
+    by_segment = render(renderer, "vip_milestone", context)
+    assert ("With order #1001, you've joined the customers who shop with Example Shop the most."
+            in by_segment.text)
+    assert "joined the customers who shop with Example Shop the most" in by_segment.html
 
 
 def test_anniversary_counts_the_years_and_never_says_today(renderer: Renderer) -> None:

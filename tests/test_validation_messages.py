@@ -60,8 +60,12 @@ AUDIENCE = "  - field: order_count\n    gte: 1\n"
                  id="minute-range"),
     pytest.param("birthday", "hour: 9", "hour: nine", "9: trigger.hour must be a whole number, got 'nine'",
                  id="hour-not-a-number"),
-    pytest.param("vip-milestone", "orders: [5]", "orders: [0, 5]", "11: trigger.orders.0 must be at least 1, got 0",
+    pytest.param("vip-milestone", "orders: [5]", "orders: [0, 5]", "13: trigger.orders.0 must be at least 1, got 0",
                  id="list-item-range"),
+    pytest.param("vip-milestone", "segment: vip ", "segment: lapsed ",
+                 "12: trigger.segment: only vip can be entered as a milestone (spending at or above the VIP "
+                 "percentile), not 'lapsed'; pick customers in the other segments with an audience `segment:`",
+                 id="milestone-segment"),
     pytest.param("winback", "weight: 1\n  - name: offer", "weight: 0\n  - name: offer",
                  "24: variants.0.weight must be more than 0, got 0", id="weight"),
     pytest.param("winback", "priority: 10", "frequency_cap: {max: 0, per: 7d}",

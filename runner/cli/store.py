@@ -26,11 +26,15 @@ def init(env: Env) -> None:
 @AT
 @pass_env
 def refresh_affinity(env: Env, at: str | None) -> None:
-    """Rebuild the "often bought with" table from the last year's orders (daily from cron when you run
-    `lifecycle tick` rather than the daemon)."""
+    """Rebuild the "often bought with" table from the last year's orders and record the VIP spend threshold
+    (daily from cron when you run `lifecycle tick` rather than the daemon)."""
     started = time.perf_counter()
     env.app.refresh_affinity(parse_instant(at))
     click.echo(f"Product affinity rebuilt from the orders of the last year in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    recorded = env.app.refresh_vip_threshold(parse_instant(at))
+    click.echo(f"VIP spend threshold recorded in {time.perf_counter() - started:.1f} s" if recorded
+               else "No VIP spend threshold recorded: no customer has ordered yet")
 
 
 # ---------------------------------------------------------------- import
@@ -63,6 +67,8 @@ def _import(env: Env, kind: str, path: Path) -> None:
         _print_problems(exc)
         raise
     click.echo(report.summary())
+    if kind in ("orders", "transactions"):  # a first import, or the first of the day: `segment: vip` needs one
+        app.refresh_vip_threshold(kwargs["now"], only_if_stale=True)
     shown = report.warnings if env.verbose else report.warnings[:5]
     for warning in shown:
         click.echo(f"warning: {warning}", err=True)

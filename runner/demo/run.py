@@ -14,6 +14,7 @@ from ..models import Meta
 from ..recommend import refresh_affinity
 from ..results import TickReport
 from ..store import utc_naive
+from ..thresholds import refresh_vip_threshold
 from .checkouts import plant_checkouts
 from .shop import generate_shop, holds_shop_data
 
@@ -59,6 +60,7 @@ def run_demo(app: App, *, now: dt.datetime, customers: int, seed: int, echo: Cal
     checkouts = plant_checkouts(app.store, now=now, customers=customers)
     with progress("Computing recommendations", None, None), app.store.session() as session:
         refresh_affinity(session, utc_naive(now))
+        refresh_vip_threshold(session, utc_naive(now), app.segment_rules)  # vip-milestone's `segment: vip`
     echo(f"Demo shop in {app.store.display_url}: {summary.customers:,} customers, {summary.orders:,} orders, "
          f"{summary.lines:,} order lines, {summary.products} products, {summary.suppressed} suppressed addresses, "
          f"{checkouts:,} abandoned checkouts")

@@ -1,4 +1,5 @@
-"""`milestone`: the order with which a customer reaches a threshold (their Nth order, spending over X).
+"""`milestone`: the order with which a customer reaches a threshold (their Nth order, spending over X,
+entering the VIP segment).
 
 For each order placed in the window, what the customer had before it (orders, and spending in the
 shop's currency) is counted over their earlier orders: one probe of the (customer_id, placed_at)
@@ -6,15 +7,19 @@ index per order, never a pass over every customer. The order crosses a threshold
 before it is below the threshold and the count with it is not. An order cancelled before the
 crossing order was placed does not count; a cancelled order does not cross; orders of the same
 instant count in the order of their ids.
+
+Entering the VIP segment is reaching its spend threshold (runner/segments.py), in every currency as the
+segment counts it: the threshold in effect when the order was placed, read from the segment_threshold
+table a nightly refresh fills (runner/thresholds.py), never a ranking of every customer on a tick.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from sqlalchemy import ColumnCollection, ColumnElement, Select, and_, case, func, literal, or_, select, true
 from sqlalchemy.orm import aliased
 
@@ -23,6 +28,7 @@ from ..durations import Duration
 from ..models import Order
 from ..money import Money, to_minor
 from ..sql import as_text, plus_seconds
+from ..thresholds import VIP, vip_threshold_at
 from .base import Trigger, TriggerParams, Window, delayed, occurrence_select, relative
 
 _EARLIER = aliased(Order)  # the customer's orders before the crossing one; made once (its columns cost)
@@ -34,12 +40,24 @@ class MilestoneParams(TriggerParams):
     spent: list[Annotated[float, Field(gt=0)]] = Field(
         default_factory=list,
         description="lifetime spending to celebrate, in major units of the shop's currency (LIFECYCLE_SHOP_CURRENCY)")
+    segment: Literal["vip"] | None = Field(
+        default=None,
+        description="a segment to celebrate entering: vip is spending at or above the "
+                    "LIFECYCLE_SEGMENT_VIP_PERCENTILE percentile (the threshold is refreshed nightly)")
     delay: Duration = dt.timedelta(0)
+
+    @field_validator("segment", mode="before")
+    @classmethod
+    def _only_vip(cls, value: Any) -> Any:
+        if value is not None and value != VIP:
+            raise ValueError(f"only vip can be entered as a milestone (spending at or above the VIP percentile), "
+                             f"not {value!r}; pick customers in the other segments with an audience `segment:`")
+        return value
 
     @model_validator(mode="after")
     def _some_threshold(self) -> MilestoneParams:
-        if not self.orders and not self.spent:
-            raise ValueError("give at least one threshold: orders (e.g. [5]) or spent (e.g. [500])")
+        if not self.orders and not self.spent and not self.segment:
+            raise ValueError("give at least one threshold: orders (e.g. [5]), spent (e.g. [500]) or segment (vip)")
         return self
 
 
@@ -50,11 +68,13 @@ def ordinal(number: int) -> str:
 
 
 class MilestoneTrigger(Trigger):
-    """Key `milestone:<customer id>:orders:<N>` or `milestone:<customer id>:spent:<currency>:<minor units>`:
-    once per threshold per customer, whichever order crosses it (a cancelled one's successor included).
+    """Key `milestone:<customer id>:orders:<N>`, `milestone:<customer id>:spent:<currency>:<minor units>` or
+    `milestone:<customer id>:segment:vip`: once per threshold per customer, whichever order crosses it (a
+    cancelled one's successor included).
 
-    An order that crosses several thresholds is one email, about the one that says most: the order
-    count it reaches (an order adds one order, so it reaches at most one), else the highest amount.
+    An order that crosses several thresholds is one email, about the one that says most: entering the
+    VIP segment, else the order count it reaches (an order adds one order, so it reaches at most one),
+    else the highest amount.
     The thresholds it passed over stay unsent; the customer's totals only grow, so they are not
     crossed again (unless cancellations bring the totals back below them).
     """
@@ -77,8 +97,8 @@ class MilestoneTrigger(Trigger):
     def _crossings(self, window: Window, *, live: bool) -> Select[Any]:
         """One query: each order placed in the window with what its customer had before it (one outer
         join on the (customer_id, placed_at) index, grouped by order), then one CASE naming the threshold
-        it crosses, if any: the order count first, else the highest amount. `live`: only orders not
-        cancelled; otherwise every order, with its cancellation for `still_due`."""
+        it crosses, if any: entering the VIP segment first, then the order count, else the highest amount.
+        `live`: only orders not cancelled; otherwise every order, with its cancellation for `still_due`."""
         _, in_window = delayed(Order.placed_at, self.params.delay, window)
         earlier = _EARLIER
         # what the customer had when the order was placed: a later cancellation does not undo a
@@ -86,18 +106,28 @@ class MilestoneTrigger(Trigger):
         before = and_(earlier.customer_id == Order.customer_id, not_cancelled_by(earlier.cancelled_at, Order.placed_at),
                       earlier.placed_at <= Order.placed_at,  # the index range; the tie on the instant below
                       or_(earlier.placed_at < Order.placed_at, earlier.id < Order.id))
-        counted = (
-            select(Order.id, Order.customer_id, Order.name, Order.placed_at, Order.currency, Order.total_cents,
+        columns = [Order.id, Order.customer_id, Order.name, Order.placed_at, Order.currency, Order.total_cents,
                    Order.cancelled_at, func.count(earlier.id).label("orders_before"),
                    func.coalesce(func.sum(case((earlier.currency == window.currency, earlier.total_cents))),
-                                 0).label("spent_before"))
+                                 0).label("spent_before")]
+        if self.params.segment == VIP:
+            # the segment's spend counts every currency, as `lifecycle customers` and audiences count it
+            columns += [func.coalesce(func.sum(earlier.total_cents), 0).label("all_spent_before"),
+                        vip_threshold_at(Order.placed_at, window.segment_rules.vip_percentile).label("vip_threshold")]
+        counted = (
+            select(*columns)
             .outerjoin(earlier, before)
             .where(in_window, Order.cancelled_at.is_(None) if live else true())
             .group_by(Order.id)
         ).subquery("counted")
         order = counted.c
+        whens = []
+        if self.params.segment == VIP:  # no threshold recorded yet: NULL, which no WHEN takes
+            whens.append((and_(order.all_spent_before < order.vip_threshold,
+                               order.all_spent_before + order.total_cents >= order.vip_threshold),
+                          literal("segment:vip")))
         counts = sorted(set(self.params.orders))
-        whens = [(order.orders_before == count - 1, literal(f"orders:{count}")) for count in counts]
+        whens += [(order.orders_before == count - 1, literal(f"orders:{count}")) for count in counts]
         amounts = sorted({to_minor(str(amount), window.currency) for amount in self.params.spent}, reverse=True)
         whens += [(and_(order.currency == window.currency, order.spent_before < cents,
                         order.spent_before + order.total_cents >= cents), literal(f"spent:{window.currency}:{cents}"))
@@ -112,26 +142,32 @@ class MilestoneTrigger(Trigger):
         return query if live else query.add_columns(order.cancelled_at)
 
     @staticmethod
-    def _threshold(occurrence_key: str) -> tuple[int | None, Money | None]:
-        """The order count or the amount a key names."""
+    def _threshold(occurrence_key: str) -> tuple[int | None, Money | None, str | None]:
+        """The order count, the amount or the segment a key names."""
         kind, *rest = occurrence_key.split(":")[2:]
         if kind == "orders":
-            return int(rest[0]), None
-        return None, Money(int(rest[1]), rest[0])
+            return int(rest[0]), None, None
+        if kind == "segment":
+            return None, None, rest[0]
+        return None, Money(int(rest[1]), rest[0]), None
 
     def describe(self, row: dict[str, Any], now: dt.datetime) -> str:
-        count, amount = self._threshold(row["occurrence_key"])
+        count, amount, segment = self._threshold(row["occurrence_key"])
         reached = (f"is the customer's {ordinal(count)} order" if count
+                   else f"takes their spending into the {segment.upper()} segment" if segment
                    else f"takes their spending to {amount} or more")
         return f"order {row['detail']} {reached}, placed {relative(row['due_at'] - self.params.delay, now)}"
 
     def facts(self, occurrence_key: str, customer: Mapping[str, Any]) -> dict[str, Any]:
-        count, amount = self._threshold(occurrence_key)
+        count, amount, segment = self._threshold(occurrence_key)
         if amount is not None:
             amount = Money(amount.cents, amount.currency, customer["locale"])
-        return {"milestone": {"orders": count, "ordinal": ordinal(count) if count else None, "spent": amount}}
+        return {"milestone": {"orders": count, "ordinal": ordinal(count) if count else None, "spent": amount,
+                              "segment": segment}}
 
     def sample_key(self, customer_id: int, now: dt.datetime, currency: str) -> str:
+        if self.params.segment:
+            return f"milestone:{customer_id}:segment:{self.params.segment}"
         if self.params.orders:
             return f"milestone:{customer_id}:orders:{self.params.orders[0]}"
         return f"milestone:{customer_id}:spent:{currency}:{to_minor(str(self.params.spent[0]), currency)}"
