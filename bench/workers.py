@@ -3,19 +3,26 @@ through the real Postmark provider to a local Postmark stand-in that answers eve
 
     createdb -O lifecycle lifecycle_bench_workers
     python bench/workers.py --url postgresql+psycopg://lifecycle:lifecycle@127.0.0.1:5432/lifecycle_bench_workers \\
-        [--customers 100000] [--due 10000] [--workers 1,2,4] [--latency 0.03] [--request-size 500]
+        [--customers 100000] [--due 10000] [--workers 1,2,4] [--rounds 1] [--reuse] \\
+        [--latency 0.03] [--request-size 500] [--concurrency 4]
 
 The store is rebuilt: `--customers` customers with one order each, of which `--due` placed three
-hours before the tick instant (a thank-you email due for each), the rest a year earlier. The due
-set is planned once; each round puts every send back to `planned` and starts N real `lifecycle
-tick` processes at once (LIFECYCLE_DISPATCH_CONCURRENCY requests in flight per worker, default
-4). It times the sending (from the first claim until every send is recorded, sampled every 50
-ms) and the whole round (from the processes' start until the last exits, start-up included).
-One worker evaluates the campaign (finding nothing new) while the others send; all of them
-send. Each round checks that every tick exited cleanly and every due send is recorded `sent`
-(the exactly-once count at a stand-in is tests/test_workers.py's job). The stand-in
-(bench/postmark_sink.py) runs in its own process; `--latency` is the seconds it waits before
-answering each request, standing for the network and the provider's work.
+hours before the tick instant (a thank-you email due for each), the rest a year earlier, written
+with COPY (1,000,000 customers in about a minute). The due set is planned once, timing that
+evaluation and a second one at the same instant (finding nothing, as each round's evaluating
+worker does). `--reuse` keeps a store an earlier run built and planned with the same
+`--customers` and `--due` instead. Each round puts every send back to `planned` and starts N real
+`lifecycle tick` processes at once (LIFECYCLE_DISPATCH_CONCURRENCY requests in flight per worker,
+default 4). It times the sending (from the first claim until every send is recorded, sampled every
+50 ms with the connections open in pg_stat_activity) and the whole round (from the processes'
+start until the last exits, start-up included). One worker at a time holds the campaign's
+evaluation (the others skip it, or take it in turn once it is given back, and find nothing new);
+all of them send. Each round checks that every tick exited cleanly, that every due send is
+recorded `sent` and that the workers' reports add up to the due set (the exactly-once count at a
+stand-in is tests/test_workers.py's job), and prints how many workers evaluated and the load
+average. `--rounds` repeats every worker count; the medians and the speed-ups over the first count
+come last. The stand-in (bench/postmark_sink.py) runs in its own process; `--latency` is the
+seconds it waits before answering each request, standing for the network and the provider's work.
 """
 
 from __future__ import annotations
