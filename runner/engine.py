@@ -23,7 +23,7 @@ from .campaigns import Campaign
 from .journeys.steps import audience, describe, later_steps
 from .models import CampaignState, Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
 from .segments import SegmentRules
-from .sql import dialect_insert
+from .sql import dialect_insert, read_in_chunks
 from .store import Store
 from .triggers.base import Window
 
@@ -132,7 +132,7 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
             .where(true() if customer_id is None else occ.c.customer_id == customer_id)
             .order_by(occ.c.due_at, occ.c.occurrence_key)
         )
-        for row in session.execute(full.execution_options(yield_per=CHUNK)).mappings():
+        for row in read_in_chunks(session, full, CHUNK).mappings():
             skip = skip_reason(campaign, row["suppressed"] is not None, row["accepts_marketing"], row["due_at"],
                                window.now)
             yield Occurrence(
@@ -142,7 +142,7 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
                 variant=campaign.variant_for(row["customer_id"]), step=first_step,
             )
     for step, query in later_steps(campaign, window, customer_id):
-        for row in session.execute(query.execution_options(yield_per=CHUNK)).mappings():
+        for row in read_in_chunks(session, query, CHUNK).mappings():
             exit_reason = row["exit_reason"]
             yield Occurrence(
                 campaign_id=campaign.id, occurrence_key=row["occurrence_key"], customer_id=row["customer_id"],
