@@ -88,7 +88,7 @@ def copy_store(source: Path, store: Store) -> dict[str, int]:
     return copied
 
 
-def evaluate(app: App, campaigns: list[Campaign], now: dt.datetime) -> dict[str, tuple[float, Found]]:
+def evaluate(name: str, app: App, campaigns: list[Campaign], now: dt.datetime) -> dict[str, tuple[float, Found]]:
     """Seconds and the set found, per campaign, for one evaluation each in priority order."""
     shop = app.shop()
     out: dict[str, tuple[float, Found]] = {}
@@ -100,6 +100,7 @@ def evaluate(app: App, campaigns: list[Campaign], now: dt.datetime) -> dict[str,
             started = time.perf_counter()
             found = {(o.occurrence_key, o.customer_id) for o in find_occurrences(session, campaign, window)}
             out[campaign.id] = (time.perf_counter() - started, found)
+            print(f"  {name:<8} {campaign.id:<38} {out[campaign.id][0]:7.2f} s {len(found):>9,}", flush=True)
     return out
 
 
@@ -144,7 +145,7 @@ def main() -> None:
         found: dict[tuple[str, str], Found] = {}
         for _ in range(args.rounds):
             for name, app in (("sqlite", sqlite_app), ("postgres", postgres_app)):
-                for campaign_id, (seconds, occurrences) in evaluate(app, campaigns, now).items():
+                for campaign_id, (seconds, occurrences) in evaluate(name, app, campaigns, now).items():
                     times.setdefault((name, campaign_id), []).append(seconds)
                     found[name, campaign_id] = occurrences
     print(f"evaluation at {args.at}, median of {args.rounds} (s)     SQLite   PostgreSQL   ratio   occurrences")
