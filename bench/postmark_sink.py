@@ -144,6 +144,9 @@ class PostmarkSink:
 def _handler_for(sink: PostmarkSink) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, so a pooled client reuses its connection
+        # The headers and the body are two writes: with Nagle's algorithm the body waits for the
+        # client's delayed ACK of the headers, about 40 ms on every answer (1.2 ms without).
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -25,7 +25,7 @@ from .errors import StoreError
 from .journeys.steps import audience, describe, later_steps
 from .models import CampaignState, Customer, Send, SendStatus, SkipReason, Suppression, blocked_reason
 from .segments import SegmentRules
-from .sql import sqlite_stamp
+from .sql import read_in_chunks, sqlite_stamp
 from .store import Store
 from .triggers.base import Window
 
@@ -150,8 +150,7 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
     now, marketing, expired_by = window.now, campaign.marketing, window.now - campaign.spec.expire_after
     varies = bool(campaign.variant_names)
     for full in first_step_selects(campaign, window, customer_id):
-        # on the session's connection (Core): no ORM row loading, a plain select of columns needs none
-        for row in session.connection().execute(full.execution_options(yield_per=CHUNK)).mappings():
+        for row in read_in_chunks(session, full, CHUNK).mappings():
             due_at, customer = row["due_at"], row["customer_id"]
             # skip_reason with its campaign lookups done once: a call and four lookups less per row
             skip = blocked_reason(row["suppressed"] is not None, row["accepts_marketing"], marketing)
@@ -163,7 +162,7 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
                 first_step,
             )
     for step, query in later_steps(campaign, window, customer_id):
-        for row in session.connection().execute(query.execution_options(yield_per=CHUNK)).mappings():
+        for row in read_in_chunks(session, query, CHUNK).mappings():
             exit_reason = row["exit_reason"]
             yield Occurrence(
                 campaign_id=campaign.id, occurrence_key=row["occurrence_key"], customer_id=row["customer_id"],

@@ -1,5 +1,5 @@
 """Portable SQL pieces the dialects spell differently: timestamp arithmetic, keys, insert-or-ignore,
-a list of ids as one parameter."""
+a list of ids as one parameter, reading a large result in chunks."""
 
 from __future__ import annotations
 
@@ -14,14 +14,18 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Executable,
     Integer,
+    Result,
     String,
     TypeDecorator,
     bindparam,
     cast,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
@@ -234,3 +238,21 @@ def in_ids(column: Any, ids: Iterable[int]) -> among:
     rendered as a thousand placeholders nor compiled into a new statement for every chunk size.
     It still searches the column's index on both databases."""
     return among(column, bindparam(None, list(ids), type_=_IdList()))
+
+
+def read_in_chunks(session: Session, query: Executable, chunk: int) -> Result[Any]:
+    """Every row of `query`, fetched `chunk` at a time (the memory stays flat however many there are).
+
+    On PostgreSQL the rows come through a server-side cursor, which the planner optimises for
+    reading a tenth of the rows (`cursor_tuple_fraction`), and the triggers' long UNION ALL
+    queries look costly enough to be JIT-compiled. At 1,000,000 customers that turned the
+    replenishment evaluation into 93 s (a nested loop over `suppression` chosen for a fast first
+    row, plus compilation), where the plan for every row without JIT takes 10 s. So the
+    transaction says that every row will be read and that nothing is to be JIT-compiled; SET LOCAL
+    lasts until the transaction ends, so a pooled connection is left as it was found.
+    """
+    conn = session.connection()  # Core: no ORM row loading, a plain select of columns needs none
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL cursor_tuple_fraction = 1.0"))
+        conn.execute(text("SET LOCAL jit = off"))
+    return conn.execute(query.execution_options(yield_per=chunk))
