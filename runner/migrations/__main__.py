@@ -1,6 +1,6 @@
 """`python -m runner.migrations "what changes"`: draft the next revision from the models.
 
-Brings a scratch SQLite store to head, compares it with runner/models.py and writes
+Brings a scratch SQLite store to head, compares it with the tables of runner/models/ and writes
 versions/<next number>_<slug>.py, for you to read, complete and test (docs/schema.md).
 """
 
