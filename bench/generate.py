@@ -22,8 +22,8 @@ from runner.demo.checkouts import plant_checkouts
 from runner.demo.shop import generate_shop
 from runner.errors import LifecycleError
 from runner.segments import SegmentRules
+from runner.segments.thresholds import refresh_vip_threshold
 from runner.store import Store
-from runner.thresholds import refresh_vip_threshold
 
 
 def parse_now(text: str) -> dt.datetime:

@@ -56,8 +56,8 @@ from runner.providers.base import Provider  # noqa: E402
 from runner.providers.file import FileProvider  # noqa: E402
 from runner.providers.postmark import PostmarkProvider  # noqa: E402
 from runner.recommend import refresh_affinity  # noqa: E402
+from runner.segments.thresholds import refresh_vip_threshold  # noqa: E402
 from runner.settings import Settings  # noqa: E402
-from runner.thresholds import refresh_vip_threshold  # noqa: E402
 from runner.triggers.base import Window  # noqa: E402
 
 TOKEN = "bench-token"

@@ -41,12 +41,12 @@ from .reports.nps import NpsReport, Period, nps_report
 from .reports.rules import segment_rules
 from .results import PreviewItem, TickReport
 from .segments import SegmentRules
+from .segments.thresholds import refresh_vip_threshold
 from .settings import Settings
 from .simulation.grid import TickGrid
 from .simulation.replay import Shape, SimulatedOccurrence, simulate_campaign
 from .store import Store, utc_naive
 from .telemetry import TICK_DURATION
-from .thresholds import refresh_vip_threshold
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +224,8 @@ class App(CouponOperations):
             return True
 
     def refresh_vip_threshold(self, now: dt.datetime, *, only_if_stale: bool = False) -> bool:
-        """Record the VIP spend threshold `milestone`'s `segment: vip` reads (runner/thresholds.py), or only when
-        the last is a day old; returns whether it did. Like the affinity rebuild, never part of a tick."""
+        """Record the VIP spend threshold `milestone`'s `segment: vip` reads (runner/segments/thresholds.py), or
+        only when the last is a day old; returns whether it did. Like the affinity rebuild, never part of a tick."""
         self.store.check()
         with self.store.session() as session:
             return refresh_vip_threshold(session, utc_naive(now), self.segment_rules, only_if_stale=only_if_stale)

@@ -5,7 +5,7 @@
 when the store holds nothing after the evaluation instant, and from the orders live at the instant
 otherwise (runner/asof.py), so a filter at a past instant answers as it would have then. A `segment`
 condition always reckons from the orders live at the instant, with the rules `lifecycle customers` uses
-(runner/segments.py).
+(runner/segments/).
 """
 
 from __future__ import annotations

@@ -319,7 +319,7 @@ def _repeated_variant_names(path: Path, doc: CommentedMap, spec: CampaignSpec) -
 
 
 def _unknown_segments(path: Path, doc: CommentedMap, spec: CampaignSpec) -> list[Problem]:
-    """A `segment` condition naming no segment (runner/segments.py) would keep nobody in the audience."""
+    """A `segment` condition naming no segment (runner/segments/) would keep nobody in the audience."""
     problems = []
     for index, condition in enumerate(spec.audience):
         if condition.field != "segment":

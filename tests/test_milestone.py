@@ -18,7 +18,7 @@ from runner.app import App
 from runner.importers.aggregates import refresh_customer_aggregates
 from runner.models import Order, SegmentThreshold
 from runner.segments import SegmentRules, buying_customers, percentile_floor
-from runner.thresholds import latest_vip_threshold
+from runner.segments.thresholds import latest_vip_threshold
 
 
 def milestones(campaigns_dir: Path, *, orders: str = "[]", spent: str = "[]", delay: str = "0s",

@@ -1,5 +1,5 @@
 """`segment:` in a campaign's audience keeps exactly the customers `lifecycle customers --segment` lists at
-the same instant: one definition of the segments (runner/segments.py) serves both."""
+the same instant: one definition of the segments (runner/segments/) serves both."""
 
 from __future__ import annotations
 

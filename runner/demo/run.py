@@ -13,8 +13,8 @@ from ..errors import StoreError
 from ..models import Meta
 from ..recommend import refresh_affinity
 from ..results import TickReport
+from ..segments.thresholds import refresh_vip_threshold
 from ..store import utc_naive
-from ..thresholds import refresh_vip_threshold
 from .checkouts import plant_checkouts
 from .shop import generate_shop, holds_shop_data
 

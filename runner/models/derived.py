@@ -33,7 +33,7 @@ class ReorderForecast(SQLModel, table=True):
 
 
 class SegmentThreshold(SQLModel, table=True):
-    """A percentile segment's threshold as one refresh found it (runner/thresholds.py): the `vip` segment's
+    """A percentile segment's threshold as one refresh found it (runner/segments/thresholds.py): the `vip` segment's
     least spend, in minor units, at `percentile`, from the orders live at `computed_at`. Rows are kept, one
     per refresh, so that an order is compared with the threshold in effect when it was placed."""
 

@@ -8,9 +8,9 @@ before it is below the threshold and the count with it is not. An order cancelle
 crossing order was placed does not count; a cancelled order does not cross; orders of the same
 instant count in the order of their ids.
 
-Entering the VIP segment is reaching its spend threshold (runner/segments.py), in every currency as the
+Entering the VIP segment is reaching its spend threshold (runner/segments/), in every currency as the
 segment counts it: the threshold in effect when the order was placed, read from the segment_threshold
-table a nightly refresh fills (runner/thresholds.py), never a ranking of every customer on a tick.
+table a nightly refresh fills (runner/segments/thresholds.py), never a ranking of every customer on a tick.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from ..asof import Instant, not_cancelled_by
 from ..durations import Duration
 from ..models import Order
 from ..money import Money, to_minor
+from ..segments.thresholds import VIP, vip_threshold_at
 from ..sql import as_text, plus_seconds
-from ..thresholds import VIP, vip_threshold_at
 from .base import Trigger, TriggerParams, Window, delayed, occurrence_select, relative
 
 _EARLIER = aliased(Order)  # the customer's orders before the crossing one; made once (its columns cost)

@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, FromClause, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
-from .asof import Instant, live_at, shifted
-from .durations import format_duration
-from .models import Customer, Order
-from .money import Money
+from ..asof import Instant, live_at, shifted
+from ..durations import format_duration
+from ..models import Customer, Order
+from ..money import Money
 
 
 @dataclass(frozen=True)

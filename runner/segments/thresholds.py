@@ -1,7 +1,7 @@
 """The VIP spend threshold, materialised: one ranked scan of every buying customer a day, not one a tick.
 
 The `vip` segment's threshold (the least spend among the top customers at LIFECYCLE_SEGMENT_VIP_PERCENTILE,
-runner/segments.py) takes a ranked scan of every buying customer's orders: about half a second at 100,000
+runner/segments/) takes a ranked scan of every buying customer's orders: about half a second at 100,000
 customers, 20 s at a million on a shared machine (docs/performance.md). The milestone trigger's `segment: vip` compares
 the orders of each window with it every tick, so it reads it from the segment_threshold table instead,
 which a refresh appends a row to: the daemon's nightly job (LIFECYCLE_AFFINITY_SCHEDULE, and at start
@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlmodel import Session
 
-from .models import SegmentThreshold
-from .segments import SegmentRules, buying_customers, percentile_floor
-from .sql import dialect_insert
+from ..models import SegmentThreshold
+from ..sql import dialect_insert
+from . import SegmentRules, buying_customers, percentile_floor
 
 VIP = "vip"
 REFRESH_EVERY = dt.timedelta(hours=24)
