@@ -38,7 +38,7 @@ from runner.dispatch import idempotency_key, message_headers
 from runner.i18n.locales import locale_or_default
 from runner.links.unsubscribe import unsubscribe_url
 from runner.money import Money
-from runner.recommend import BOUGHT_LOOKBACK
+from runner.recommend import BOUGHT_LOOKBACK, rank_related
 from runner.timezones import zone_or_default
 from runner.triggers.abandoned_checkout import checkout_id
 
@@ -270,13 +270,4 @@ class FloorDispatch:
         best_sellers = [sku for (sku,) in self.conn.execute(
             "SELECT related_sku FROM product_affinity GROUP BY related_sku ORDER BY sum(orders) DESC, related_sku "
             "LIMIT ?", (reach,))]
-        result = {}
-        for key, skus in skus_by_key.items():
-            total: dict[str, int] = defaultdict(int)
-            for sku in skus:
-                for related, orders in scores.get(sku, {}).items():
-                    total[related] += orders
-            ranked = [s for s, _ in sorted(total.items(), key=lambda kv: (-kv[1], kv[0])) if s not in left_out[key]]
-            ranked += [s for s in best_sellers if s not in left_out[key] and s not in ranked]
-            result[key] = ranked[:limit]
-        return result
+        return rank_related(skus_by_key, scores, left_out, best_sellers, limit)  # the same ranking in Python

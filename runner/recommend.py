@@ -95,6 +95,13 @@ def related_skus(session: Session, skus_by_key: dict[str, list[str]], limit: int
     best_sellers = list(session.execute(
         select(ProductAffinity.related_sku).group_by(ProductAffinity.related_sku)
         .order_by(desc(func.sum(ProductAffinity.orders)), ProductAffinity.related_sku).limit(reach)).scalars())
+    return rank_related(skus_by_key, scores, left_out, best_sellers, limit)
+
+
+def rank_related(skus_by_key: Mapping[str, Collection[str]], scores: Mapping[str, Mapping[str, int]],
+                 left_out: Mapping[str, Collection[str]], best_sellers: list[str], limit: int) -> dict[str, list[str]]:
+    """For each key, the SKUs with the most orders together with its SKUs (`scores`: SKU -> related SKU ->
+    orders), ties by SKU, then the best sellers, leaving out `left_out`; at most `limit`."""
     result = {}
     for key, skus in skus_by_key.items():
         total: dict[str, int] = defaultdict(int)
