@@ -134,31 +134,22 @@ class Daemon:
         return None
 
     def refresh_affinity(self, only_if_stale: bool) -> None:
-        """The product-affinity rebuild as a job of its own, timed and logged, then the VIP threshold's; a
-        failure is logged and the previous table stays."""
-        started = time.perf_counter()
-        try:
-            rebuilt = self.app.refresh_affinity(self.clock(), only_if_stale=only_if_stale)
-        except (LifecycleError, SQLAlchemyError) as exc:
-            detail = exc if isinstance(exc, LifecycleError) else describe_database_error(exc).with_hint()
-            log.error("product affinity: %s", detail)
-        else:
-            if rebuilt:
-                log.info("product affinity rebuilt in %.1f s", time.perf_counter() - started)
-        self.refresh_vip_threshold(only_if_stale)
+        """The nightly jobs on the same schedule and worker: the product-affinity rebuild, then the VIP
+        threshold `milestone`'s `segment: vip` reads. Each is timed and logged; a failure is logged in one
+        line and the previous table or threshold stays in effect."""
+        self._nightly("product affinity", "rebuilt", self.app.refresh_affinity, only_if_stale)
+        self._nightly("VIP threshold", "recorded", self.app.refresh_vip_threshold, only_if_stale)
 
-    def refresh_vip_threshold(self, only_if_stale: bool) -> None:
-        """The VIP threshold `milestone`'s `segment: vip` reads, recorded after the affinity rebuild (the same
-        schedule, on the same worker); a failure is logged and the previous threshold stays in effect."""
+    def _nightly(self, what: str, done: str, job: Callable[..., bool], only_if_stale: bool) -> None:
         started = time.perf_counter()
         try:
-            recorded = self.app.refresh_vip_threshold(self.clock(), only_if_stale=only_if_stale)
+            ran = job(self.clock(), only_if_stale=only_if_stale)
         except (LifecycleError, SQLAlchemyError) as exc:
             detail = exc if isinstance(exc, LifecycleError) else describe_database_error(exc).with_hint()
-            log.error("VIP threshold: %s", detail)
+            log.error("%s: %s", what, detail)
             return
-        if recorded:
-            log.info("VIP threshold recorded in %.1f s", time.perf_counter() - started)
+        if ran:
+            log.info("%s %s in %.1f s", what, done, time.perf_counter() - started)
 
     def stop(self, *_: object) -> None:
         log.info("stopping after the batch in flight")
