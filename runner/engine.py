@@ -147,15 +147,11 @@ def find_occurrences(session: Session, campaign: Campaign, window: Window,
     step_of = f"step 1 of {len(campaign.spec.steps)}: " if first_step else ""
     # per row, only what differs from row to row: the rest is looked up once
     campaign_id, describe_row, variant_for = campaign.id, campaign.trigger.describe, campaign.variant_for
-    now, marketing, expired_by = window.now, campaign.marketing, window.now - campaign.spec.expire_after
-    varies = bool(campaign.variant_names)
+    now, varies = window.now, bool(campaign.variant_names)
     for full in first_step_selects(campaign, window, customer_id):
         for row in read_in_chunks(session, full, CHUNK).mappings():
             due_at, customer = row["due_at"], row["customer_id"]
-            # skip_reason with its campaign lookups done once: a call and four lookups less per row
-            skip = blocked_reason(row["suppressed"] is not None, row["accepts_marketing"], marketing)
-            if skip is None and due_at <= expired_by:
-                skip = SkipReason.EXPIRED
+            skip = skip_reason(campaign, row["suppressed"] is not None, row["accepts_marketing"], due_at, now)
             yield Occurrence(
                 campaign_id, row["occurrence_key"], customer, row["email"], row["order_id"], row["order_line_id"],
                 due_at, step_of + describe_row(row, now), skip, None, variant_for(customer) if varies else None,
