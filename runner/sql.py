@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -17,11 +17,13 @@ from sqlalchemy import (
     Executable,
     Integer,
     Result,
+    Select,
     String,
     TypeDecorator,
     bindparam,
     cast,
     text,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
@@ -174,6 +176,13 @@ def _in_zones_and_ranges(element: in_zones_and_ranges, compiler: Any, **kw: Any)
     terms = [f"({zone} AND {stamp} >= '{start:%Y-%m-%d %H:%M:%S.%f}' AND {stamp} < '{end:%Y-%m-%d %H:%M:%S.%f}')"
              for zone in zones for start, end in element.ranges]
     return f"({' OR '.join(terms)})" if terms else "1 = 0"
+
+
+def unions(selects: Sequence[Select[Any]], arms: int) -> list[Select[Any]]:
+    """The selects as UNION ALLs of up to `arms` each (a lone select as itself): fewer statements to
+    build and run, each within the database's limit on compound selects (SQLite's is 500)."""
+    chunks = (selects[n:n + arms] for n in range(0, len(selects), arms))
+    return [chunk[0] if len(chunk) == 1 else union_all(*chunk) for chunk in chunks]  # type: ignore[misc]
 
 
 def as_text(expr: ColumnElement[Any]) -> ColumnElement[str]:

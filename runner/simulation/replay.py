@@ -35,7 +35,7 @@ from ..engine import CHUNK, skip_reason
 from ..journeys.steps import audience
 from ..models import Customer, NpsResponse, Order, SkipReason, Suppression
 from ..segments import SegmentRules
-from ..sql import plus_seconds
+from ..sql import plus_seconds, unions
 from ..triggers.base import Window
 from .grid import TickGrid
 
@@ -93,8 +93,8 @@ def simulate_campaign(conn: Connection, campaign: Campaign, grid: TickGrid, shap
     span = reach(campaign, grid)
     conditions = audience(campaign, 1 if campaign.spec.steps else None)  # a journey: its first step only
     queries = campaign.trigger.candidates(window)
-    for batch in (queries[n:n + SELECTS_PER_QUERY] for n in range(0, len(queries), SELECTS_PER_QUERY)):
-        candidate = (batch[0] if len(batch) == 1 else union_all(*batch)).cte("candidate")
+    for batch in unions(queries, SELECTS_PER_QUERY):
+        candidate = batch.cte("candidate")
         first = _first_recorded(campaign, candidate, grid, span, conditions, window)
         final = (
             select(first, Customer.accepts_marketing, Suppression.reason.label("suppressed"))

@@ -15,10 +15,11 @@ from collections import defaultdict
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import ColumnCollection, ColumnElement, Select, case, literal, or_, union_all
+from sqlalchemy import ColumnCollection, ColumnElement, Select, case, literal, or_
 
 from ..asof import Instant
 from ..models import Customer
+from ..sql import unions
 from ..timezones import zone_or_default
 from .base import Trigger, TriggerParams, Window
 
@@ -108,8 +109,7 @@ class LocalDateTrigger(Trigger):
         """The selects of the local dates as UNION ALLs of up to UNION_ARMS each: one statement to build and
         run for a day's window instead of one per date and zone group (SQLite allows 500 arms)."""
         selects = self._selects(window, max(window.start, window.now - MAX_LOOKBACK))
-        return [union_all(*selects[i:i + UNION_ARMS]) if len(selects[i:i + UNION_ARMS]) > 1  # type: ignore[misc]
-                else selects[i] for i in range(0, len(selects), UNION_ARMS)]
+        return unions(selects, UNION_ARMS)
 
     def candidates(self, window: Window) -> list[Select[Any]]:
         return [query.add_columns(Customer.created_at) for query in self._selects(window, window.start)]
