@@ -126,23 +126,21 @@ def _still_allowed(session: Session, campaign: Campaign, sends: list[Send]) -> d
     return {s.id: blocked[s.customer_id] for s in sends if s.customer_id in blocked}  # type: ignore[misc]
 
 
-#: what `_record` does to a send the provider accepted, for a batch of them at once (`_settle`); the
-#: batch's Send objects are not used after it
+#: how a batch's sends the provider accepted are recorded (`_settle`): one executemany, not an ORM update
+#: of each row; the batch's Send objects are not used after it
 _RECORD_SENT = (update(Send.__table__).where(Send.__table__.c.id == bindparam("send_id"))  # type: ignore[attr-defined]
                 .values(status=SendStatus.SENT, sent_at=bindparam("now"), updated_at=bindparam("now"),
                         provider=bindparam("provider"), provider_message_id=bindparam("message_id"), last_error=None,
                         claim_token=None, lease_until=None))
 
 
-def _record(send: Send, result: SendResult, now: dt.datetime, policy: DeliveryPolicy, provider: str) -> str:
+def _record_unsent(send: Send, result: SendResult, now: dt.datetime, policy: DeliveryPolicy, provider: str) -> str:
+    """Record a result the provider did not accept (accepted ones go through _RECORD_SENT): planned again
+    for a retry while attempts remain, failed otherwise; returns the count it falls under."""
     send.claim_token = None
     send.lease_until = None
     send.updated_at = now
     send.provider = provider
-    if result.outcome is Outcome.ACCEPTED:
-        send.status, send.sent_at = SendStatus.SENT, now
-        send.provider_message_id, send.last_error = result.provider_message_id, None
-        return "sent"
     send.last_error = result.error
     if result.outcome is Outcome.RETRYABLE and send.attempts < policy.max_attempts:
         send.status = SendStatus.PLANNED
@@ -307,7 +305,7 @@ def _prepare(session: Session, campaign: Campaign, sends: list[Send], *, rendere
                 rendered = renderer.render(message, context, default_from=default_from)
             except LifecycleError as exc:
                 failure = SendResult.permanent(f"render failed: {exc.with_hint()}")
-                counts[_record(send, failure, now, policy, provider.name)] += 1
+                counts[_record_unsent(send, failure, now, policy, provider.name)] += 1
                 continue
             headers = message_headers(campaign.id, send.id, context["unsubscribe_url"])
             to = context["customer"]["email"]
@@ -365,7 +363,7 @@ def _settle(session: Session, campaign: Campaign, batch: _Batch, now: dt.datetim
         # Which of them went out is unknowable: fail them all rather than risk sending twice.
         error = f"provider {provider.name} returned {len(results)} results for {len(messages)} messages"
         for send in to_send:
-            _record(send, SendResult.permanent(error), now, policy, provider.name)
+            _record_unsent(send, SendResult.permanent(error), now, policy, provider.name)
         session.commit()
         raise ProviderError(error, "this is a bug in the provider plugin; the batch is recorded as failed")
     rejected: list[NewSuppression] = []
@@ -375,7 +373,7 @@ def _settle(session: Session, campaign: Campaign, batch: _Batch, now: dt.datetim
             accepted.append({"send_id": send.id, "message_id": result.provider_message_id})
             continue
         count_provider_error(provider.name, result.outcome.value)
-        counts[_record(send, result, now, policy, provider.name)] += 1
+        counts[_record_unsent(send, result, now, policy, provider.name)] += 1
         if result.suppress is not None:
             rejected.append(NewSuppression(message.to, result.suppress, customer_id=send.customer_id,
                                            detail=f"{(result.error or provider.name)[:500]} "
