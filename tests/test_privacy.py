@@ -170,7 +170,8 @@ def test_forget_erases_personal_data_and_keeps_amounts_statuses_and_a_hash(app: 
     assert len(hashed) == 1 and suppressed[hashed[0]] == "bounced"  # the suppression keeps its reason
     assert suppressed[f"forgotten-{ada}"] == "forgotten"  # the erased row is never planned again
     assert key is not None and len(bytes.fromhex(key.value)) == 32
-    stored = all_stored_text(app)
+    # the hash and the store's hash key are random hex, which can hold "501" by chance: blanked first
+    stored = all_stored_text(app).replace(hashed[0], HASHED_PREFIX).replace(key.value, "<hash key>")
     for personal in ("ada@example.com", "Lovelace", "1990-12-10", "Europe/Berlin", "de_DE", "vip", "501"):
         assert personal not in stored, personal
     assert "grace@example.com" in stored and "1985-03-01" in stored
